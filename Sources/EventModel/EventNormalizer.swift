@@ -1,0 +1,348 @@
+import TraceIngest
+
+/// Turns raw records into normalized `ProtEvent`s with the probe map.
+///
+/// Decides "do I care?" from the interned event name before reading any field: the binding of a
+/// name is worked out once, at its first occurrence. Holds one event back so that a following
+/// `<stack trace>` can give it a call site:
+///
+///     wl-done-129 [000] ..... 7.466671: get_user_pages_fast: (get_user_pages_fast+0x0/0x30) start=0x7fcb... nr_pages=64 ...
+///     wl-done-129 [000] ..... 7.466805: <stack trace>
+///      => get_user_pages_fast
+///      => __iov_iter_get_pages_alloc        <- the call site
+public final class EventNormalizer: RawEventSink {
+    public let names: StringTable
+    public let comms: StringTable
+    public let symbols: StringTable
+    public let probeMap: ProbeMap
+    public let resolver: AddressResolver
+    public private(set) var stats = IngestStats()
+    /// In `--strict` mode the first malformed line stops the read with this error.
+    public let strict: Bool
+    public private(set) var strictFailure: MalformedLine?
+    /// Path shown in messages.
+    public let sourceName: String
+
+    private weak var sink: ProtEventSink?
+    private var bindings: [Binding?] = []
+    private var countsByName: [Int] = []
+    private var pending: ProtEvent?
+    private var pendingBinding = -1
+    private var collectingStack = false
+    private var lastPageEntry: [Int32: (pid: Int32, page: UInt64)] = [:]
+
+    public init(probeMap: ProbeMap, resolver: AddressResolver, names: StringTable, comms: StringTable,
+                symbols: StringTable, strict: Bool = false, sourceName: String = "") {
+        self.probeMap = probeMap
+        self.resolver = resolver
+        self.names = names
+        self.comms = comms
+        self.symbols = symbols
+        self.strict = strict
+        self.sourceName = sourceName
+    }
+
+    public func connect(_ sink: ProtEventSink) { self.sink = sink }
+
+    /// What an event name maps to, for `protreplay events`.
+    public struct NameSummary: Sendable {
+        public var name: String
+        public var count: Int
+        public var mapsTo: String
+        public var function: String?
+    }
+
+    public func nameSummaries() -> [NameSummary] {
+        var out: [NameSummary] = []
+        for (id, count) in countsByName.enumerated() where count > 0 {
+            let b = id < bindings.count ? bindings[id] : nil
+            out.append(NameSummary(name: names.string(StringTable.ID(id)), count: count,
+                                   mapsTo: b?.description ?? "unmapped", function: b?.function))
+        }
+        return out
+    }
+
+    /// Sends the held-back event. Call once at the end of the input.
+    public func finish() { flushPending() }
+
+    // MARK: RawEventSink
+
+    public func malformed(line: Int, offset: Int, reason: StaticString, text: UnsafeRawBufferPointer) {
+        flushPending()
+        recordMalformed(line: line, offset: offset, reason: "\(reason)", text: text)
+    }
+
+    private func recordMalformed(line: Int, offset: Int, reason: String, text: UnsafeRawBufferPointer) {
+        stats.malformed += 1
+        if stats.malformedExamples.count < IngestStats.exampleLimit || (strict && strictFailure == nil) {
+            let excerpt = String(decoding: text.prefix(160), as: UTF8.self)
+            let m = MalformedLine(line: line, offset: offset, reason: reason, text: excerpt)
+            if stats.malformedExamples.count < IngestStats.exampleLimit { stats.malformedExamples.append(m) }
+            if strict && strictFailure == nil { strictFailure = m }
+        }
+    }
+
+    public func consume(_ raw: inout RawEvent) {
+        switch raw.kind {
+        case .stackTrace:
+            stats.stackTraces += 1
+            collectingStack = pending != nil && !raw.userStack
+        case .stackFrame:
+            if collectingStack { attachFrame(raw.payload) }
+        case .lostEvents:
+            flushPending()
+            stats.lostMarkers += 1
+            if raw.lostCount == 0 { stats.lostMarkersWithoutCount += 1 }
+            stats.lostEvents += raw.lostCount
+            sink?.lost(cpu: raw.cpu, count: raw.lostCount, line: raw.line)
+        case .bufferStarted:
+            flushPending()
+            stats.bufferStarts += 1
+            sink?.bufferStarted(cpu: raw.cpu, line: raw.line)
+        case .event:
+            flushPending()
+            collectingStack = false
+            stats.events += 1
+            let id = Int(raw.name)
+            if id >= countsByName.count {
+                countsByName.append(contentsOf: repeatElement(0, count: id + 64 - countsByName.count))
+                bindings.append(contentsOf: repeatElement(nil, count: id + 64 - bindings.count))
+            }
+            countsByName[id] += 1
+            if bindings[id] == nil { bindings[id] = makeBinding(raw) }
+            let b = bindings[id]!
+            switch b.target {
+            case .unmapped: stats.unmapped += 1
+            case .ignored: stats.ignored += 1
+            case .tag:
+                if let kind = decode(raw, b) {
+                    var site: StringTable.ID = 0
+                    if b.isKprobe, let loc = Fields.probeLocation(raw.payload), let caller = loc.caller {
+                        site = symbols.intern(caller)
+                    }
+                    pending = ProtEvent(line: raw.line, timestamp: raw.timestamp, cpu: raw.cpu, pid: raw.pid,
+                                        comm: comms.intern(raw.comm), flags: raw.flags, site: site, kind: kind)
+                    pendingBinding = id
+                } else {
+                    stats.malformedEvents += 1
+                    recordMalformed(line: raw.line, offset: raw.offset,
+                                    reason: "\(names.string(raw.name)): missing or unreadable field for \(b.description)",
+                                    text: raw.payload)
+                }
+            }
+        }
+    }
+
+    private func flushPending() {
+        if let e = pending {
+            pending = nil
+            collectingStack = false
+            sink?.consume(e)
+        }
+    }
+
+    private static let infrastructurePrefixes: [[UInt8]] = ["kprobe", "ftrace", "__ftrace", "trace_", "arch_ftrace",
+                                                            "fprobe", "rethook", "__kretprobe", "kretprobe", "<"].map { Array($0.utf8) }
+
+    private func attachFrame(_ frame: UnsafeRawBufferPointer) {
+        guard var e = pending, e.site == 0 else { return }
+        let name = Fields.symbolName(frame)
+        guard !name.isEmpty else { return }
+        if pendingBinding >= 0, let fn = bindings[pendingBinding]?.functionBytes, name.elementsEqual(fn) { return }
+        for p in EventNormalizer.infrastructurePrefixes where name.starts(with: p) { return }
+        // A stack trace of a tracepoint starts in the function that hit it; a kprobe's, in the probed function.
+        e.site = symbols.intern(name)
+        pending = e
+    }
+
+    // MARK: Bindings
+
+    private func makeBinding(_ raw: RawEvent) -> Binding {
+        let name = names.string(raw.name)
+        let loc = Fields.probeLocation(raw.payload)
+        let function = loc.map { String(decoding: $0.function, as: UTF8.self) }
+        if let function {
+            switch function {
+            case "__kmap_local_pfn_prot", "__kmap_local_page_prot", "kmap_high", "kunmap_high", "kunmap_local_indexed":
+                resolver.inferArch(.i386)
+            case "arch_make_page_accessible", "arch_make_folio_accessible":
+                resolver.inferArch(.s390x)
+            default: break
+            }
+        }
+        guard let rule = probeMap.rule(event: name, function: function, isReturn: loc?.isReturn ?? false) else {
+            return Binding(target: .unmapped, rule: nil, function: function, isKprobe: loc != nil)
+        }
+        if rule.mapsTo == "IGNORE" {
+            return Binding(target: .ignored, rule: rule, function: function, isKprobe: loc != nil)
+        }
+        return Binding(target: .tag(ProtEventTag(rawValue: rule.mapsTo)!), rule: rule, function: function, isKprobe: loc != nil)
+    }
+
+    // MARK: Decoding
+
+    private func decode(_ raw: RawEvent, _ b: Binding) -> ProtEventKind? {
+        guard case let .tag(tag) = b.target else { return nil }
+        var args = raw.payload
+        if b.isKprobe, let loc = Fields.probeLocation(args) {
+            args = UnsafeRawBufferPointer(rebasing: args[min(loc.argumentsStart, args.count)...])
+        }
+        if let vb = b.field("vmemmap_base", in: args) { resolver.learnVmemmapBase(vb); resolver.inferArch(.x86_64) }
+        if let pb = b.field("page_offset_base", in: args) { resolver.learnPageOffsetBase(pb) }
+        switch tag {
+        case .contextSwitch:
+            return decodeSchedSwitch(raw.payload)
+        case .taskMigrate:
+            guard let pid = b.field("pid", in: args), let from = b.field("orig_cpu", in: args),
+                  let to = b.field("dest_cpu", in: args) else { return nil }
+            return .taskMigrate(pid: Int32(truncatingIfNeeded: pid), fromCPU: Int32(truncatingIfNeeded: from), toCPU: Int32(truncatingIfNeeded: to))
+        case .taskFork:
+            guard let parent = b.field("pid", in: args), let child = b.field("child_pid", in: args) else { return nil }
+            let childComm = stringField("child_comm", before: "child_pid", in: args)
+            return .taskFork(parentPid: Int32(truncatingIfNeeded: parent), childPid: Int32(truncatingIfNeeded: child), childComm: childComm)
+        case .taskExit:
+            guard let pid = b.field("pid", in: args) else { return nil }
+            return .taskExit(pid: Int32(truncatingIfNeeded: pid))
+        case .irqEnter, .irqExit:
+            let kind: IRQKind = b.rule?.api == "softirq" ? .softirq : (b.rule?.api == "nmi" ? .nmi : .hardirq)
+            let vector = b.field(kind == .softirq ? "vec" : "irq", in: args) ?? 0
+            return tag == .irqEnter ? .irqEnter(kind, vector: Int32(truncatingIfNeeded: vector))
+                                    : .irqExit(kind, vector: Int32(truncatingIfNeeded: vector))
+        case .fault:
+            guard let code = b.field("error_code", in: args) else { return nil }
+            let address = b.field("address", in: args) ?? 0
+            let ip = b.field("ip", in: args) ?? 0
+            let user = b.rule?.api == "user" || (b.rule?.api == nil && code & 0x4 != 0)
+            return .fault(address: address, ip: ip, errorCode: code, user: user)
+        case .kmap:
+            let api = b.kmapAPI ?? .kmapLocalPage
+            if api == .kmapLocalPfn {
+                guard let pfn = b.field("pfn", in: args, positional: true) else { return nil }
+                if let last = lastPageEntry.removeValue(forKey: raw.cpu), last.pid == raw.pid {
+                    resolver.observePair(page: last.page, pfn: pfn)
+                }
+                return .kmap(api, page: nil, pfn: pfn)
+            }
+            guard let page = b.field("page", in: args, positional: true) else { return nil }
+            if api == .kmapLocalPage { lastPageEntry[raw.cpu] = (raw.pid, page) }
+            return .kmap(api, page: page, pfn: nil)
+        case .kmapReturn:
+            guard let vaddr = b.field("vaddr", in: args, positional: true) else { return nil }
+            if b.kmapAPI == .kmapLocalPage { lastPageEntry[raw.cpu] = nil }
+            return .kmapReturn(b.kmapAPI ?? .kmapLocalPage, vaddr: vaddr)
+        case .kunmapHigh:
+            guard let page = b.field("page", in: args, positional: true) else { return nil }
+            return .kunmapHigh(page: page)
+        case .kunmapLocal:
+            guard let vaddr = b.field("vaddr", in: args, positional: true) else { return nil }
+            return .kunmapLocal(vaddr: vaddr)
+        case .pkmapFlush:
+            return .pkmapFlush
+        case .gupAcquire:
+            let start = b.field("start", in: args) ?? 0
+            let nr = b.field("nr_pages", in: args) ?? 0
+            let flags = b.field("gup_flags", in: args) ?? 0
+            return .gupAcquire(b.gupAPI, path: b.gupPath, start: start, pages: nr, flags: flags)
+        case .gupReturn:
+            guard let r = b.field("ret", in: args, positional: true) else { return nil }
+            return .gupReturn(b.gupAPI, path: b.gupPath, result: Int64(bitPattern: r))
+        case .pageAlloc, .pageFree:
+            guard let pfn = b.field("pfn", in: args) else { return nil }
+            let order = UInt8(truncatingIfNeeded: b.field("order", in: args) ?? 0)
+            if tag == .pageAlloc, let page = b.field("page", in: args), page >= 0xffff_8000_0000_0000 {
+                resolver.observePair(page: page, pfn: pfn)
+            }
+            return tag == .pageAlloc ? .pageAlloc(pfn: pfn, order: order) : .pageFree(pfn: pfn, order: order)
+        case .marker:
+            return .marker
+        }
+    }
+
+    /// `prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=init next_pid=321 next_prio=120`
+    /// (comm names may contain spaces: they run up to ` prev_pid=` / ` next_pid=`).
+    private func decodeSchedSwitch(_ p: UnsafeRawBufferPointer) -> ProtEventKind? {
+        guard let prevPid = Fields.integer("prev_pid", in: p), let nextPid = Fields.integer("next_pid", in: p) else { return nil }
+        let prevComm = stringField("prev_comm", before: "prev_pid", in: p)
+        let nextComm = stringField("next_comm", before: "next_pid", in: p)
+        var runnable = true
+        if let st = Fields.value("prev_state", in: p), let c = st.first {
+            // "R" and "R+" (preempted) are runnable; S, D, I, T, t, X, Z, P are not.
+            runnable = c == UInt8(ascii: "R")
+        }
+        return .contextSwitch(prevPid: Int32(truncatingIfNeeded: prevPid), prevComm: prevComm, prevRunnable: runnable,
+                              nextPid: Int32(truncatingIfNeeded: nextPid), nextComm: nextComm)
+    }
+
+    /// A string field that may contain spaces: from `name=` up to ` next=`.
+    private func stringField(_ name: StaticString, before next: StaticString, in p: UnsafeRawBufferPointer) -> StringTable.ID {
+        let nameBytes = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        guard let r = Fields.valueRange(nameBytes, in: p) else { return 0 }
+        let nextBytes = UnsafeRawBufferPointer(start: next.utf8Start, count: next.utf8CodeUnitCount)
+        var end = r.upperBound
+        if let nr = Fields.valueRange(nextBytes, in: p), nr.lowerBound > r.lowerBound {
+            end = nr.lowerBound - nextBytes.count - 2   // back over " next="
+        }
+        end = max(end, r.lowerBound)
+        return comms.intern(UnsafeRawBufferPointer(rebasing: p[r.lowerBound..<end]))
+    }
+}
+
+/// How one event name is read: the rule that matched and its decoded options.
+struct Binding {
+    enum Target { case unmapped, ignored, tag(ProtEventTag) }
+    var target: Target
+    var rule: ProbeMapEntry?
+    var function: String?
+    var functionBytes: [UInt8]?
+    var isKprobe: Bool
+    var kmapAPI: KmapAPI?
+    var gupAPI: GupAPI = .get
+    var gupPath: GupPath = .slow
+    private var fieldNames: [String: [UInt8]] = [:]
+
+    init(target: Target, rule: ProbeMapEntry?, function: String?, isKprobe: Bool) {
+        self.target = target
+        self.rule = rule
+        self.function = function
+        self.functionBytes = function.map { Array($0.utf8) }
+        self.isKprobe = isKprobe
+        switch rule?.api {
+        case "kmap_high": kmapAPI = .kmapHigh
+        case "kmap_local_page", "kmap_local", "kmap_atomic": kmapAPI = .kmapLocalPage
+        case "kmap_local_pfn": kmapAPI = .kmapLocalPfn
+        case "pin": gupAPI = .pin
+        default: break
+        }
+        switch rule?.path {
+        case "fast": gupPath = .fast
+        case "remote": gupPath = .remote
+        default: gupPath = .slow
+        }
+        for (role, field) in rule?.fields ?? [:] { fieldNames[role] = Array(field.utf8) }
+    }
+
+    var description: String {
+        switch target {
+        case .unmapped: return "unmapped"
+        case .ignored: return "IGNORE"
+        case let .tag(t):
+            var s = t.rawValue
+            if let api = rule?.api { s += "(\(api)" + (rule?.path.map { ", \($0)" } ?? "") + ")" }
+            return s
+        }
+    }
+
+    /// Integer value of the field playing `role` (renamed by the rule's `fields`), or with `positional`,
+    /// the first argument when the named field is absent (a probe defined as `arg1=%ax`).
+    func field(_ role: String, in args: UnsafeRawBufferPointer, positional: Bool = false) -> UInt64? {
+        let name = fieldNames[role] ?? Array(role.utf8)
+        let v = name.withUnsafeBytes { Fields.value($0, in: args) }
+        if let v { return Fields.parseInteger(v) }
+        guard positional, fieldNames[role] == nil else { return nil }
+        // First `x=value` of the arguments.
+        guard let eq = args.firstIndex(of: UInt8(ascii: "=")) else { return nil }
+        var end = eq + 1
+        while end < args.count && args[end] != 0x20 { end += 1 }
+        return Fields.parseInteger(UnsafeRawBufferPointer(rebasing: args[(eq + 1)..<end]))
+    }
+}

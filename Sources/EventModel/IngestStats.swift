@@ -1,0 +1,37 @@
+import TraceIngest
+
+/// Data-quality counters of one read: every input record is counted exactly once, as used by the
+/// replay, ignored on purpose, unmapped, or malformed.
+public struct IngestStats: Sendable {
+    /// Ring-buffer entries: every event line (markers and syscalls included), stack traces excluded.
+    public var events = 0
+    public var stackTraces = 0
+    /// Events whose name no probe-map rule matched.
+    public var unmapped = 0
+    /// Events a rule maps to `IGNORE`.
+    public var ignored = 0
+    /// Lines that could not be parsed, plus mapped events whose fields could not be decoded.
+    public var malformed = 0
+    /// Mapped events whose fields could not be decoded (a subset of `malformed`, also counted in `events`).
+    public var malformedEvents = 0
+    public var malformedExamples: [MalformedLine] = []
+    public var lostEvents: UInt64 = 0
+    /// `[LOST EVENTS]` markers that did not say how many.
+    public var lostMarkersWithoutCount = 0
+    public var lostMarkers = 0
+    public var bufferStarts = 0
+    public static let exampleLimit = 5
+
+    public init() {}
+}
+
+/// A line that could not be used, for the report: where and why.
+public struct MalformedLine: Sendable, Equatable {
+    public var line: Int
+    public var offset: Int
+    public var reason: String
+    public var text: String
+    public init(line: Int, offset: Int, reason: String, text: String) {
+        self.line = line; self.offset = offset; self.reason = reason; self.text = text
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Maps raw events to the normalized vocabulary: built-in defaults, plus user rules that add to or
+/// override them (`--probe-map FILE`). User rules always win over defaults; within each, a rule on
+/// the event name wins over a rule on the probed function.
+public struct ProbeMap: Sendable {
+    public private(set) var userEntries: [ProbeMapEntry] = []
+    public let defaultEntries: [ProbeMapEntry]
+
+    public init(defaults: [ProbeMapEntry] = DefaultProbes.entries) {
+        defaultEntries = defaults
+    }
+
+    public enum LoadError: Error, CustomStringConvertible {
+        case unreadable(String, String)
+        case invalid(String, String)
+        public var description: String {
+            switch self {
+            case let .unreadable(path, why): return "\(path): cannot read probe map: \(why)"
+            case let .invalid(path, why): return "\(path): invalid probe map: \(why)"
+            }
+        }
+    }
+
+    private struct File: Decodable { var probes: [ProbeMapEntry] }
+
+    /// Adds the rules of a JSON probe-map file: `{"probes": [ ... ]}` or a bare array.
+    /// - Throws: `LoadError` naming the file and the first bad rule.
+    public mutating func load(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LoadError.unreadable(path, "no such file or not readable")
+        }
+        try load(data: data, path: path)
+    }
+
+    public mutating func load(data: Data, path: String) throws {
+        let decoder = JSONDecoder()
+        let entries: [ProbeMapEntry]
+        do {
+            if let f = try? decoder.decode(File.self, from: data) {
+                entries = f.probes
+            } else {
+                entries = try decoder.decode([ProbeMapEntry].self, from: data)
+            }
+        } catch {
+            throw LoadError.invalid(path, "expected {\"probes\": [...]} or an array of rules with \"maps_to\": \(error)")
+        }
+        for (i, e) in entries.enumerated() {
+            if e.event == nil && e.function == nil {
+                throw LoadError.invalid(path, "rule \(i): needs \"event\" or \"function\"")
+            }
+            if e.mapsTo != "IGNORE" && ProtEventTag(rawValue: e.mapsTo) == nil {
+                let known = ProtEventTag.allCases.map(\.rawValue).joined(separator: ", ")
+                throw LoadError.invalid(path, "rule \(i): maps_to \"\(e.mapsTo)\" is not one of IGNORE, \(known)")
+            }
+            if let p = e.probe, p != "entry" && p != "return" {
+                throw LoadError.invalid(path, "rule \(i): probe must be \"entry\" or \"return\"")
+            }
+        }
+        userEntries.append(contentsOf: entries)
+    }
+
+    /// The rule for an event called `name`, which is a kprobe on `function` when `function` is non-nil.
+    public func rule(event name: String, function: String?, isReturn: Bool) -> ProbeMapEntry? {
+        for entries in [userEntries, defaultEntries] {
+            // Later user rules override earlier ones.
+            if let r = entries.last(where: { $0.event == name }) { return r }
+            if let function,
+               let r = entries.last(where: { $0.function == function && ($0.probe == nil || ($0.probe == "return") == isReturn) }) {
+                return r
+            }
+        }
+        return nil
+    }
+}

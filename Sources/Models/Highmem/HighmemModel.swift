@@ -1,0 +1,476 @@
+import TraceIngest
+import EventModel
+import Replay
+
+/// Variant D of the spec (§7): classic HIGHMEM kmap on i386.
+///
+/// * `kmap_high`/`kunmap_high`: a pkmap slot, GLOBAL scope. GRANTED from each map to its unmap;
+///   EFFECTIVE from slot install until a flush clears the stale (count 1) slot.
+/// * `kmap_local_page`/`kmap_atomic` on a highmem page: a fixmap slot pushed on the task's stack,
+///   CTX scope. GRANTED from the API entry to the `kunmap_local`; EFFECTIVE only while the task is
+///   on its CPU (the kernel clears the task's fixmap PTEs on sched-out). A lowmem page comes back
+///   through the direct map: no slot, no window.
+/// * `kunmap_local` always pops the top slot; naming another address is `out_of_order_unmap`.
+///
+///     wl-done-125 [000] ...1.  7.217363: kmap_local_page: (__kmap_local_page_prot+0x0/0x60) page=0xf6dfd788   <- window opens
+///     wl-done-125 [000] ...1.  7.217423: kmap_local_pfn: (__kmap_local_pfn_prot+0x0/0x180) pfn=0x7fafd         <- slot pushed
+///     wl-done-125 [000] ...11  7.217483: kmap_local_pfn_ret: (__kmap_local_page_prot+0x51/0x60 <- __kmap_local_pfn_prot) vaddr=0xfffbb000
+///     wl-done-125 [000] ...11  7.217490: kunmap_local: (kunmap_local_indexed+0x0/0x110) vaddr=0xfffbbfa0  <- window closes
+public final class HighmemModel: ProtectionModel {
+    public let name = "highmem"
+    public var options: [String: String] { [:] }
+    let resolver: AddressResolver
+
+    private var tasks: [Int32: KmapLocalStack] = [:]
+    private var pendingLocal: [ContextInstance: PendingLocalCall] = [:]
+    private var pendingHigh: [ContextInstance: [UInt64]] = [:]
+    private var pkmap = PkmapSlotTable()
+    /// Addresses the kernel returned for fixmap slots: a `kunmap_local` of any other address that no
+    /// outstanding lowmem mapping explains is still taken as a fixmap pop when the stack is non-empty.
+    private var fixmapLow: UInt64 = .max
+    private var fixmapHigh: UInt64 = 0
+    /// Addresses the kernel returned for pkmap slots.
+    private var pkmapLow: UInt64 = .max
+    private var pkmapHigh: UInt64 = 0
+
+    private var counts: [String: Int] = [
+        "kmap_local_lowmem": 0, "kunmap_local_lowmem": 0, "pkmap_flushes": 0, "pkmap_flushes_inferred": 0,
+        "pkmap_installs": 0, "kmap_local_pushes": 0,
+    ]
+    public var counters: [String: Int] { counts }
+    /// Spec §7.4. Only `use_after_unmap` is visible without ACCESS instrumentation (a not-present fault).
+    public let accessClasses = ["use_after_unmap", "stale_pkmap", "alias_confusion", "cross_ctx_local"]
+    /// Spec §7.3 and §8.
+    public let anomalyKinds = ["out_of_order_unmap", "migrate_with_local_kmap", "leaked_across_irq_exit", "kmap_local_overflow",
+                               "cross_ctx_local", "unmatched_release", "fork_with_local_kmap", "exit_with_local_kmap",
+                               "pkmap_slot_conflict"]
+
+    public init(resolver: AddressResolver) {
+        self.resolver = resolver
+    }
+
+    private static let tags: Set<ProtEventTag> = [.contextSwitch, .taskMigrate, .taskFork, .taskExit, .fault,
+                                                  .kmap, .kmapReturn, .kunmapHigh, .kunmapLocal, .pkmapFlush]
+    public func wants(_ tag: ProtEventTag) -> Bool { HighmemModel.tags.contains(tag) }
+
+    public func apply(_ e: ProtEvent, in ctx: ExecutionContext, emit: ObservationSink) {
+        switch e.kind {
+        case let .kmap(api, page, pfn):
+            switch api {
+            case .kmapHigh: if let page { kmapHigh(page: page, e, ctx) }
+            case .kmapLocalPage:
+                if let page {
+                    if let old = pendingLocal[ctx.instance], !old.pushed { counts["kmap_local_lowmem", default: 0] += 1 }
+                    pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page)
+                }
+            case .kmapLocalPfn: if let pfn { pushLocal(pfn: pfn, e, ctx, emit) }
+            case .kunmapLocal: break
+            }
+        case let .kmapReturn(api, vaddr):
+            kmapReturn(api, vaddr: vaddr, e, ctx, emit)
+        case let .kunmapHigh(page):
+            kunmapHigh(page: page, e, ctx, emit)
+        case let .kunmapLocal(vaddr):
+            kunmapLocal(vaddr: vaddr, e, ctx, emit)
+        case .pkmapFlush:
+            flushPkmaps(at: e.timestamp, cause: .flush, emit)
+        case let .contextSwitch(prevPid, _, _, nextPid, _):
+            switchTasks(prev: prevPid, next: nextPid, cpu: e.cpu, at: e.timestamp, line: e.line, emit)
+        case let .taskMigrate(pid, from, to):
+            if var t = tasks[pid], !t.entries.isEmpty, !t.migrationReported {
+                t.migrationReported = true
+                tasks[pid] = t
+                emit.anomaly(anomaly(e, "migrate_with_local_kmap", "task \(pid) migrated from CPU \(from) to \(to) holding \(t.entries.count) kmap_local slot(s)"))
+            }
+        case let .taskFork(parent, child, _):
+            if let t = tasks[parent], !t.entries.isEmpty {
+                emit.anomaly(anomaly(e, "fork_with_local_kmap", "task \(parent) forked \(child) holding \(t.entries.count) kmap_local slot(s); kmap_local_fork resets the child"))
+            }
+            var c = KmapLocalStack()
+            c.exact = true
+            tasks[child] = c
+        case let .taskExit(pid):
+            taskExit(pid: pid, e, emit)
+        case let .fault(address, _, errorCode, user):
+            fault(address: address, errorCode: errorCode, user: user, e, ctx, emit)
+        default:
+            break
+        }
+    }
+
+    // MARK: kmap_local
+
+    private func pushLocal(pfn: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        var openNs = e.timestamp
+        var api = KmapAPI.kmapLocalPfn
+        if var p = pendingLocal[ctx.instance], !p.pushed {
+            p.pushed = true
+            pendingLocal[ctx.instance] = p
+            openNs = p.openNs
+            api = .kmapLocalPage
+        }
+        var t = tasks[ctx.pid] ?? KmapLocalStack()
+        if t.onCPU == nil { t.onCPU = ctx.cpu }
+        t.lastCPU = ctx.cpu
+        let entry = KmapLocalEntry(pfn: pfn, vaddr: nil, holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid,
+                                   holderComm: ctx.comm, cpu: ctx.cpu, api: api, openNs: openNs, site: e.site,
+                                   segmentStart: openNs)
+        t.entries.append(entry)
+        counts["kmap_local_pushes", default: 0] += 1
+        if t.entries.count > KmapLocalStack.maximumDepth {
+            emit.anomaly(anomaly(e, "kmap_local_overflow", "task \(ctx.pid) holds \(t.entries.count) kmap_local slots; KM_MAX_IDX allows \(KmapLocalStack.maximumDepth) (the kernel BUGs)"))
+        }
+        tasks[ctx.pid] = t
+    }
+
+    private func kmapReturn(_ api: KmapAPI, vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        switch api {
+        case .kmapLocalPfn:
+            guard var t = tasks[ctx.pid], let i = t.entries.lastIndex(where: { $0.holder == ctx.instance && $0.vaddr == nil }) else { return }
+            t.entries[i].vaddr = vaddr & ~0xfff
+            if t.entries[i].site == 0 && t.entries[i].api == .kmapLocalPfn { t.entries[i].site = e.site }
+            fixmapLow = min(fixmapLow, vaddr & ~0xfff)
+            fixmapHigh = max(fixmapHigh, vaddr & ~0xfff)
+            tasks[ctx.pid] = t
+        case .kmapLocalPage:
+            guard let p = pendingLocal.removeValue(forKey: ctx.instance) else { return }
+            guard var t = tasks[ctx.pid] else {
+                if !p.pushed { noteLowmem(ctx.pid, vaddr) }
+                return
+            }
+            if p.pushed {
+                if let i = t.entries.lastIndex(where: { $0.holder == ctx.instance && $0.openNs == p.openNs }) {
+                    if e.site != 0 { t.entries[i].site = e.site }
+                    if t.entries[i].vaddr == nil { t.entries[i].vaddr = vaddr & ~0xfff }
+                }
+                tasks[ctx.pid] = t
+            } else {
+                counts["kmap_local_lowmem", default: 0] += 1
+                t.noteLowmem(vaddr)
+                tasks[ctx.pid] = t
+            }
+        case .kmapHigh:
+            guard var list = pendingHigh[ctx.instance], !list.isEmpty else { return }
+            let page = list.removeLast()
+            pendingHigh[ctx.instance] = list.isEmpty ? nil : list
+            kmapHighReturned(page: page, vaddr: vaddr & ~0xfff, e, ctx, emit)
+        case .kunmapLocal:
+            break
+        }
+    }
+
+    private func noteLowmem(_ pid: Int32, _ vaddr: UInt64) {
+        counts["kmap_local_lowmem", default: 0] += 1
+        var t = KmapLocalStack()
+        t.noteLowmem(vaddr)
+        tasks[pid] = t
+    }
+
+    private func kunmapLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        let address = vaddr & ~0xfff
+        var t = tasks[ctx.pid] ?? KmapLocalStack()
+        // A lowmem mapping: kunmap_local_indexed returns early, nothing is popped.
+        if t.takeLowmem(address) || (!t.entries.contains { $0.vaddr == address } && isLowmem(address)) {
+            counts["kunmap_local_lowmem", default: 0] += 1
+            tasks[ctx.pid] = t
+            return
+        }
+        guard let top = t.entries.popLast() else {
+            // No slot: left-censored if it may predate the trace, else an anomaly.
+            if t.exact && !t.crossedGap {
+                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_local(\(hex(vaddr))) by task \(ctx.pid) with an empty kmap_local stack"))
+            } else {
+                var w = window(.granted, scope: .ctx, frame: nil, alias: "fixmap_kmap", api: KmapAPI.kmapLocalPage.name,
+                               pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: ctx.cpu,
+                               open: ctx.cpuTraceStart, close: e.timestamp, site: e.site, cause: .unmap)
+                w.censoredLeft = true
+                w.uncertain = t.crossedGap
+                emit.window(w)
+            }
+            tasks[ctx.pid] = t
+            return
+        }
+        var cause = CloseCause.unmap
+        if let v = top.vaddr, v != address {
+            cause = .outOfOrderPop
+            emit.anomaly(anomaly(e, "out_of_order_unmap", "kunmap_local(\(hex(vaddr))) but the top slot is \(hex(v)); the kernel pops the top"))
+        }
+        if top.holder != ctx.instance {
+            emit.anomaly(anomaly(e, "cross_ctx_local", "kunmap_local in \(ctx.kind.rawValue) context pops a slot mapped in \(top.holderKind.rawValue) context"))
+        }
+        closeLocal(top, at: e.timestamp, cause: cause, emit)
+        if t.entries.isEmpty { t.migrationReported = false }
+        tasks[ctx.pid] = t
+    }
+
+    /// Emits the GRANTED window of a slot and its last EFFECTIVE segment.
+    private func closeLocal(_ entry: KmapLocalEntry, at ts: UInt64, cause: CloseCause, censored: Bool = false, _ emit: ObservationSink) {
+        var g = window(.granted, scope: .ctx, frame: .pfn(entry.pfn), alias: "fixmap_kmap", api: entry.api.name,
+                       pid: entry.holderPid, comm: entry.holderComm, kind: entry.holderKind, cpu: entry.cpu,
+                       open: entry.openNs, close: ts, site: entry.site, cause: cause)
+        g.censoredRight = censored
+        g.censoredLeft = entry.censoredLeft
+        g.uncertain = entry.uncertain
+        emit.window(g)
+        if let s = entry.segmentStart {
+            var w = g
+            w.layer = .effective
+            w.openNs = s
+            emit.window(w)
+        }
+    }
+
+    private func isLowmem(_ address: UInt64) -> Bool {
+        if address >= fixmapLow && address <= fixmapHigh { return false }
+        if resolver.profile.arch == .i386 {
+            // i386 3G/1G: the direct map ends at high_memory (at most 896 MiB above PAGE_OFFSET).
+            return address >= 0xC000_0000 && address < 0xF800_0000
+        }
+        return false
+    }
+
+    // MARK: pkmap
+
+    private func kmapHigh(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext) {
+        let grant = PkmapGrant(holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid, holderComm: ctx.comm,
+                               cpu: ctx.cpu, openNs: e.timestamp, site: e.site)
+        if var slot = pkmap.slots[page], slot.count >= 1 {
+            slot.count += 1
+            slot.grants.append(grant)
+            pkmap.slots[page] = slot
+        } else {
+            // A new slot: count 1 (mapped, no users) then +1 for this user.
+            let exact = pkmap.flushedPages.remove(page) != nil
+            var slot = PkmapSlot(page: page, vaddr: nil, count: 2, installNs: e.timestamp, installer: grant, exact: exact)
+            slot.grants = [grant]
+            pkmap.slots[page] = slot
+            counts["pkmap_installs", default: 0] += 1
+        }
+        pendingHigh[ctx.instance, default: []].append(page)
+    }
+
+    private func kmapHighReturned(page: UInt64, vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        guard var slot = pkmap.slots[page] else { return }
+        if e.site != 0, let i = slot.grants.lastIndex(where: { $0.holder == ctx.instance && $0.site == 0 }) {
+            slot.grants[i].site = e.site
+            if slot.installer.openNs == slot.grants[i].openNs && slot.installer.holder == ctx.instance { slot.installer.site = e.site }
+        }
+        let newlyInstalled = slot.vaddr == nil && slot.installNs == slot.installer.openNs && slot.installer.holder == ctx.instance
+        pkmapLow = min(pkmapLow, vaddr)
+        pkmapHigh = max(pkmapHigh, vaddr)
+        if slot.vaddr == nil {
+            slot.vaddr = vaddr
+            pkmap.slots[page] = slot
+            if newlyInstalled {
+                // The slot search wrapped (new slot below the previous one), or reused a stale slot:
+                // either way flush_all_zero_pkmaps() ran inside this call.
+                var flushed = false
+                if let other = pkmap.pageAtVaddr[vaddr], other != page {
+                    flushed = true
+                    if let o = pkmap.slots[other], o.count > 1 {
+                        emit.anomaly(anomaly(e, "pkmap_slot_conflict", "kmap_high returned \(hex(vaddr)) which still maps another page with \(o.count - 1) user(s)"))
+                    }
+                }
+                if let last = pkmap.lastInstallVaddr, vaddr <= last { flushed = true }
+                if flushed {
+                    flushPkmaps(at: e.timestamp, cause: .flushInferred, except: page, emit)
+                }
+                pkmap.lastInstallVaddr = vaddr
+            }
+            pkmap.pageAtVaddr[vaddr] = page
+        } else {
+            pkmap.slots[page] = slot
+        }
+    }
+
+    private func kunmapHigh(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        guard var slot = pkmap.slots[page], slot.count >= 2, !slot.grants.isEmpty else {
+            if let slot = pkmap.slots[page], slot.exact {
+                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_high(\(hex(page))) on a slot with no users"))
+                return
+            }
+            // The kmap() happened before the trace: a left-censored grant; the slot stays stale after this.
+            var g = window(.granted, scope: .global, frame: frame(page), alias: "pkmap", api: KmapAPI.kmapHigh.name,
+                           pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: ctx.cpu,
+                           open: ctx.cpuTraceStart, close: e.timestamp, site: 0, cause: .unmap)
+            g.censoredLeft = true
+            emit.window(g)
+            let grant = PkmapGrant(holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid, holderComm: ctx.comm,
+                                   cpu: ctx.cpu, openNs: ctx.cpuTraceStart, site: 0)
+            var slot = pkmap.slots[page] ?? PkmapSlot(page: page, vaddr: nil, count: 1, installNs: ctx.cpuTraceStart, installer: grant, exact: false)
+            if slot.grants.isEmpty {
+                slot.count = 1
+                slot.effectiveCensoredLeft = true
+            }
+            pkmap.slots[page] = slot
+            return
+        }
+        // Release the caller's own grant if it has one, else the oldest (any task may kunmap).
+        let i = slot.grants.firstIndex { $0.holder == ctx.instance } ?? slot.grants.firstIndex { $0.holderPid == ctx.pid } ?? 0
+        let grant = slot.grants.remove(at: i)
+        slot.count -= 1
+        var g = window(.granted, scope: .global, frame: frame(page), alias: "pkmap", api: KmapAPI.kmapHigh.name,
+                       pid: grant.holderPid, comm: grant.holderComm, kind: grant.holderKind, cpu: grant.cpu,
+                       open: grant.openNs, close: e.timestamp, site: grant.site, cause: .unmap)
+        g.uncertain = grant.uncertain
+        g.censoredLeft = grant.censoredLeft
+        emit.window(g)
+        // Count 1: the PTE stays until the next flush (the EFFECTIVE window stays open, stale).
+        pkmap.slots[page] = slot
+    }
+
+    /// `flush_all_zero_pkmaps()`: every count-1 slot is cleared and its EFFECTIVE window closes.
+    private func flushPkmaps(at ts: UInt64, cause: CloseCause, except: UInt64? = nil, _ emit: ObservationSink) {
+        counts[cause == .flush ? "pkmap_flushes" : "pkmap_flushes_inferred", default: 0] += 1
+        for (page, slot) in pkmap.slots.sorted(by: { $0.key < $1.key }) where slot.count <= 1 && page != except {
+            emitPkmapEffective(slot, close: ts, cause: cause, censored: false, emit)
+            pkmap.slots[page] = nil
+            if let v = slot.vaddr, pkmap.pageAtVaddr[v] == page { pkmap.pageAtVaddr[v] = nil }
+            pkmap.flushedPages.insert(page)
+        }
+    }
+
+    private func emitPkmapEffective(_ slot: PkmapSlot, close: UInt64, cause: CloseCause, censored: Bool, _ emit: ObservationSink) {
+        let i = slot.installer
+        var w = window(.effective, scope: .global, frame: frame(slot.page), alias: "pkmap", api: KmapAPI.kmapHigh.name,
+                       pid: i.holderPid, comm: i.holderComm, kind: i.holderKind, cpu: i.cpu,
+                       open: slot.installNs, close: close, site: i.site, cause: cause)
+        w.censoredLeft = slot.effectiveCensoredLeft
+        w.censoredRight = censored
+        w.uncertain = slot.uncertain
+        emit.window(w)
+    }
+
+    // MARK: Scheduling and lifecycle
+
+    private func switchTasks(prev: Int32, next: Int32, cpu: Int32, at ts: UInt64, line: Int, _ emit: ObservationSink) {
+        if var t = tasks[prev] {
+            for i in t.entries.indices {
+                if let s = t.entries[i].segmentStart {
+                    let en = t.entries[i]
+                    var w = window(.effective, scope: .ctx, frame: .pfn(en.pfn), alias: "fixmap_kmap", api: en.api.name,
+                                   pid: en.holderPid, comm: en.holderComm, kind: en.holderKind, cpu: cpu,
+                                   open: s, close: ts, site: en.site, cause: .schedOut)
+                    w.uncertain = en.uncertain
+                    w.censoredLeft = en.censoredLeft && s == en.openNs
+                    emit.window(w)
+                    t.entries[i].segmentStart = nil
+                }
+            }
+            t.onCPU = nil
+            t.lastCPU = cpu
+            tasks[prev] = t
+        }
+        if var t = tasks[next] {
+            if !t.entries.isEmpty, let last = t.lastCPU, last != cpu, !t.migrationReported {
+                t.migrationReported = true
+                emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: cpu, pid: next, kind: "migrate_with_local_kmap",
+                                     detail: "task \(next) holding \(t.entries.count) kmap_local slot(s) ran on CPU \(last), now on CPU \(cpu)"))
+            }
+            for i in t.entries.indices { t.entries[i].segmentStart = ts }
+            t.onCPU = cpu
+            t.lastCPU = cpu
+            tasks[next] = t
+        }
+    }
+
+    private func taskExit(pid: Int32, _ e: ProtEvent, _ emit: ObservationSink) {
+        guard let t = tasks.removeValue(forKey: pid) else { return }
+        if !t.entries.isEmpty {
+            emit.anomaly(anomaly(e, "exit_with_local_kmap", "task \(pid) exited holding \(t.entries.count) kmap_local slot(s)"))
+            for entry in t.entries.reversed() { closeLocal(entry, at: e.timestamp, cause: .exit, emit) }
+        }
+    }
+
+    private func fault(address: UInt64, errorCode: UInt64, user: Bool, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        if user {
+            // In user mode the task holds no kmap_local slot: its stack is now known exactly.
+            if ctx.kind == .task, var t = tasks[ctx.pid], t.entries.isEmpty {
+                t.exact = true
+                t.crossedGap = false
+                tasks[ctx.pid] = t
+            } else if ctx.kind == .task, tasks[ctx.pid] == nil {
+                var t = KmapLocalStack()
+                t.exact = true
+                tasks[ctx.pid] = t
+            }
+            return
+        }
+        // A not-present kernel fault on a kmap address with no live mapping: use after unmap (spec §7.4).
+        guard errorCode & 0x1 == 0 else { return }
+        let page = address & ~0xfff
+        let inFixmap = page >= fixmapLow && page <= fixmapHigh
+        let inPkmap = page >= pkmapLow && page <= pkmapHigh
+        guard inFixmap || inPkmap else { return }
+        let pkmapPage = pkmap.pageAtVaddr[page]
+        if let p = pkmapPage, let s = pkmap.slots[p], s.count >= 1 { return }
+        if inFixmap, let t = tasks[ctx.pid], t.entries.contains(where: { $0.vaddr == page }) { return }
+        emit.access(AccessRecord(model: name, timestamp: e.timestamp, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
+                                 context: ctx.kind, address: address, frame: pkmapPage.map(frame), write: errorCode & 0x2 != 0,
+                                 accessClass: "use_after_unmap", outcome: .unknown, site: e.site, uncertain: false))
+    }
+
+    public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
+        pendingLocal[ctx.instance] = nil
+        pendingHigh[ctx.instance] = nil
+        guard let t = tasks[ctx.pid], t.entries.contains(where: { $0.holder == ctx.instance }) else { return }
+        emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: ctx.cpu, pid: ctx.pid, kind: "leaked_across_irq_exit",
+                             detail: "\(ctx.kind.rawValue) context ended with kmap_local slot(s) it pushed still on task \(ctx.pid)'s stack"))
+    }
+
+    public func eventsLost(cpu: Int32, at timestamp: UInt64) {
+        for (pid, var t) in tasks where t.onCPU == cpu || t.lastCPU == cpu {
+            for i in t.entries.indices { t.entries[i].uncertain = true }
+            t.crossedGap = true
+            t.exact = false
+            tasks[pid] = t
+        }
+        for (page, var slot) in pkmap.slots {
+            slot.uncertain = true
+            slot.exact = false
+            for i in slot.grants.indices { slot.grants[i].uncertain = true }
+            pkmap.slots[page] = slot
+        }
+    }
+
+    public func finish(at ts: UInt64, emit: ObservationSink) {
+        for pid in tasks.keys.sorted() {
+            for entry in tasks[pid]!.entries.reversed() { closeLocal(entry, at: ts, cause: .traceEnd, censored: true, emit) }
+        }
+        tasks.removeAll()
+        for page in pkmap.slots.keys.sorted() {
+            let slot = pkmap.slots[page]!
+            for gr in slot.grants {
+                var g = window(.granted, scope: .global, frame: frame(page), alias: "pkmap", api: KmapAPI.kmapHigh.name,
+                               pid: gr.holderPid, comm: gr.holderComm, kind: gr.holderKind, cpu: gr.cpu,
+                               open: gr.openNs, close: ts, site: gr.site, cause: .traceEnd)
+                g.censoredRight = true
+                g.censoredLeft = gr.censoredLeft
+                g.uncertain = gr.uncertain
+                emit.window(g)
+            }
+            emitPkmapEffective(slot, close: ts, cause: .traceEnd, censored: true, emit)
+        }
+        pkmap.slots.removeAll()
+    }
+
+    // MARK: Helpers
+
+    private func frame(_ page: UInt64) -> FrameRef {
+        if let pfn = resolver.pfn(forPage: page) { return .pfn(pfn) }
+        return .page(page)
+    }
+
+    private func window(_ layer: WindowLayer, scope: Scope, frame: FrameRef?, alias: String, api: String, pid: Int32,
+                        comm: StringTable.ID, kind: ContextKind, cpu: Int32, open: UInt64, close: UInt64,
+                        site: StringTable.ID, cause: CloseCause) -> ExposureWindow {
+        ExposureWindow(model: name, layer: layer, scope: scope, frame: frame, alias: alias, api: api, holderPid: pid,
+                       holderComm: comm, holderContext: kind, cpu: cpu, openNs: open, closeNs: close, site: site, closeCause: cause)
+    }
+
+    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
+        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
+    }
+}
+
+func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

@@ -1,0 +1,61 @@
+import TraceIngest
+import EventModel
+import Replay
+
+/// One fixmap slot pushed by `__kmap_local_pfn_prot` on a task's kmap_local stack (spec §7.2).
+struct KmapLocalEntry {
+    var pfn: UInt64
+    var vaddr: UInt64?
+    var holder: ContextInstance
+    var holderKind: ContextKind
+    var holderPid: Int32
+    var holderComm: StringTable.ID
+    var cpu: Int32
+    var api: KmapAPI
+    var openNs: UInt64
+    var site: StringTable.ID
+    /// Start of the current on-CPU segment (the EFFECTIVE layer), nil while the task is off-CPU.
+    var segmentStart: UInt64?
+    var uncertain = false
+    var censoredLeft = false
+}
+
+/// A task's kmap_local state: the LIFO stack of fixmap slots (`current->kmap_ctrl`), and the
+/// lowmem mappings that `__kmap_local_page_prot` answered from the direct map (no slot, no window,
+/// but their `kunmap_local` must not pop the stack).
+struct KmapLocalStack {
+    var entries: [KmapLocalEntry] = []
+    var lowmemOutstanding: [UInt64] = []
+    /// True when the stack is known to be exactly what the trace shows (the task was forked in the
+    /// trace, or was seen in user mode with nothing mapped); false when entries may predate the trace.
+    var exact = false
+    var onCPU: Int32?
+    var lastCPU: Int32?
+    var migrationReported = false
+    /// Lost events on this task's CPU since its last consistent state.
+    var crossedGap = false
+
+    static let lowmemMemory = 64
+    /// `KM_MAX_IDX` without `CONFIG_DEBUG_KMAP_LOCAL`: at most 15 live slots per task (spec §2.4).
+    static let maximumDepth = 15
+
+    mutating func noteLowmem(_ vaddr: UInt64) {
+        lowmemOutstanding.append(vaddr & ~0xfff)
+        if lowmemOutstanding.count > KmapLocalStack.lowmemMemory { lowmemOutstanding.removeFirst() }
+    }
+
+    /// Removes a lowmem mapping with this (page-aligned) address; true if there was one.
+    mutating func takeLowmem(_ pageAddress: UInt64) -> Bool {
+        guard let i = lowmemOutstanding.lastIndex(of: pageAddress) else { return false }
+        lowmemOutstanding.remove(at: i)
+        return true
+    }
+}
+
+/// A `kmap_local_page()` call in flight in one context: entry seen, return not yet.
+struct PendingLocalCall {
+    var openNs: UInt64
+    var page: UInt64
+    /// The nested `__kmap_local_pfn_prot` ran: the page is highmem and a slot was pushed.
+    var pushed = false
+}

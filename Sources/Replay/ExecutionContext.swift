@@ -1,0 +1,42 @@
+import TraceIngest
+import EventModel
+
+/// Where an event ran: CPU, current task, and the innermost context instance (spec §1.4).
+public struct ExecutionContext: Sendable {
+    public var cpu: Int32
+    /// The current task (in IRQ context, the interrupted one).
+    public var pid: Int32
+    public var comm: StringTable.ID
+    public var kind: ContextKind
+    public var instance: ContextInstance
+    /// Timestamp at which this CPU's data starts (first event, or after `buffer started`).
+    public var cpuTraceStart: UInt64
+
+    public init(cpu: Int32, pid: Int32, comm: StringTable.ID, kind: ContextKind, instance: ContextInstance, cpuTraceStart: UInt64) {
+        self.cpu = cpu; self.pid = pid; self.comm = comm; self.kind = kind; self.instance = instance
+        self.cpuTraceStart = cpuTraceStart
+    }
+}
+
+/// A protection design as a state machine: normalized events and their context in, observations out.
+/// Models must not know the input format.
+public protocol ProtectionModel: AnyObject {
+    /// `highmem`, `pks`, `s390pv`, `directmap`.
+    var name: String { get }
+    /// Options as reported (`{"kmap_global": "unsupported"}`).
+    var options: [String: String] { get }
+    /// True for the event kinds this model consumes (they count as used).
+    func wants(_ tag: ProtEventTag) -> Bool
+    func apply(_ event: ProtEvent, in context: ExecutionContext, emit: ObservationSink)
+    /// An IRQ/softirq/NMI instance ended (explicit exit or the flags showed it left).
+    func contextEnded(_ context: ExecutionContext, at timestamp: UInt64, line: Int, emit: ObservationSink)
+    /// Events were lost on `cpu` at about `timestamp`: state touching that CPU becomes uncertain.
+    func eventsLost(cpu: Int32, at timestamp: UInt64)
+    /// The trace ended at `timestamp` (the last event's): close what is open, right-censored.
+    func finish(at timestamp: UInt64, emit: ObservationSink)
+    /// Model-specific counters for the report (`kmap_local_lowmem`, `pkmap_flushes_inferred`, ...).
+    var counters: [String: Int] { get }
+    /// Every unprotected-access class and anomaly kind the model can report (zeros are reported too).
+    var accessClasses: [String] { get }
+    var anomalyKinds: [String] { get }
+}

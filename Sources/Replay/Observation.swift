@@ -1,0 +1,121 @@
+import TraceIngest
+import EventModel
+
+/// The two layers of exposure (spec "Reporting conventions"): what the API contract allows, and
+/// what the modelled hardware state allows.
+public enum WindowLayer: String, Sendable, CaseIterable { case granted, effective }
+
+/// Who can reach a frame during a window.
+public enum Scope: String, Sendable, CaseIterable { case ctx, task, cpu, global, device }
+
+/// Kind of execution context (spec §1.4).
+public enum ContextKind: String, Sendable { case task, softirq, hardirq, nmi }
+
+/// Why a window ended.
+public enum CloseCause: String, Sendable, CaseIterable {
+    case unmap
+    /// Popped by a `kunmap_local` that named another address (the kernel pops the top).
+    case outOfOrderPop = "out_of_order_pop"
+    case flush
+    /// A pkmap flush the model inferred from the slot search wrapping or a slot being reused.
+    case flushInferred = "flush_inferred"
+    case schedOut = "sched_out"
+    case exit
+    /// Still open when the trace ended (right-censored).
+    case traceEnd = "trace_end"
+}
+
+/// A context instance a window or access belongs to: a task, or one IRQ/softirq/NMI instance.
+public enum ContextInstance: Hashable, Sendable {
+    case task(Int32)
+    case irq(UInt64)
+}
+
+/// One interval during which a frame (or a key) was reachable (spec §1.6 `ExposureWindow`).
+public struct ExposureWindow: Sendable {
+    public var model: String
+    public var layer: WindowLayer
+    public var scope: Scope
+    /// The frame, when the window is per frame.
+    public var frame: FrameRef?
+    /// `pkmap`, `fixmap_kmap`, `direct`, ...
+    public var alias: String
+    /// The API that opened it (`kmap_high`, `kmap_local_page`, ...).
+    public var api: String
+    public var holderPid: Int32
+    public var holderComm: StringTable.ID
+    public var holderContext: ContextKind
+    public var cpu: Int32
+    public var openNs: UInt64
+    public var closeNs: UInt64
+    public var site: StringTable.ID
+    public var closeCause: CloseCause
+    public var censoredLeft = false
+    public var censoredRight = false
+    public var uncertain = false
+
+    public var durationNs: UInt64 { closeNs >= openNs ? closeNs - openNs : 0 }
+    public var censored: Bool { censoredLeft || censoredRight }
+
+    public init(model: String, layer: WindowLayer, scope: Scope, frame: FrameRef?, alias: String, api: String,
+                holderPid: Int32, holderComm: StringTable.ID, holderContext: ContextKind, cpu: Int32,
+                openNs: UInt64, closeNs: UInt64, site: StringTable.ID, closeCause: CloseCause) {
+        self.model = model; self.layer = layer; self.scope = scope; self.frame = frame; self.alias = alias
+        self.api = api; self.holderPid = holderPid; self.holderComm = holderComm; self.holderContext = holderContext
+        self.cpu = cpu; self.openNs = openNs; self.closeNs = closeNs; self.site = site; self.closeCause = closeCause
+    }
+}
+
+/// An access to a protected frame without a grant (spec §1.6 `AccessRecord`).
+public struct AccessRecord: Sendable {
+    public enum Outcome: String, Sendable, CaseIterable {
+        case blocked, fixedUp = "fixed_up", silent, ioErrorExpected = "io_error_expected", unknown
+    }
+    public var model: String
+    public var timestamp: UInt64
+    public var line: Int
+    public var cpu: Int32
+    public var pid: Int32
+    public var comm: StringTable.ID
+    public var context: ContextKind
+    public var address: UInt64
+    public var frame: FrameRef?
+    public var write: Bool
+    /// Sub-class in lower snake case (`use_after_unmap`, `handoff`, `sendfile_hole`, ...).
+    public var accessClass: String
+    public var outcome: Outcome
+    public var site: StringTable.ID
+    public var uncertain: Bool
+
+    public init(model: String, timestamp: UInt64, line: Int, cpu: Int32, pid: Int32, comm: StringTable.ID,
+                context: ContextKind, address: UInt64, frame: FrameRef?, write: Bool, accessClass: String,
+                outcome: Outcome, site: StringTable.ID, uncertain: Bool) {
+        self.model = model; self.timestamp = timestamp; self.line = line; self.cpu = cpu; self.pid = pid
+        self.comm = comm; self.context = context; self.address = address; self.frame = frame; self.write = write
+        self.accessClass = accessClass; self.outcome = outcome; self.site = site; self.uncertain = uncertain
+    }
+}
+
+/// Something the trace shows that the kernel's rules say should not happen (spec §7.3, §8).
+public struct Anomaly: Sendable {
+    public var model: String
+    public var timestamp: UInt64
+    public var line: Int
+    public var cpu: Int32
+    public var pid: Int32
+    /// Lower snake case: `out_of_order_unmap`, `migrate_with_local_kmap`, ...
+    public var kind: String
+    public var detail: String
+
+    public init(model: String, timestamp: UInt64, line: Int, cpu: Int32, pid: Int32, kind: String, detail: String) {
+        self.model = model; self.timestamp = timestamp; self.line = line; self.cpu = cpu; self.pid = pid
+        self.kind = kind; self.detail = detail
+    }
+}
+
+/// Receives what the models observe.
+public protocol ObservationSink: AnyObject {
+    func window(_ window: ExposureWindow)
+    func access(_ access: AccessRecord)
+    func anomaly(_ anomaly: Anomaly)
+}

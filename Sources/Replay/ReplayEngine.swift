@@ -1,0 +1,173 @@
+import TraceIngest
+import EventModel
+
+/// Replays normalized events in order through one or more protection models (spec §3).
+///
+/// Keeps, per CPU, the current task (from `sched_switch`, else the event's pid) and a stack of
+/// IRQ/softirq/NMI instances built from the flag column (`d.h1.`) and from irq/softirq events.
+/// Each event reaches the models with the innermost context instance it ran in.
+public final class ReplayEngine: ProtEventSink {
+    public let models: [ProtectionModel]
+    public let sink: ObservationSink
+
+    /// Counters about the replay itself, for the data-quality section.
+    public struct Stats: Sendable {
+        public var eventsUsed = 0
+        public var firstTimestamp: UInt64?
+        public var lastTimestamp: UInt64 = 0
+        /// Events whose timestamp is lower than the previous event's (kept in file order).
+        public var timestampsBackwards = 0
+        /// Events on a CPU number above `maximumCPUs` (not replayed).
+        public var cpuOutOfRange = 0
+        public var cpusSeen = 0
+        public var contextSwitches = 0
+    }
+    public private(set) var stats = Stats()
+
+    /// CPU numbers above this are treated as corrupt input.
+    public static let maximumCPUs = 8192
+
+    struct IRQFrame {
+        var kind: IRQKind
+        var seq: UInt64
+        /// An explicit handler-entry event opened this instance.
+        var explicit: Bool
+    }
+
+    struct CPUState {
+        var seen = false
+        var currentPid: Int32 = -1
+        var currentComm: StringTable.ID = 0
+        var irqs: [IRQFrame] = []
+        var traceStart: UInt64 = 0
+        var lastTimestamp: UInt64 = 0
+        var restartPending = false
+    }
+
+    private var cpus: [CPUState] = []
+    private var irqSeq: UInt64 = 0
+    private var wanted: [Bool]
+
+    public init(models: [ProtectionModel], sink: ObservationSink) {
+        self.models = models
+        self.sink = sink
+        let engineTags: Set<ProtEventTag> = [.contextSwitch, .irqEnter, .irqExit, .taskMigrate, .taskFork, .taskExit]
+        wanted = ProtEventTag.allCases.map { tag in engineTags.contains(tag) || models.contains { $0.wants(tag) } }
+    }
+
+    private func tagIndex(_ t: ProtEventTag) -> Int { ProtEventTag.allCases.firstIndex(of: t)! }
+
+    public func consume(_ event: ProtEvent) {
+        let cpu = Int(event.cpu)
+        guard cpu >= 0 && cpu < ReplayEngine.maximumCPUs else { stats.cpuOutOfRange += 1; return }
+        if cpu >= cpus.count { cpus.append(contentsOf: repeatElement(CPUState(), count: cpu + 1 - cpus.count)) }
+        let ts = event.timestamp
+        if stats.firstTimestamp == nil { stats.firstTimestamp = ts }
+        if ts < stats.lastTimestamp { stats.timestampsBackwards += 1 } else { stats.lastTimestamp = ts }
+        if !cpus[cpu].seen || cpus[cpu].restartPending {
+            if !cpus[cpu].seen { stats.cpusSeen += 1 }
+            cpus[cpu].seen = true
+            cpus[cpu].restartPending = false
+            cpus[cpu].traceStart = ts
+        }
+        cpus[cpu].lastTimestamp = ts
+        let tag = event.kind.tag
+        let used = wanted[tagIndex(tag)]
+        if used { stats.eventsUsed += 1 }
+
+        // Context: the flag column first, then explicit irq events.
+        if event.flags.present { reconcile(cpu: cpu, flags: event.flags, at: ts, line: event.line) }
+        if cpus[cpu].irqs.isEmpty {
+            if cpus[cpu].currentPid != event.pid || cpus[cpu].currentComm == 0 {
+                cpus[cpu].currentPid = event.pid
+                cpus[cpu].currentComm = event.comm
+            }
+        }
+        switch event.kind {
+        case let .irqEnter(kind, _):
+            if let top = cpus[cpu].irqs.last, top.kind == kind, !top.explicit, event.flags.present {
+                cpus[cpu].irqs[cpus[cpu].irqs.count - 1].explicit = true
+            } else {
+                if let top = cpus[cpu].irqs.last, top.kind == kind { popIRQ(cpu: cpu, at: ts, line: event.line) }
+                pushIRQ(cpu: cpu, kind: kind, explicit: true)
+            }
+        default: break
+        }
+        let ctx = context(cpu: cpu, event: event)
+        if used {
+            for m in models where m.wants(tag) { m.apply(event, in: ctx, emit: sink) }
+        }
+        switch event.kind {
+        case let .irqExit(kind, _):
+            if let i = cpus[cpu].irqs.lastIndex(where: { $0.kind == kind }) {
+                while cpus[cpu].irqs.count > i { popIRQ(cpu: cpu, at: ts, line: event.line) }
+            }
+        case let .contextSwitch(_, _, _, nextPid, nextComm):
+            stats.contextSwitches += 1
+            cpus[cpu].currentPid = nextPid
+            cpus[cpu].currentComm = nextComm
+        default: break
+        }
+    }
+
+    private func context(cpu: Int, event: ProtEvent) -> ExecutionContext {
+        let st = cpus[cpu]
+        let pid = event.pid
+        let comm = event.comm != 0 ? event.comm : st.currentComm
+        if let top = st.irqs.last {
+            let kind: ContextKind = top.kind == .nmi ? .nmi : (top.kind == .hardirq ? .hardirq : .softirq)
+            return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: kind, instance: .irq(top.seq), cpuTraceStart: st.traceStart)
+        }
+        return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: .task, instance: .task(pid), cpuTraceStart: st.traceStart)
+    }
+
+    /// Brings the CPU's IRQ stack in line with what the flags say the event ran in
+    /// (`s` softirq, `h` hardirq, `H` hardirq inside softirq, `z`/`Z` NMI).
+    private func reconcile(cpu: Int, flags: TraceFlags, at ts: UInt64, line: Int) {
+        var required: [IRQKind] = []
+        if flags.inSoftirq { required.append(.softirq) }
+        if flags.inHardirq { required.append(.hardirq) }
+        if flags.inNMI { required.append(.nmi) }
+        // Pop instances the flags say we have left (innermost first).
+        while let top = cpus[cpu].irqs.last, !required.contains(top.kind) { popIRQ(cpu: cpu, at: ts, line: line) }
+        // Push the ones the flags show and the stack lacks, outermost first.
+        for kind in required where !cpus[cpu].irqs.contains(where: { $0.kind == kind }) {
+            if let top = cpus[cpu].irqs.last, top.kind > kind { continue }
+            pushIRQ(cpu: cpu, kind: kind, explicit: false)
+        }
+    }
+
+    private func pushIRQ(cpu: Int, kind: IRQKind, explicit: Bool) {
+        irqSeq += 1
+        cpus[cpu].irqs.append(IRQFrame(kind: kind, seq: irqSeq, explicit: explicit))
+    }
+
+    private func popIRQ(cpu: Int, at ts: UInt64, line: Int) {
+        guard let top = cpus[cpu].irqs.popLast() else { return }
+        let st = cpus[cpu]
+        let kind: ContextKind = top.kind == .nmi ? .nmi : (top.kind == .hardirq ? .hardirq : .softirq)
+        let ctx = ExecutionContext(cpu: Int32(cpu), pid: st.currentPid, comm: st.currentComm, kind: kind,
+                                   instance: .irq(top.seq), cpuTraceStart: st.traceStart)
+        for m in models { m.contextEnded(ctx, at: ts, line: line, emit: sink) }
+    }
+
+    public func lost(cpu: Int32, count: UInt64, line: Int) {
+        let c = Int(cpu)
+        let ts = c >= 0 && c < cpus.count ? cpus[c].lastTimestamp : stats.lastTimestamp
+        for m in models { m.eventsLost(cpu: cpu, at: ts) }
+        // What the CPU was running across the gap is unknown: IRQ instances are dropped.
+        if c >= 0 && c < cpus.count { cpus[c].irqs.removeAll() }
+    }
+
+    public func bufferStarted(cpu: Int32, line: Int) {
+        let c = Int(cpu)
+        guard c >= 0 && c < ReplayEngine.maximumCPUs else { return }
+        if c >= cpus.count { cpus.append(contentsOf: repeatElement(CPUState(), count: c + 1 - cpus.count)) }
+        cpus[c].restartPending = true
+    }
+
+    /// Ends the replay: models close what is open at the last event's timestamp.
+    public func finish() {
+        for m in models { m.finish(at: stats.lastTimestamp, emit: sink) }
+    }
+}

@@ -1,0 +1,129 @@
+import TraceIngest
+import EventModel
+import Replay
+import Analysis
+
+/// The human report, dense and aligned like `perf report --stdio`: what was read, the model, exposure,
+/// unprotected accesses, anomalies.
+public enum TextReport {
+    public static func render(_ r: TraceReport) -> String {
+        var out = ""
+        func line(_ s: String = "") { out += s + "\n" }
+        let i = r.ingest
+        let first = r.replay.firstTimestamp ?? 0
+        let last = r.replay.firstTimestamp == nil ? 0 : r.replay.lastTimestamp
+        line("# protreplay report")
+        line("# input:    \(r.input.path) (\(r.input.format)\(r.input.compression == "none" ? "" : ", " + r.input.compression), \(bytes(r.input.bytes)))")
+        line("# events:   \(i.events)  used \(r.replay.eventsUsed)  ignored \(r.eventsIgnored)  unmapped \(i.unmapped)  malformed \(i.malformed)  lost \(i.lostEvents)\(i.lostMarkersWithoutCount > 0 ? "+?" : "")  stack traces \(i.stackTraces)")
+        line("# cpus:     \(r.replay.cpusSeen)  span \(duration(last >= first ? last - first : 0))  (\(seconds(first)) .. \(seconds(last)))")
+        var prof = "# profile:  \(r.profile.arch.rawValue)"
+        if let l = r.pageLayout {
+            prof += ", struct page \(l.size) B from \(hexString(l.base)) (\(l.source)"
+            if l.source == "calibrated" { prof += " from \(r.calibration.pairs) pairs, \(r.calibration.mismatches) mismatches" }
+            prof += ")"
+        }
+        line(prof)
+        if r.replay.timestampsBackwards > 0 { line("# warning:  \(r.replay.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
+        for m in i.malformedExamples { line("# malformed: line \(m.line) (byte \(m.offset)): \(m.reason): \(m.text)") }
+        for m in r.models { renderModel(m, into: &out) }
+        if !r.unmappedByName.isEmpty {
+            line()
+            line("# Unmapped events (no probe-map rule; see protreplay events)")
+            for (n, c) in r.unmappedByName.sorted(by: { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }).prefix(12) {
+                line("  " + pad(n, 40) + lpad(String(c), 10))
+            }
+        }
+        return out
+    }
+
+    static func renderModel(_ m: ModelSummary, into out: inout String) {
+        func line(_ s: String = "") { out += s + "\n" }
+        line()
+        let opts = m.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        line("# model:    \(m.model)\(opts.isEmpty ? "" : "  " + opts)")
+        line()
+        line("# Exposure windows" + String(repeating: " ", count: 9) + lpad("windows", 9) + lpad("total", 12) + lpad("max", 12) + lpad("p50", 12) + lpad("p99", 12) + lpad("censored", 10) + lpad("uncertain", 10))
+        for (name, layer) in [("granted", m.granted), ("effective", m.effective)] {
+            line(row("  " + name, layer.all))
+            for scope in Scope.allCases {
+                if let s = layer.byScope[scope.rawValue], s.windows > 0 { line(row("    scope " + scope.rawValue, s)) }
+            }
+            for api in layer.byAPI.keys.sorted() { line(row("    api " + api, layer.byAPI[api]!)) }
+        }
+        let ov = m.overexposureNs
+        line("  overexposure (effective - granted): \(ov < 0 ? "-" : "+")\(duration(UInt64(ov.magnitude)))")
+        if !m.effective.byCloseCause.isEmpty {
+            line("  effective windows closed by: " + m.effective.byCloseCause.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        attributions("# Top call sites (granted)", m.granted.topSites, into: &out)
+        attributions("# Top tasks (granted)", m.granted.topTasks, into: &out)
+        line()
+        line("# Unprotected accesses: \(m.accesses.total)\(m.accesses.uncertain > 0 ? " (\(m.accesses.uncertain) uncertain)" : "")")
+        for c in m.accessClasses { line("  " + pad(c, 30) + lpad(String(m.accesses.byClass[c] ?? 0), 10)) }
+        if m.accesses.total > 0 {
+            line("  by outcome: " + m.accesses.byOutcome.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        line()
+        line("# Anomalies: \(m.anomalies.total)")
+        for k in m.anomalyKinds where (m.anomalies.byKind[k] ?? 0) > 0 { line("  " + pad(k, 30) + lpad(String(m.anomalies.byKind[k]!), 10)) }
+        for e in m.anomalies.examples.prefix(5) { line("    line \(e.line) [\(String(format3(e.cpu)))] \(seconds(e.timestampNs)): \(e.kind): \(e.detail)") }
+        if !m.counters.isEmpty {
+            line()
+            line("# Counters: " + m.counters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+    }
+
+    static func attributions(_ title: String, _ a: [Attribution], into out: inout String) {
+        guard !a.isEmpty else { return }
+        out += "\n" + pad(title, 46) + lpad("windows", 9) + lpad("total", 12) + "\n"
+        for x in a { out += "  " + pad(x.name, 44) + lpad(String(x.windows), 9) + lpad(duration(x.totalNs), 12) + "\n" }
+    }
+
+    static func row(_ label: String, _ s: WindowStats) -> String {
+        pad(label, 26) + lpad(String(s.windows), 9) + lpad(duration(s.totalNs), 12) + lpad(duration(s.maxNs), 12) +
+            lpad(duration(s.p50Ns), 12) + lpad(duration(s.p99Ns), 12) + lpad(String(s.censored), 10) + lpad(String(s.uncertain), 10)
+    }
+
+    static func format3(_ cpu: Int32) -> String {
+        let s = String(cpu)
+        return String(repeating: "0", count: max(0, 3 - s.count)) + s
+    }
+
+    /// Control characters from the trace are shown as `?` so a comm name cannot move the cursor.
+    static func clean(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+    }
+
+    static func pad(_ s: String, _ w: Int) -> String {
+        let c = clean(s)
+        return c.count >= w ? c + " " : c + String(repeating: " ", count: w - c.count)
+    }
+
+    static func lpad(_ s: String, _ w: Int) -> String {
+        s.count >= w ? " " + s : String(repeating: " ", count: w - s.count) + s
+    }
+
+    /// 1234 -> "1.234 us"; integer arithmetic only.
+    public static func duration(_ ns: UInt64) -> String {
+        func fixed(_ v: UInt64, _ unit: UInt64, _ name: String) -> String {
+            let whole = v / unit
+            let frac = (v % unit) * 1000 / unit
+            let f = String(frac)
+            return "\(whole).\(String(repeating: "0", count: 3 - f.count))\(f) \(name)"
+        }
+        if ns < 1_000 { return "\(ns) ns" }
+        if ns < 1_000_000 { return fixed(ns, 1_000, "us") }
+        if ns < 1_000_000_000 { return fixed(ns, 1_000_000, "ms") }
+        return fixed(ns, 1_000_000_000, "s")
+    }
+
+    static func seconds(_ ns: UInt64) -> String {
+        let f = String(ns % 1_000_000_000 / 1_000)
+        return "\(ns / 1_000_000_000).\(String(repeating: "0", count: 6 - f.count))\(f)"
+    }
+
+    static func bytes(_ n: Int) -> String {
+        if n < 1 << 20 { return "\(n / 1024) KiB" }
+        return "\(n >> 20).\((n % (1 << 20)) * 10 / (1 << 20)) MiB"
+    }
+}

@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Something that fills a buffer with the next bytes of an input; 0 means the end.
+protocol ByteProducer: AnyObject {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// Reads a file descriptor (stdin or a pipe) with large `read(2)` calls.
+final class DescriptorReader: ByteProducer {
+    let fd: Int32
+    let path: String
+    /// Bytes sniffed before the reader was created, handed out first.
+    private var pending: [UInt8]
+
+    init(fd: Int32, path: String, pending: [UInt8] = []) {
+        self.fd = fd
+        self.path = path
+        self.pending = pending
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if !pending.isEmpty {
+            let n = min(pending.count, buffer.count)
+            pending.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+            pending.removeFirst(n)
+            return n
+        }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw InputError.readFailed(path: path, reason: String(cString: strerror(errno)))
+        }
+    }
+}
+
+/// Hands out an mmap'd region piece by piece (used as the compressed side of an LZ4 file).
+final class MappedReader: ByteProducer {
+    let file: MappedFile
+    private var offset = 0
+
+    init(file: MappedFile) { self.file = file }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buffer.count, file.count - offset)
+        if n <= 0 { return 0 }
+        buffer.baseAddress!.copyMemory(from: file.bytes.baseAddress! + offset, byteCount: n)
+        let old = offset
+        offset += n
+        file.release(upTo: old)
+        return n
+    }
+}

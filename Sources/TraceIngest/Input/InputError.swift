@@ -1,0 +1,27 @@
+/// Why an input could not be read. Every case names the file and, where it applies, the byte offset,
+/// so a user can find the spot with `xxd -s OFFSET`.
+public enum InputError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, reason: String)
+    case empty(path: String)
+    case truncatedLZ4(path: String, offset: Int)
+    case corruptLZ4(path: String, offset: Int, reason: String)
+    case unsupportedFormat(path: String, detected: String)
+    case readFailed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            return "\(path): cannot open: \(reason)"
+        case let .empty(path):
+            return "\(path): empty input: no trace events to read"
+        case let .truncatedLZ4(path, offset):
+            return "\(path): truncated LZ4 frame: input ends at byte offset \(offset) in the middle of a frame"
+        case let .corruptLZ4(path, offset, reason):
+            return "\(path): corrupt LZ4 data near byte offset \(offset): \(reason)"
+        case let .unsupportedFormat(path, detected):
+            return "\(path): \(detected) is not a supported input format; supported: \(TraceFormat.supportedList)"
+        case let .readFailed(path, reason):
+            return "\(path): read failed: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One trace input: a file (mmap'd), or stdin (`-`), each optionally LZ4-framed.
+///
+/// Hands the content to a reader as chunks that always end at a line boundary, so a reader never
+/// sees half a line. Memory stays bounded: an mmap'd file is released behind the reader, a stream
+/// is read through one reusable buffer.
+public final class TraceInput {
+    public enum Compression: String, Sendable { case none, lz4 }
+
+    public let path: String
+    public let compression: Compression
+    public let format: TraceFormat
+    /// Size of the file on disk (compressed size for `.lz4`), nil for stdin.
+    public let sizeOnDisk: Int?
+
+    private let mapped: MappedFile?
+    private let producer: ByteProducer?
+
+    /// The longest line a stream may hold; longer lines are reported and skipped.
+    public static let maximumLineLength = 64 << 20
+
+    /// Opens `path` (`-` means stdin) and sniffs compression and format from content.
+    /// - Throws: `InputError` for a missing, empty, unreadable or unsupported input.
+    public init(path: String) throws {
+        self.path = path
+        var head = [UInt8]()
+        if path == "-" {
+            mapped = nil
+            sizeOnDisk = nil
+            head = [UInt8](repeating: 0, count: 64 << 10)
+            var got = 0
+            while got < head.count {
+                let n = head.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress! + got, $0.count - got) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                got += n
+            }
+            head.removeSubrange(got...)
+            if head.isEmpty { throw InputError.empty(path: "<stdin>") }
+            let raw = DescriptorReader(fd: 0, path: "<stdin>", pending: head)
+            if head.withUnsafeBytes(LZ4Frame.hasMagic) {
+                compression = .lz4
+                producer = try LZ4FrameDecoder(source: raw, path: "<stdin>")
+            } else {
+                compression = .none
+                producer = raw
+            }
+        } else {
+            if let file = try MappedFile(path: path) {
+                if file.count == 0 { throw InputError.empty(path: path) }
+                sizeOnDisk = file.count
+                if LZ4Frame.hasMagic(file.bytes) {
+                    compression = .lz4
+                    mapped = nil
+                    producer = try LZ4FrameDecoder(source: MappedReader(file: file), path: path)
+                } else {
+                    compression = .none
+                    mapped = file
+                    producer = nil
+                    head = Array(UnsafeRawBufferPointer(rebasing: file.bytes.prefix(4096)))
+                }
+            } else {
+                // Not a regular file (a pipe or a device): stream it.
+                let fd = open(path, O_RDONLY)
+                if fd < 0 { throw InputError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+                mapped = nil
+                sizeOnDisk = nil
+                compression = .none
+                producer = DescriptorReader(fd: fd, path: path)
+            }
+        }
+        // Sniff the decompressed head for the format.
+        if compression == .lz4 || mapped == nil {
+            // Peek by decoding into a head buffer that is handed out first.
+            var peek = [UInt8](repeating: 0, count: 4096)
+            let source = producer!
+            let n = try peek.withUnsafeMutableBytes { try source.read(into: $0) }
+            peek.removeSubrange(n...)
+            if n == 0 { throw InputError.empty(path: path) }
+            head = peek
+            self.peeked = peek
+        }
+        guard let detected = head.withUnsafeBytes({ TraceFormat.sniff($0) }) else {
+            throw InputError.unsupportedFormat(path: path, detected: "binary data of an unknown kind")
+        }
+        format = detected
+    }
+
+    private var peeked: [UInt8] = []
+
+    /// Total decompressed bytes handed out so far (for progress and offsets).
+    public private(set) var bytesRead = 0
+
+    /// Calls `body` with consecutive chunks of the input, each ending at a newline (the last one may
+    /// lack it). `body` gets the chunk and its byte offset in the (decompressed) input.
+    public func forEachChunk(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
+        if let file = mapped {
+            try forEachMappedChunk(file, body)
+        } else {
+            try forEachStreamChunk(body)
+        }
+    }
+
+    private func forEachMappedChunk(_ file: MappedFile, _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
+        let all = file.bytes
+        let chunkTarget = 8 << 20
+        var start = 0
+        while start < all.count {
+            var end = min(start + chunkTarget, all.count)
+            if end < all.count {
+                // Extend to the next newline.
+                let rest = all.count - end
+                if let nl = memchr(all.baseAddress! + end, 0x0A, rest) {
+                    end = (UnsafeRawPointer(nl) - all.baseAddress!) + 1
+                } else {
+                    end = all.count
+                }
+            }
+            try body(UnsafeRawBufferPointer(rebasing: all[start..<end]), start)
+            bytesRead = end
+            file.release(upTo: end)
+            start = end
+        }
+    }
+
+    private func forEachStreamChunk(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
+        guard let producer else { return }
+        var capacity = 4 << 20
+        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var filled = 0
+        // Bytes peeked during sniffing come first.
+        if !peeked.isEmpty {
+            peeked.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            filled = peeked.count
+            peeked = []
+        }
+        var offset = 0            // input offset of buffer[0]
+        var discarding = false    // inside an over-long line, dropping bytes up to its newline
+        var eof = false
+        while true {
+            if !eof && filled < capacity {
+                let n = try producer.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+                if n == 0 { eof = true } else { filled += n }
+                if !eof && filled < capacity { continue }
+            }
+            if filled == 0 { break }
+            if discarding {
+                if let nl = memchr(buffer.baseAddress!, 0x0A, filled) {
+                    let skip = (UnsafeRawPointer(nl) - UnsafeRawPointer(buffer.baseAddress!)) + 1
+                    memmove(buffer.baseAddress!, buffer.baseAddress! + skip, filled - skip)
+                    filled -= skip
+                    offset += skip
+                    discarding = false
+                } else {
+                    offset += filled
+                    filled = 0
+                    if eof { break }
+                }
+                continue
+            }
+            // Cut after the last newline (everything, at the end of input).
+            var cut = filled
+            if !eof {
+                var i = filled
+                while i > 0 && buffer[i - 1] != 0x0A { i -= 1 }
+                cut = i
+            }
+            if cut == 0 {
+                // No newline in a full buffer: grow, or give up on this line.
+                if capacity < TraceInput.maximumLineLength {
+                    let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity * 2, alignment: 16)
+                    bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: filled)
+                    buffer.deallocate()
+                    buffer = bigger
+                    capacity *= 2
+                    continue
+                }
+                // Hand the reader the start of the over-long line (it is reported as malformed), drop the rest.
+                try body(UnsafeRawBufferPointer(rebasing: buffer[0..<256]), offset)
+                offset += filled
+                filled = 0
+                discarding = true
+                continue
+            }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<cut]), offset)
+            offset += cut
+            bytesRead = offset
+            filled -= cut
+            if filled > 0 { memmove(buffer.baseAddress!, buffer.baseAddress! + cut, filled) }
+            if eof && filled == 0 { break }
+        }
+        if offset == 0 { throw InputError.empty(path: path) }
+    }
+}

@@ -1,0 +1,111 @@
+/// Interns byte strings (event names, comm names, symbols) to small dense ids, once.
+///
+/// Lookups hash the bytes in place (FNV-1a) and compare against an arena, so the hot path never
+/// builds a `String`. Id 0 is reserved for "none".
+public final class StringTable {
+    public typealias ID = UInt32
+
+    private var arena: [UInt8] = []
+    private var starts: [Int] = [0]       // per id: start in arena (id 0 = empty)
+    private var lengths: [Int] = [0]
+    private var slots: [UInt32]            // open addressing: id or 0
+    private var mask: Int
+    private var strings: [String?] = [""]
+    /// The most ids this table will hand out; further new strings map to `overflowID`.
+    public let capacityLimit: Int
+    /// How many distinct strings were refused because the table was full.
+    public private(set) var overflowCount = 0
+
+    public init(capacityLimit: Int = 4_000_000) {
+        self.capacityLimit = capacityLimit
+        slots = [UInt32](repeating: 0, count: 1024)
+        mask = 1023
+    }
+
+    public var count: Int { starts.count }
+
+    @inline(__always)
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return h
+    }
+
+    /// Returns the id of `bytes`, adding it if new. Empty input gives 0.
+    public func intern(_ bytes: UnsafeRawBufferPointer) -> ID {
+        if bytes.isEmpty { return 0 }
+        var i = Int(truncatingIfNeeded: StringTable.hash(bytes)) & mask
+        while true {
+            let id = slots[i]
+            if id == 0 { break }
+            if lengths[Int(id)] == bytes.count && equals(Int(id), bytes) { return id }
+            i = (i + 1) & mask
+        }
+        if starts.count >= capacityLimit {
+            overflowCount += 1
+            return StringTable.overflowID
+        }
+        let id = UInt32(starts.count)
+        starts.append(arena.count)
+        lengths.append(bytes.count)
+        arena.append(contentsOf: bytes)
+        strings.append(nil)
+        slots[i] = id
+        if starts.count * 2 > slots.count { grow() }
+        return id
+    }
+
+    public func intern(_ string: String) -> ID {
+        var s = string
+        return s.withUTF8 { intern(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The id used for every string past `capacityLimit`; it reads back as "<overflow>".
+    public static let overflowID: ID = .max
+
+    /// The string for `id` (invalid UTF-8 is repaired with U+FFFD).
+    public func string(_ id: ID) -> String {
+        if id == StringTable.overflowID { return "<overflow>" }
+        let i = Int(id)
+        if let s = strings[i] { return s }
+        let s = arena.withUnsafeBufferPointer {
+            String(decoding: UnsafeBufferPointer(rebasing: $0[starts[i]..<starts[i] + lengths[i]]), as: UTF8.self)
+        }
+        strings[i] = s
+        return s
+    }
+
+    @inline(__always)
+    private func equals(_ id: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        let s = starts[id]
+        return arena.withUnsafeBytes { a in
+            memcmpBytes(a.baseAddress! + s, bytes.baseAddress!, bytes.count)
+        }
+    }
+
+    private func grow() {
+        let newCount = slots.count * 2
+        var newSlots = [UInt32](repeating: 0, count: newCount)
+        let newMask = newCount - 1
+        for id in 1..<starts.count {
+            let h = arena.withUnsafeBytes {
+                StringTable.hash(UnsafeRawBufferPointer(rebasing: $0[starts[id]..<starts[id] + lengths[id]]))
+            }
+            var i = Int(truncatingIfNeeded: h) & newMask
+            while newSlots[i] != 0 { i = (i + 1) & newMask }
+            newSlots[i] = UInt32(id)
+        }
+        slots = newSlots
+        mask = newMask
+    }
+}
+
+@inline(__always)
+func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    var i = 0
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
+}

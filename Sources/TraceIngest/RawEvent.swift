@@ -1,0 +1,74 @@
+/// The trace-flags column as the kernel records it (`d.h1.`): irqs-off, need-resched,
+/// hardirq/softirq/NMI, preempt depth and migrate-disable depth. `include/linux/trace_events.h`.
+public struct TraceFlags: Equatable, Sendable {
+    public var bits: UInt8 = 0
+    public var preemptDepth: UInt8 = 0
+    public var migrateDepth: UInt8 = 0
+    /// False when the trace has no flag column (`irq-info` off): context is then unknown.
+    public var present = false
+
+    public static let irqsOff: UInt8 = 0x01
+    public static let needResched: UInt8 = 0x04
+    public static let hardirq: UInt8 = 0x08
+    public static let softirq: UInt8 = 0x10
+    public static let nmi: UInt8 = 0x40
+    public static let bhOff: UInt8 = 0x80
+
+    public init() {}
+    public init(bits: UInt8, preemptDepth: UInt8 = 0, migrateDepth: UInt8 = 0) {
+        self.bits = bits; self.preemptDepth = preemptDepth; self.migrateDepth = migrateDepth; present = true
+    }
+    public var inHardirq: Bool { bits & TraceFlags.hardirq != 0 }
+    public var inSoftirq: Bool { bits & TraceFlags.softirq != 0 }
+    public var inNMI: Bool { bits & TraceFlags.nmi != 0 }
+}
+
+/// What a raw record is, before any meaning is given to it.
+public enum RawRecordKind: UInt8, Sendable {
+    /// An event line: tracepoint, kprobe, kretprobe, syscall, marker, function tracer.
+    case event
+    /// `<stack trace>` / `<user stack trace>` entry: attaches to the event before it.
+    case stackTrace
+    /// One ` => symbol` line of a stack trace (payload = the symbol text).
+    case stackFrame
+    /// `CPU:1 [LOST 1234 EVENTS]`: `lostCount` events are missing on `cpu` before the next one.
+    case lostEvents
+    /// `##### CPU 1 buffer started ####`: the data for `cpu` starts here (older entries were overwritten).
+    case bufferStarted
+}
+
+/// One record of a trace, as a reader saw it. Text fields borrow the reader's buffer and are valid
+/// only during the sink call.
+///
+///     wl-done-125     [000] ...1.     7.217363: kmap_local_page: (__kmap_local_page_prot+0x0/0x60) page=0xf6dfd788
+///     comm      pid    cpu  flags     timestamp  name             payload
+public struct RawEvent {
+    public var kind: RawRecordKind = .event
+    /// 1-based line number for text formats, record index for binary ones.
+    public var line: Int = 0
+    /// Byte offset of the record in the (decompressed) input.
+    public var offset: Int = 0
+    public var timestamp: UInt64 = 0
+    public var cpu: Int32 = 0
+    public var pid: Int32 = 0
+    /// The `(  TGID)` column with `record-tgid`; -1 when absent.
+    public var tgid: Int32 = -1
+    public var flags = TraceFlags()
+    /// Interned event name (`page_fault_user`, `kmap_local_page`, `sys_enter_memfd_secret`, ...).
+    public var name: StringTable.ID = 0
+    public var comm = UnsafeRawBufferPointer(start: nil, count: 0)
+    public var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// For `.lostEvents`: the number printed, 0 if the kernel did not say.
+    public var lostCount: UInt64 = 0
+    /// For `.stackTrace`: true for `<user stack trace>`.
+    public var userStack = false
+
+    public init() {}
+}
+
+/// Receives raw records from a reader, in file order.
+public protocol RawEventSink: AnyObject {
+    func consume(_ event: inout RawEvent)
+    /// A line that could not be parsed. `text` borrows the reader's buffer.
+    func malformed(line: Int, offset: Int, reason: StaticString, text: UnsafeRawBufferPointer)
+}

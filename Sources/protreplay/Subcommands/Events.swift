@@ -1,0 +1,37 @@
+import ArgumentParser
+import Reports
+
+/// `protreplay events TRACE`: every event name in the trace, how often, and what it maps to.
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every event name in a trace, its count, and what the probe map makes of it.")
+
+    @Argument(help: "Trace file, or - for stdin.")
+    var trace: String
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    func run() throws {
+        do {
+            let pipeline = try Pipeline(path: trace, options: modelOptions, strict: false, modelNames: [])
+            try pipeline.run()
+            let rows = pipeline.normalizer.nameSummaries().sorted { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
+            var out = "# " + "event".padding(40) + "count".leftPadding(10) + "  maps to\n"
+            for r in rows {
+                let fn = r.function.map { "  [\($0)]" } ?? ""
+                out += "  " + r.name.padding(40) + String(r.count).leftPadding(10) + "  " + r.mapsTo + fn + "\n"
+            }
+            let s = pipeline.normalizer.stats
+            out += "# \(s.events) events, \(s.stackTraces) stack traces, \(s.malformed) malformed lines, \(s.lostEvents) lost\n"
+            print(out, terminator: "")
+        } catch {
+            Output.fail("\(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+extension String {
+    func padding(_ w: Int) -> String { count >= w ? self + " " : self + String(repeating: " ", count: w - count) }
+    func leftPadding(_ w: Int) -> String { count >= w ? " " + self : String(repeating: " ", count: w - count) + self }
+}
