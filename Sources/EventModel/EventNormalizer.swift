@@ -87,6 +87,7 @@ public final class EventNormalizer: RawEventSink {
         case .stackTrace:
             stats.stackTraces += 1
             collectingStack = pending != nil && !raw.userStack
+            stackState = StackState()
         case .stackFrame:
             if collectingStack { attachFrame(raw.payload) }
         case .lostEvents:
@@ -141,16 +142,47 @@ public final class EventNormalizer: RawEventSink {
         }
     }
 
-    private static let infrastructurePrefixes: [[UInt8]] = ["kprobe", "ftrace", "__ftrace", "trace_", "arch_ftrace",
-                                                            "fprobe", "rethook", "__kretprobe", "kretprobe", "<"].map { Array($0.utf8) }
+    /// Frames of the tracing machinery itself, above the probed function in a kprobe's stack:
+    ///
+    ///      => kprobe_trace_func
+    ///      => kprobe_dispatcher
+    ///      => aggr_pre_handler
+    ///      => kprobe_ftrace_handler
+    ///      => ftrace_regs_call
+    ///      => kmap_high                 <- the probed function
+    ///      => __access_remote_vm        <- the call site
+    private static let infrastructurePrefixes: [[UInt8]] = [
+        "kprobe", "ftrace", "__ftrace", "trace_", "__trace", "arch_ftrace", "fprobe", "rethook", "arch_rethook",
+        "__kretprobe", "kretprobe", "pre_handler_kretprobe", "aggr_", "opt_pre_handler", "optimized_callback",
+        "perf_", "event_triggers", "stacktrace_", "__traceiter", "<",
+    ].map { Array($0.utf8) }
+
+    private var stackState = StackState()
+    private struct StackState {
+        var probedSeen = false
+        var locked = false
+    }
 
     private func attachFrame(_ frame: UnsafeRawBufferPointer) {
-        guard var e = pending, e.site == 0 else { return }
+        guard var e = pending, !stackState.locked else { return }
         let name = Fields.symbolName(frame)
         guard !name.isEmpty else { return }
-        if pendingBinding >= 0, let fn = bindings[pendingBinding]?.functionBytes, name.elementsEqual(fn) { return }
+        if pendingBinding >= 0, let fn = bindings[pendingBinding]?.functionBytes, name.elementsEqual(fn) {
+            // Everything above the probed function was machinery: the next frame is the call site.
+            stackState.probedSeen = true
+            if !(bindings[pendingBinding]?.isReturn ?? false) { e.site = 0 }
+            pending = e
+            return
+        }
+        if stackState.probedSeen {
+            if e.site == 0 || !(bindings[pendingBinding]?.isReturn ?? false) { e.site = symbols.intern(name) }
+            stackState.locked = true
+            pending = e
+            return
+        }
+        guard e.site == 0 else { return }
         for p in EventNormalizer.infrastructurePrefixes where name.starts(with: p) { return }
-        // A stack trace of a tracepoint starts in the function that hit it; a kprobe's, in the probed function.
+        // Tentative: a tracepoint's stack starts in the function that hit it.
         e.site = symbols.intern(name)
         pending = e
     }
@@ -173,10 +205,14 @@ public final class EventNormalizer: RawEventSink {
         guard let rule = probeMap.rule(event: name, function: function, isReturn: loc?.isReturn ?? false) else {
             return Binding(target: .unmapped, rule: nil, function: function, isKprobe: loc != nil)
         }
+        var binding: Binding
         if rule.mapsTo == "IGNORE" {
-            return Binding(target: .ignored, rule: rule, function: function, isKprobe: loc != nil)
+            binding = Binding(target: .ignored, rule: rule, function: function, isKprobe: loc != nil)
+        } else {
+            binding = Binding(target: .tag(ProtEventTag(rawValue: rule.mapsTo)!), rule: rule, function: function, isKprobe: loc != nil)
         }
-        return Binding(target: .tag(ProtEventTag(rawValue: rule.mapsTo)!), rule: rule, function: function, isKprobe: loc != nil)
+        binding.isReturn = loc?.isReturn ?? false
+        return binding
     }
 
     // MARK: Decoding
@@ -295,6 +331,7 @@ struct Binding {
     var function: String?
     var functionBytes: [UInt8]?
     var isKprobe: Bool
+    var isReturn = false
     var kmapAPI: KmapAPI?
     var gupAPI: GupAPI = .get
     var gupPath: GupPath = .slow

@@ -77,12 +77,9 @@ public final class ReplayEngine: ProtEventSink {
 
         // Context: the flag column first, then explicit irq events.
         if event.flags.present { reconcile(cpu: cpu, flags: event.flags, at: ts, line: event.line) }
-        if cpus[cpu].irqs.isEmpty {
-            if cpus[cpu].currentPid != event.pid || cpus[cpu].currentComm == 0 {
-                cpus[cpu].currentPid = event.pid
-                cpus[cpu].currentComm = event.comm
-            }
-        }
+        // `common_pid` is always `current` (the interrupted task in IRQ context).
+        cpus[cpu].currentPid = event.pid
+        if event.comm != 0 { cpus[cpu].currentComm = event.comm }
         switch event.kind {
         case let .irqEnter(kind, _):
             if let top = cpus[cpu].irqs.last, top.kind == kind, !top.explicit, event.flags.present {

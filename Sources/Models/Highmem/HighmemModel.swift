@@ -251,7 +251,8 @@ public final class HighmemModel: ProtectionModel {
 
     private func kmapHighReturned(page: UInt64, vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         guard var slot = pkmap.slots[page] else { return }
-        if e.site != 0, let i = slot.grants.lastIndex(where: { $0.holder == ctx.instance && $0.site == 0 }) {
+        // The kretprobe's caller is exact; it replaces a site taken from a stack trace.
+        if e.site != 0, let i = slot.grants.lastIndex(where: { $0.holder == ctx.instance }) {
             slot.grants[i].site = e.site
             if slot.installer.openNs == slot.grants[i].openNs && slot.installer.holder == ctx.instance { slot.installer.site = e.site }
         }

@@ -36,16 +36,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         do {
-            let pipeline = try Pipeline(path: trace, options: modelOptions, strict: strict, modelNames: [model])
-            var csv: WindowCSVWriter?
-            if let path = windows {
-                let w = try WindowCSVWriter(path: path, comms: pipeline.comms, symbols: pipeline.symbols)
-                csv = w
-                pipeline.builder.windowObserver = { w.write($0) }
-            }
-            try pipeline.run()
-            csv?.flush()
-            let report = pipeline.report()
+            let report = try makeReport()
             let text = format == "json" ? JSONReport.render(report) : TextReport.render(report)
             try Output.write(text, to: output)
         } catch let e as ValidationError {
@@ -54,6 +45,20 @@ struct Report: ParsableCommand {
             Output.fail("\(error)")
             throw ExitCode(2)
         }
+    }
+
+    /// Reads the trace and folds it into a report (also used by the golden scenario tests).
+    func makeReport() throws -> TraceReport {
+        let pipeline = try Pipeline(path: trace, options: modelOptions, strict: strict, modelNames: [model])
+        var csv: WindowCSVWriter?
+        if let path = windows {
+            let w = try WindowCSVWriter(path: path, comms: pipeline.comms, symbols: pipeline.symbols)
+            csv = w
+            pipeline.builder.windowObserver = { w.write($0) }
+        }
+        try pipeline.run()
+        csv?.flush()
+        return pipeline.report()
     }
 }
 

@@ -1,0 +1,169 @@
+import XCTest
+import Foundation
+@testable import protreplay
+import Reports
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let i386Trace = repoRoot.appendingPathComponent("SampleTraces/real/6.1.0-50-686-pae-i386-workload/trace.lz4").path
+
+/// Runs the built `protreplay` binary.
+func runTool(_ args: [String], stdin: Data? = nil) throws -> (status: Int32, out: String, err: String) {
+    let exe = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("protreplay")
+    let candidates = [exe.path] + ["debug", "release"].map { repoRoot.appendingPathComponent(".build/\($0)/protreplay").path }
+    guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        throw XCTSkip("protreplay binary not built")
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    let inPipe = Pipe()
+    if stdin != nil { p.standardInput = inPipe }
+    try p.run()
+    if let stdin {
+        inPipe.fileHandleForWriting.write(stdin)
+        try inPipe.fileHandleForWriting.close()
+    }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+func report(_ args: [String]) throws -> [String: Any] {
+    let cmd = try Report.parse(args)
+    let text = JSONReport.render(try cmd.makeReport())
+    return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+}
+
+func value(_ json: [String: Any], _ path: String) -> Any? {
+    var cur: Any? = json
+    for k in path.split(separator: ".") { cur = (cur as? [String: Any])?[String(k)] }
+    return cur
+}
+
+final class RealI386TraceTests: XCTestCase {
+    /// Independent counts, from the decompressed trace (`lz4 -dc trace.lz4 > t`):
+    ///   header:            `# entries-in-buffer/entries-written: 18799/18799   #P:2`
+    ///   stack traces:      `grep -c '<stack trace>' t`                                   -> 100
+    ///   events:            18799 ring entries - 100 stack-trace entries                   -> 18699
+    ///                      (`grep -v '^#' t | grep -v '^ =>' | grep -vc '<stack trace>'`  -> 18699)
+    ///   fixmap pushes:     `grep -c '__kmap_local_pfn_prot+0x0' t`                         -> 2603
+    ///   kmap_local_page:   `grep -c 'kmap_local_page: (__kmap_local_page_prot+0x0' t`     -> 2831 (2603 highmem + 228 lowmem)
+    ///   kmap_high:         `grep -c ' kmap_high: (kmap_high+0x0' t`                        -> 16
+    ///   kunmap_high:       `grep -c 'kunmap_high: (kunmap_high+0x0' t`                     -> 16
+    ///   distinct pkmap slots: `awk '/kmap_high_ret/{print $NF}' t | sort -u | wc -l`       -> 8
+    ///   CPUs:              `grep -v '^#' t | grep -v '^ =>' | awk '{print $2}' | sort -u` -> [000] [001]
+    func testCountsMatchIndependentCounts() throws {
+        let j = try report([i386Trace])
+        XCTAssertEqual(value(j, "trace.events") as? Int, 18699)
+        XCTAssertEqual(value(j, "trace.stack_traces") as? Int, 100)
+        XCTAssertEqual(value(j, "trace.malformed") as? Int, 0)
+        XCTAssertEqual(value(j, "trace.lost_events") as? Int, 0)
+        XCTAssertEqual(value(j, "trace.cpus") as? Int, 2)
+        XCTAssertEqual(value(j, "exposure.granted.by_scope.ctx.windows") as? Int, 2603)
+        XCTAssertEqual(value(j, "exposure.granted.by_scope.global.windows") as? Int, 16)
+        XCTAssertEqual(value(j, "counters.kmap_local_lowmem") as? Int, 2831 - 2603)
+        XCTAssertEqual(value(j, "counters.kunmap_local_lowmem") as? Int, 2831 - 2603)
+        XCTAssertEqual(value(j, "counters.pkmap_installs") as? Int, 8)
+        XCTAssertEqual(value(j, "anomalies.total") as? Int, 0)
+        // events = used + ignored + unmapped + malformed events
+        let used = value(j, "trace.events_used") as! Int
+        let ignored = value(j, "trace.events_ignored") as! Int
+        let unmapped = value(j, "trace.unmapped") as! Int
+        XCTAssertEqual(used + ignored + unmapped, 18699)
+    }
+
+    func testJSONIsByteIdenticalAcrossRuns() throws {
+        let a = try runTool(["report", i386Trace, "--format", "json"])
+        let b = try runTool(["report", i386Trace, "--format", "json"])
+        XCTAssertEqual(a.status, 0)
+        XCTAssertEqual(a.out, b.out)
+    }
+
+    func testStdinGivesTheSameNumbers() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: i386Trace))
+        let a = try runTool(["report", i386Trace, "--format", "json"])
+        let b = try runTool(["report", "-", "--format", "json"], stdin: data)
+        XCTAssertEqual(b.status, 0, b.err)
+        func strip(_ s: String) -> String { s.split(separator: "\n").filter { !$0.contains("\"path\"") && !$0.contains("\"bytes\"") }.joined(separator: "\n") }
+        XCTAssertEqual(strip(a.out), strip(b.out))
+    }
+
+    func testTextReportAndWindowsCSV() throws {
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("w-\(UUID().uuidString).csv").path
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        let r = try runTool(["report", i386Trace, "--windows", csv])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("# model:    highmem"))
+        XCTAssertTrue(r.out.contains("scope ctx"))
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\r\n")
+        XCTAssertEqual(rows.first.map(String.init), WindowCSVWriter.header)
+        // 2603 + 16 granted, 2603 + 8 effective windows (no preemption inside a kmap_local in this trace).
+        XCTAssertEqual(rows.count - 1, 2603 + 16 + 2603 + 8)
+    }
+
+    func testEventsSubcommandListsEveryName() throws {
+        let r = try runTool(["events", i386Trace])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("kmap_local_pfn"))
+        XCTAssertTrue(r.out.contains("KMAP(kmap_local_pfn)"))
+        XCTAssertTrue(r.out.contains("unmapped"))
+        XCTAssertTrue(r.out.contains("# 18699 events, 100 stack traces"))
+    }
+}
+
+final class BadInputTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("protreplay-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func file(_ name: String, _ text: String) -> String {
+        let p = dir.appendingPathComponent(name).path
+        FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        return p
+    }
+
+    let good = "            init-1       [001] .....     9.884342: tracing_mark_write: a\n"
+
+    func testMalformedLineIsCountedByDefaultAndFatalInStrict() throws {
+        let p = file("m.txt", good + "garbage line here\n" + good)
+        let lenient = try runTool(["report", p, "--format", "json"])
+        XCTAssertEqual(lenient.status, 0)
+        XCTAssertTrue(lenient.out.contains("\"malformed\": 1"))
+        XCTAssertTrue(lenient.out.contains("\"line\": 2"))
+        let strict = try runTool(["report", p, "--strict"])
+        XCTAssertNotEqual(strict.status, 0)
+        XCTAssertTrue(strict.err.contains("\(p):2:"), strict.err)
+        XCTAssertTrue(strict.err.contains("garbage line here"), strict.err)
+    }
+
+    func testTruncatedLZ4() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: i386Trace))
+        let p = dir.appendingPathComponent("cut.lz4").path
+        FileManager.default.createFile(atPath: p, contents: data.prefix(data.count / 2))
+        let r = try runTool(["report", p])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("truncated LZ4 frame"), r.err)
+        XCTAssertTrue(r.err.contains(p), r.err)
+    }
+
+    func testEmptyFile() throws {
+        let p = file("empty.txt", "")
+        let r = try runTool(["report", p])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.err, "protreplay: error: \(p): empty input: no trace events to read\n")
+    }
+
+    func testHeaderOnlyFile() throws {
+        let p = file("h.txt", "# tracer: nop\n#\n")
+        let r = try runTool(["report", p])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("no trace events found"), r.err)
+    }
+}
