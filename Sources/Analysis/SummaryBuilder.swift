@@ -11,22 +11,41 @@ public final class SummaryBuilder: ObservationSink {
 
     final class LayerFold {
         var all = WindowStats()
-        var byScope: [String: WindowStats] = [:]
-        var byAPI: [String: WindowStats] = [:]
-        var byCloseCause: [String: Int] = [:]
-        var sites: [StringTable.ID: (Int, UInt64)] = [:]
-        var tasks: [StringTable.ID: (Int, UInt64)] = [:]
+        var byScope = [WindowStats](repeating: WindowStats(), count: Scope.allCases.count)
+        /// Few distinct APIs per model: a short list compared by the static string's address.
+        var byAPI: [(StaticString, WindowStats)] = []
+        var byCloseCause = [Int](repeating: 0, count: CloseCause.allCases.count)
+        /// Indexed by interned id (ids are dense).
+        var sites = IDTally()
+        var tasks = IDTally()
+
+        func add(_ w: ExposureWindow) {
+            let d = w.durationNs
+            let c = w.censored, u = w.uncertain
+            all.add(durationNs: d, censored: c, uncertain: u)
+            byScope[w.scope.index].add(durationNs: d, censored: c, uncertain: u)
+            if let i = byAPI.firstIndex(where: { $0.0.utf8Start == w.api.utf8Start }) {
+                byAPI[i].1.add(durationNs: d, censored: c, uncertain: u)
+            } else {
+                var s = WindowStats()
+                s.add(durationNs: d, censored: c, uncertain: u)
+                byAPI.append((w.api, s))
+            }
+            byCloseCause[w.closeCause.index] += 1
+            sites.add(w.site, d)
+            tasks.add(w.holderComm, d)
+        }
     }
 
     final class ModelFold {
         var granted = LayerFold()
         var effective = LayerFold()
         var accesses = AccessSummary()
-        var accessSites: [StringTable.ID: (Int, UInt64)] = [:]
+        var accessSites = IDTally()
         var anomalies = AnomalySummary()
     }
 
-    private var folds: [String: ModelFold] = [:]
+    private var folds: [(StaticString, ModelFold)] = []
     /// Called for every window as it closes (the `--windows` CSV writer hooks in here).
     public var windowObserver: ((ExposureWindow) -> Void)?
 
@@ -35,37 +54,27 @@ public final class SummaryBuilder: ObservationSink {
         self.symbols = symbols
     }
 
-    private func fold(_ model: String) -> ModelFold {
-        if let f = folds[model] { return f }
+    private func fold(_ model: StaticString) -> ModelFold {
+        for (name, f) in folds where name.utf8Start == model.utf8Start || "\(name)" == "\(model)" { return f }
         let f = ModelFold()
-        folds[model] = f
+        folds.append((model, f))
         return f
     }
 
     public func window(_ w: ExposureWindow) {
         windowObserver?(w)
         let f = fold(w.model)
-        let layer = w.layer == .granted ? f.granted : f.effective
-        let d = w.durationNs
-        layer.all.add(durationNs: d, censored: w.censored, uncertain: w.uncertain)
-        layer.byScope[w.scope.rawValue, default: WindowStats()].add(durationNs: d, censored: w.censored, uncertain: w.uncertain)
-        layer.byAPI[w.api, default: WindowStats()].add(durationNs: d, censored: w.censored, uncertain: w.uncertain)
-        layer.byCloseCause[w.closeCause.rawValue, default: 0] += 1
-        let s = layer.sites[w.site] ?? (0, 0)
-        layer.sites[w.site] = (s.0 + 1, s.1 &+ d)
-        let t = layer.tasks[w.holderComm] ?? (0, 0)
-        layer.tasks[w.holderComm] = (t.0 + 1, t.1 &+ d)
+        (w.layer == .granted ? f.granted : f.effective).add(w)
     }
 
     public func access(_ a: AccessRecord) {
         let f = fold(a.model)
         f.accesses.total += 1
         if a.uncertain { f.accesses.uncertain += 1 }
-        f.accesses.byClass[a.accessClass, default: 0] += 1
+        f.accesses.byClass["\(a.accessClass)", default: 0] += 1
         f.accesses.byOutcome[a.outcome.rawValue, default: 0] += 1
         f.accesses.byContext[a.context.rawValue, default: 0] += 1
-        let s = f.accessSites[a.site] ?? (0, 0)
-        f.accessSites[a.site] = (s.0 + 1, 0)
+        f.accessSites.add(a.site, 0)
     }
 
     public func anomaly(_ a: Anomaly) {
@@ -85,23 +94,56 @@ public final class SummaryBuilder: ObservationSink {
         let f = fold(model.name)
         var acc = f.accesses
         acc.topSites = top(f.accessSites, in: symbols, none: "[unknown]")
-        return ModelSummary(model: model.name, options: model.options, counters: model.counters,
+        return ModelSummary(model: "\(model.name)", options: model.options, counters: model.counters,
                             accessClasses: model.accessClasses, anomalyKinds: model.anomalyKinds,
                             granted: layer(f.granted), effective: layer(f.effective), accesses: acc, anomalies: f.anomalies)
     }
 
     private func layer(_ l: LayerFold) -> LayerSummary {
-        LayerSummary(all: l.all, byScope: l.byScope, byAPI: l.byAPI, byCloseCause: l.byCloseCause,
+        var byScope: [String: WindowStats] = [:]
+        for s in Scope.allCases where l.byScope[s.index].windows > 0 { byScope[s.rawValue] = l.byScope[s.index] }
+        var byAPI: [String: WindowStats] = [:]
+        for (api, s) in l.byAPI { byAPI["\(api)"] = s }
+        var causes: [String: Int] = [:]
+        for c in CloseCause.allCases where l.byCloseCause[c.index] > 0 { causes[c.rawValue] = l.byCloseCause[c.index] }
+        return LayerSummary(all: l.all, byScope: byScope, byAPI: byAPI, byCloseCause: causes,
                      topSites: top(l.sites, in: symbols, none: "[unknown]"), topTasks: top(l.tasks, in: comms, none: "[unknown]"))
     }
 
     /// The largest entries by total time, then count, then name (deterministic).
-    private func top(_ m: [StringTable.ID: (Int, UInt64)], in table: StringTable, none: String) -> [Attribution] {
-        let all = m.map { Attribution(name: $0.key == 0 ? none : table.string($0.key), windows: $0.value.0, totalNs: $0.value.1) }
+    private func top(_ m: IDTally, in table: StringTable, none: String) -> [Attribution] {
+        let all = m.entries.map { Attribution(name: $0.id == 0 ? none : table.string($0.id), windows: $0.count, totalNs: $0.total) }
         return Array(all.sorted {
             if $0.totalNs != $1.totalNs { return $0.totalNs > $1.totalNs }
             if $0.windows != $1.windows { return $0.windows > $1.windows }
             return $0.name < $1.name
         }.prefix(SummaryBuilder.topLimit))
+    }
+}
+
+/// Count and total time per interned id, in a flat array indexed by id.
+struct IDTally {
+    private var counts: [Int] = []
+    private var totals: [UInt64] = []
+    private var overflow: (Int, UInt64) = (0, 0)
+
+    @inline(__always)
+    mutating func add(_ id: StringTable.ID, _ ns: UInt64) {
+        guard id != StringTable.overflowID else { overflow.0 += 1; overflow.1 &+= ns; return }
+        let i = Int(id)
+        if i >= counts.count {
+            let n = max(i + 1, counts.count * 2)
+            counts.append(contentsOf: repeatElement(0, count: n - counts.count))
+            totals.append(contentsOf: repeatElement(0, count: n - totals.count))
+        }
+        counts[i] += 1
+        totals[i] &+= ns
+    }
+
+    var entries: [(id: StringTable.ID, count: Int, total: UInt64)] {
+        var out: [(id: StringTable.ID, count: Int, total: UInt64)] = []
+        for i in counts.indices where counts[i] > 0 { out.append((StringTable.ID(i), counts[i], totals[i])) }
+        if overflow.0 > 0 { out.append((StringTable.overflowID, overflow.0, overflow.1)) }
+        return out
     }
 }

@@ -23,13 +23,15 @@ public final class EventNormalizer: RawEventSink {
     /// Path shown in messages.
     public let sourceName: String
 
-    private weak var sink: ProtEventSink?
+    private var sink: ProtEventSink?
     private var bindings: [Binding?] = []
     private var countsByName: [Int] = []
     private var pending: ProtEvent?
     private var pendingBinding = -1
     private var collectingStack = false
-    private var lastPageEntry: [Int32: (pid: Int32, page: UInt64)] = [:]
+    /// Per CPU: the last `__kmap_local_page_prot(page)` entry not yet followed by its nested pfn call
+    /// (pairs calibrate `struct page *` -> pfn).
+    private var lastPageEntry: [(pid: Int32, page: UInt64)?] = []
 
     public init(probeMap: ProbeMap, resolver: AddressResolver, names: StringTable, comms: StringTable,
                 symbols: StringTable, strict: Bool = false, sourceName: String = "") {
@@ -116,11 +118,10 @@ public final class EventNormalizer: RawEventSink {
             case .unmapped: stats.unmapped += 1
             case .ignored: stats.ignored += 1
             case .tag:
-                if let kind = decode(raw, b) {
+                let loc = b.isKprobe ? Fields.probeLocation(raw.payload) : nil
+                if let kind = decode(raw, b, loc) {
                     var site: StringTable.ID = 0
-                    if b.isKprobe, let loc = Fields.probeLocation(raw.payload), let caller = loc.caller {
-                        site = symbols.intern(caller)
-                    }
+                    if let caller = loc?.caller { site = symbols.intern(caller) }
                     pending = ProtEvent(line: raw.line, timestamp: raw.timestamp, cpu: raw.cpu, pid: raw.pid,
                                         comm: comms.intern(raw.comm), flags: raw.flags, site: site, kind: kind)
                     pendingBinding = id
@@ -205,26 +206,30 @@ public final class EventNormalizer: RawEventSink {
         guard let rule = probeMap.rule(event: name, function: function, isReturn: loc?.isReturn ?? false) else {
             return Binding(target: .unmapped, rule: nil, function: function, isKprobe: loc != nil)
         }
-        var binding: Binding
+        let binding: Binding
         if rule.mapsTo == "IGNORE" {
             binding = Binding(target: .ignored, rule: rule, function: function, isKprobe: loc != nil)
         } else {
             binding = Binding(target: .tag(ProtEventTag(rawValue: rule.mapsTo)!), rule: rule, function: function, isKprobe: loc != nil)
         }
         binding.isReturn = loc?.isReturn ?? false
+        // `@vmemmap_base` / `@page_offset_base` fetchargs teach the x86_64 layout.
+        binding.carriesLayout = loc != nil && (Fields.value("vmemmap_base", in: raw.payload) != nil || Fields.value("page_offset_base", in: raw.payload) != nil)
         return binding
     }
 
     // MARK: Decoding
 
-    private func decode(_ raw: RawEvent, _ b: Binding) -> ProtEventKind? {
+    private func decode(_ raw: RawEvent, _ b: Binding, _ loc: ProbeLocation?) -> ProtEventKind? {
         guard case let .tag(tag) = b.target else { return nil }
         var args = raw.payload
-        if b.isKprobe, let loc = Fields.probeLocation(args) {
+        if let loc {
             args = UnsafeRawBufferPointer(rebasing: args[min(loc.argumentsStart, args.count)...])
         }
-        if let vb = b.field("vmemmap_base", in: args) { resolver.learnVmemmapBase(vb); resolver.inferArch(.x86_64) }
-        if let pb = b.field("page_offset_base", in: args) { resolver.learnPageOffsetBase(pb) }
+        if b.carriesLayout {
+            if let vb = b.field("vmemmap_base", in: args) { resolver.learnVmemmapBase(vb); resolver.inferArch(.x86_64) }
+            if let pb = b.field("page_offset_base", in: args) { resolver.learnPageOffsetBase(pb) }
+        }
         switch tag {
         case .contextSwitch:
             return decodeSchedSwitch(raw.payload)
@@ -254,17 +259,25 @@ public final class EventNormalizer: RawEventSink {
             let api = b.kmapAPI ?? .kmapLocalPage
             if api == .kmapLocalPfn {
                 guard let pfn = b.field("pfn", in: args, positional: true) else { return nil }
-                if let last = lastPageEntry.removeValue(forKey: raw.cpu), last.pid == raw.pid {
+                let c = Int(raw.cpu)
+                if c >= 0 && c < lastPageEntry.count, let last = lastPageEntry[c], last.pid == raw.pid {
                     resolver.observePair(page: last.page, pfn: pfn)
+                    lastPageEntry[c] = nil
                 }
                 return .kmap(api, page: nil, pfn: pfn)
             }
             guard let page = b.field("page", in: args, positional: true) else { return nil }
-            if api == .kmapLocalPage { lastPageEntry[raw.cpu] = (raw.pid, page) }
+            if api == .kmapLocalPage {
+                let c = Int(raw.cpu)
+                if c >= 0 && c < 8192 {
+                    if c >= lastPageEntry.count { lastPageEntry.append(contentsOf: repeatElement(nil, count: c + 1 - lastPageEntry.count)) }
+                    lastPageEntry[c] = (raw.pid, page)
+                }
+            }
             return .kmap(api, page: page, pfn: nil)
         case .kmapReturn:
             guard let vaddr = b.field("vaddr", in: args, positional: true) else { return nil }
-            if b.kmapAPI == .kmapLocalPage { lastPageEntry[raw.cpu] = nil }
+            if b.kmapAPI == .kmapLocalPage, raw.cpu >= 0, Int(raw.cpu) < lastPageEntry.count { lastPageEntry[Int(raw.cpu)] = nil }
             return .kmapReturn(b.kmapAPI ?? .kmapLocalPage, vaddr: vaddr)
         case .kunmapHigh:
             guard let page = b.field("page", in: args, positional: true) else { return nil }
@@ -324,7 +337,7 @@ public final class EventNormalizer: RawEventSink {
 }
 
 /// How one event name is read: the rule that matched and its decoded options.
-struct Binding {
+final class Binding {
     enum Target { case unmapped, ignored, tag(ProtEventTag) }
     var target: Target
     var rule: ProbeMapEntry?
@@ -332,9 +345,11 @@ struct Binding {
     var functionBytes: [UInt8]?
     var isKprobe: Bool
     var isReturn = false
+    var carriesLayout = false
     var kmapAPI: KmapAPI?
     var gupAPI: GupAPI = .get
     var gupPath: GupPath = .slow
+    /// Role -> field name, only for roles the rule renames.
     private var fieldNames: [String: [UInt8]] = [:]
 
     init(target: Target, rule: ProbeMapEntry?, function: String?, isKprobe: Bool) {
@@ -371,11 +386,18 @@ struct Binding {
 
     /// Integer value of the field playing `role` (renamed by the rule's `fields`), or with `positional`,
     /// the first argument when the named field is absent (a probe defined as `arg1=%ax`).
-    func field(_ role: String, in args: UnsafeRawBufferPointer, positional: Bool = false) -> UInt64? {
-        let name = fieldNames[role] ?? Array(role.utf8)
-        let v = name.withUnsafeBytes { Fields.value($0, in: args) }
+    @inline(__always)
+    func field(_ role: StaticString, in args: UnsafeRawBufferPointer, positional: Bool = false) -> UInt64? {
+        var renamed = false
+        var v: UnsafeRawBufferPointer?
+        if !fieldNames.isEmpty, let name = fieldNames["\(role)"] {
+            renamed = true
+            v = name.withUnsafeBytes { Fields.value($0, in: args) }
+        } else {
+            v = Fields.value(role, in: args)
+        }
         if let v { return Fields.parseInteger(v) }
-        guard positional, fieldNames[role] == nil else { return nil }
+        guard positional, !renamed else { return nil }
         // First `x=value` of the arguments.
         guard let eq = args.firstIndex(of: UInt8(ascii: "=")) else { return nil }
         var end = eq + 1

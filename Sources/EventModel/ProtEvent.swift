@@ -11,7 +11,7 @@ public enum KmapAPI: UInt8, Sendable, CaseIterable {
     /// `kunmap_local()` -> `kunmap_local_indexed()`.
     case kunmapLocal
 
-    public var name: String {
+    public var name: StaticString {
         switch self {
         case .kmapHigh: return "kmap_high"
         case .kmapLocalPage: return "kmap_local_page"
@@ -94,6 +94,30 @@ public enum ProtEventKind: Sendable {
 
 /// Tags of `ProtEventKind`, also the names used in the probe map (`"maps_to"`).
 public enum ProtEventTag: String, Sendable, CaseIterable {
+    /// Position in `allCases`, for table lookups on the hot path.
+    @inline(__always)
+    public var ordinal: Int {
+        switch self {
+        case .contextSwitch: return 0
+        case .taskMigrate: return 1
+        case .taskFork: return 2
+        case .taskExit: return 3
+        case .irqEnter: return 4
+        case .irqExit: return 5
+        case .fault: return 6
+        case .kmap: return 7
+        case .kmapReturn: return 8
+        case .kunmapHigh: return 9
+        case .kunmapLocal: return 10
+        case .pkmapFlush: return 11
+        case .gupAcquire: return 12
+        case .gupReturn: return 13
+        case .pageAlloc: return 14
+        case .pageFree: return 15
+        case .marker: return 16
+        }
+    }
+
     case contextSwitch = "CTX_SWITCH"
     case taskMigrate = "TASK_MIGRATE"
     case taskFork = "TASK_FORK"

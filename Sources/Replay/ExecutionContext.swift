@@ -22,7 +22,7 @@ public struct ExecutionContext: Sendable {
 /// Models must not know the input format.
 public protocol ProtectionModel: AnyObject {
     /// `highmem`, `pks`, `s390pv`, `directmap`.
-    var name: String { get }
+    var name: StaticString { get }
     /// Options as reported (`{"kmap_global": "unsupported"}`).
     var options: [String: String] { get }
     /// True for the event kinds this model consumes (they count as used).

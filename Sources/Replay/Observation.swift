@@ -6,7 +6,13 @@ import EventModel
 public enum WindowLayer: String, Sendable, CaseIterable { case granted, effective }
 
 /// Who can reach a frame during a window.
-public enum Scope: String, Sendable, CaseIterable { case ctx, task, cpu, global, device }
+public enum Scope: String, Sendable, CaseIterable {
+    case ctx, task, cpu, global, device
+    /// Position in `allCases`.
+    public var index: Int {
+        switch self { case .ctx: return 0; case .task: return 1; case .cpu: return 2; case .global: return 3; case .device: return 4 }
+    }
+}
 
 /// Kind of execution context (spec §1.4).
 public enum ContextKind: String, Sendable { case task, softirq, hardirq, nmi }
@@ -23,6 +29,19 @@ public enum CloseCause: String, Sendable, CaseIterable {
     case exit
     /// Still open when the trace ended (right-censored).
     case traceEnd = "trace_end"
+
+    /// Position in `allCases`.
+    public var index: Int {
+        switch self {
+        case .unmap: return 0
+        case .outOfOrderPop: return 1
+        case .flush: return 2
+        case .flushInferred: return 3
+        case .schedOut: return 4
+        case .exit: return 5
+        case .traceEnd: return 6
+        }
+    }
 }
 
 /// A context instance a window or access belongs to: a task, or one IRQ/softirq/NMI instance.
@@ -32,16 +51,16 @@ public enum ContextInstance: Hashable, Sendable {
 }
 
 /// One interval during which a frame (or a key) was reachable (spec §1.6 `ExposureWindow`).
-public struct ExposureWindow: Sendable {
-    public var model: String
+public struct ExposureWindow: @unchecked Sendable {
+    public var model: StaticString
     public var layer: WindowLayer
     public var scope: Scope
     /// The frame, when the window is per frame.
     public var frame: FrameRef?
     /// `pkmap`, `fixmap_kmap`, `direct`, ...
-    public var alias: String
+    public var alias: StaticString
     /// The API that opened it (`kmap_high`, `kmap_local_page`, ...).
-    public var api: String
+    public var api: StaticString
     public var holderPid: Int32
     public var holderComm: StringTable.ID
     public var holderContext: ContextKind
@@ -57,7 +76,7 @@ public struct ExposureWindow: Sendable {
     public var durationNs: UInt64 { closeNs >= openNs ? closeNs - openNs : 0 }
     public var censored: Bool { censoredLeft || censoredRight }
 
-    public init(model: String, layer: WindowLayer, scope: Scope, frame: FrameRef?, alias: String, api: String,
+    public init(model: StaticString, layer: WindowLayer, scope: Scope, frame: FrameRef?, alias: StaticString, api: StaticString,
                 holderPid: Int32, holderComm: StringTable.ID, holderContext: ContextKind, cpu: Int32,
                 openNs: UInt64, closeNs: UInt64, site: StringTable.ID, closeCause: CloseCause) {
         self.model = model; self.layer = layer; self.scope = scope; self.frame = frame; self.alias = alias
@@ -67,11 +86,11 @@ public struct ExposureWindow: Sendable {
 }
 
 /// An access to a protected frame without a grant (spec §1.6 `AccessRecord`).
-public struct AccessRecord: Sendable {
+public struct AccessRecord: @unchecked Sendable {
     public enum Outcome: String, Sendable, CaseIterable {
         case blocked, fixedUp = "fixed_up", silent, ioErrorExpected = "io_error_expected", unknown
     }
-    public var model: String
+    public var model: StaticString
     public var timestamp: UInt64
     public var line: Int
     public var cpu: Int32
@@ -82,13 +101,13 @@ public struct AccessRecord: Sendable {
     public var frame: FrameRef?
     public var write: Bool
     /// Sub-class in lower snake case (`use_after_unmap`, `handoff`, `sendfile_hole`, ...).
-    public var accessClass: String
+    public var accessClass: StaticString
     public var outcome: Outcome
     public var site: StringTable.ID
     public var uncertain: Bool
 
-    public init(model: String, timestamp: UInt64, line: Int, cpu: Int32, pid: Int32, comm: StringTable.ID,
-                context: ContextKind, address: UInt64, frame: FrameRef?, write: Bool, accessClass: String,
+    public init(model: StaticString, timestamp: UInt64, line: Int, cpu: Int32, pid: Int32, comm: StringTable.ID,
+                context: ContextKind, address: UInt64, frame: FrameRef?, write: Bool, accessClass: StaticString,
                 outcome: Outcome, site: StringTable.ID, uncertain: Bool) {
         self.model = model; self.timestamp = timestamp; self.line = line; self.cpu = cpu; self.pid = pid
         self.comm = comm; self.context = context; self.address = address; self.frame = frame; self.write = write
@@ -97,8 +116,8 @@ public struct AccessRecord: Sendable {
 }
 
 /// Something the trace shows that the kernel's rules say should not happen (spec §7.3, §8).
-public struct Anomaly: Sendable {
-    public var model: String
+public struct Anomaly: @unchecked Sendable {
+    public var model: StaticString
     public var timestamp: UInt64
     public var line: Int
     public var cpu: Int32
@@ -107,7 +126,7 @@ public struct Anomaly: Sendable {
     public var kind: String
     public var detail: String
 
-    public init(model: String, timestamp: UInt64, line: Int, cpu: Int32, pid: Int32, kind: String, detail: String) {
+    public init(model: StaticString, timestamp: UInt64, line: Int, cpu: Int32, pid: Int32, kind: String, detail: String) {
         self.model = model; self.timestamp = timestamp; self.line = line; self.cpu = cpu; self.pid = pid
         self.kind = kind; self.detail = detail
     }

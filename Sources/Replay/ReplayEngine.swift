@@ -46,16 +46,17 @@ public final class ReplayEngine: ProtEventSink {
 
     private var cpus: [CPUState] = []
     private var irqSeq: UInt64 = 0
+    /// Per tag ordinal: is the event used (by the engine or a model), and which models want it.
     private var wanted: [Bool]
+    private var modelsFor: [[ProtectionModel]]
 
     public init(models: [ProtectionModel], sink: ObservationSink) {
         self.models = models
         self.sink = sink
         let engineTags: Set<ProtEventTag> = [.contextSwitch, .irqEnter, .irqExit, .taskMigrate, .taskFork, .taskExit]
         wanted = ProtEventTag.allCases.map { tag in engineTags.contains(tag) || models.contains { $0.wants(tag) } }
+        modelsFor = ProtEventTag.allCases.map { tag in models.filter { $0.wants(tag) } }
     }
-
-    private func tagIndex(_ t: ProtEventTag) -> Int { ProtEventTag.allCases.firstIndex(of: t)! }
 
     public func consume(_ event: ProtEvent) {
         let cpu = Int(event.cpu)
@@ -71,8 +72,8 @@ public final class ReplayEngine: ProtEventSink {
             cpus[cpu].traceStart = ts
         }
         cpus[cpu].lastTimestamp = ts
-        let tag = event.kind.tag
-        let used = wanted[tagIndex(tag)]
+        let ordinal = event.kind.tag.ordinal
+        let used = wanted[ordinal]
         if used { stats.eventsUsed += 1 }
 
         // Context: the flag column first, then explicit irq events.
@@ -92,7 +93,7 @@ public final class ReplayEngine: ProtEventSink {
         }
         let ctx = context(cpu: cpu, event: event)
         if used {
-            for m in models where m.wants(tag) { m.apply(event, in: ctx, emit: sink) }
+            for m in modelsFor[ordinal] { m.apply(event, in: ctx, emit: sink) }
         }
         switch event.kind {
         case let .irqExit(kind, _):

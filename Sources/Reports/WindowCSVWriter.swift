@@ -33,7 +33,7 @@ public final class WindowCSVWriter {
         case let .page(p)?: frame = "page:0x" + String(p, radix: 16)
         case nil: frame = ""
         }
-        let fields = [w.model, w.layer.rawValue, frame, w.scope.rawValue, w.alias, w.api, String(w.holderPid),
+        let fields = ["\(w.model)", w.layer.rawValue, frame, w.scope.rawValue, "\(w.alias)", "\(w.api)", String(w.holderPid),
                       CSV.quote(comms.string(w.holderComm)), w.holderContext.rawValue, String(w.cpu), String(w.openNs),
                       String(w.closeNs), String(w.durationNs), CSV.quote(w.site == 0 ? "" : symbols.string(w.site)),
                       w.closeCause.rawValue, w.censored ? "1" : "0", w.uncertain ? "1" : "0"]

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Reading `name=value` fields out of an event payload without building strings.
 ///
 ///     (__kmap_local_page_prot+0x0/0x60) page=0xf6dfd788
@@ -102,27 +106,21 @@ public enum Fields {
     /// For a kprobe payload `(func+0x0/0x60) ...` or kretprobe `(caller+0x51/0x60 <- func) ...`:
     /// the probe location. Returns nil if the payload does not start with `(`.
     public static func probeLocation(_ payload: UnsafeRawBufferPointer) -> ProbeLocation? {
-        guard payload.count > 2, payload[0] == UInt8(ascii: "(") else { return nil }
-        var close = 1
-        while close < payload.count && payload[close] != UInt8(ascii: ")") { close += 1 }
-        guard close < payload.count else { return nil }
-        let inside = UnsafeRawBufferPointer(rebasing: payload[1..<close])
-        // Look for " <- ".
-        var arrow = -1
-        var i = 0
-        while i + 3 < inside.count {
-            if inside[i] == 0x20 && inside[i + 1] == UInt8(ascii: "<") && inside[i + 2] == UInt8(ascii: "-") && inside[i + 3] == 0x20 {
-                arrow = i; break
+        guard payload.count > 2, payload[0] == UInt8(ascii: "("), let base = payload.baseAddress else { return nil }
+        guard let cp = memchr(base + 1, Int32(UInt8(ascii: ")")), payload.count - 1) else { return nil }
+        let close = UnsafeRawPointer(cp) - base
+        // A kretprobe: "(caller+0x51/0x60 <- func)".
+        if let lt = memchr(base + 1, Int32(UInt8(ascii: "<")), close - 1) {
+            let i = UnsafeRawPointer(lt) - base
+            if i >= 2, i + 2 < close, payload[i - 1] == 0x20, payload[i + 1] == UInt8(ascii: "-"), payload[i + 2] == 0x20 {
+                let caller = UnsafeRawBufferPointer(rebasing: payload[1..<(i - 1)])
+                let function = UnsafeRawBufferPointer(rebasing: payload[(i + 3)..<close])
+                return ProbeLocation(function: symbolName(function), caller: symbolName(caller), isReturn: true,
+                                     argumentsStart: close + 1)
             }
-            i += 1
         }
-        if arrow >= 0 {
-            let caller = UnsafeRawBufferPointer(rebasing: inside[0..<arrow])
-            let function = UnsafeRawBufferPointer(rebasing: inside[(arrow + 4)...])
-            return ProbeLocation(function: symbolName(function), caller: symbolName(caller), isReturn: true,
-                                 argumentsStart: close + 1)
-        }
-        return ProbeLocation(function: symbolName(inside), caller: nil, isReturn: false, argumentsStart: close + 1)
+        return ProbeLocation(function: symbolName(UnsafeRawBufferPointer(rebasing: payload[1..<close])), caller: nil,
+                             isReturn: false, argumentsStart: close + 1)
     }
 
     /// `kmap_high+0x0/0x260` -> `kmap_high`; `ffffffff812d2af0` stays as is.

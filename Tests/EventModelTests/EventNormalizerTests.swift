@@ -135,3 +135,9 @@ final class EventNormalizerTests: XCTestCase {
         XCTAssertEqual(p.pfn(forDirectMapAddress: 0xffff88800612b000), 0x612b)
     }
 }
+
+final class ProtEventTagTests: XCTestCase {
+    func testOrdinalIsThePositionInAllCases() {
+        for (i, t) in ProtEventTag.allCases.enumerated() { XCTAssertEqual(t.ordinal, i, "\(t)") }
+    }
+}

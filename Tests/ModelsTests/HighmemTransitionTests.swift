@@ -13,8 +13,8 @@ final class Recorder: ObservationSink {
     func access(_ a: AccessRecord) { accesses.append(a) }
     func anomaly(_ a: Anomaly) { anomalies.append(a) }
 
-    func granted(_ alias: String? = nil) -> [ExposureWindow] { windows.filter { $0.layer == .granted && (alias == nil || $0.alias == alias) } }
-    func effective(_ alias: String? = nil) -> [ExposureWindow] { windows.filter { $0.layer == .effective && (alias == nil || $0.alias == alias) } }
+    func granted(_ alias: String? = nil) -> [ExposureWindow] { windows.filter { $0.layer == .granted && (alias == nil || "\($0.alias)" == alias) } }
+    func effective(_ alias: String? = nil) -> [ExposureWindow] { windows.filter { $0.layer == .effective && (alias == nil || "\($0.alias)" == alias) } }
     var anomalyKinds: [String] { anomalies.map(\.kind) }
 }
 
@@ -251,7 +251,7 @@ final class HighmemTransitionTests: XCTestCase {
         s.kmapLocal(100, page: 1, pfn: 0x100, vaddr: 0xfffbb000)
         s.kunmapLocal(110, vaddr: 0xfffbb000)
         s.send(120, .fault(address: 0xfffbb010, ip: 0xc1000000, errorCode: 0x0, user: false))
-        XCTAssertEqual(s.recorder.accesses.map(\.accessClass), ["use_after_unmap"])
+        XCTAssertEqual(s.recorder.accesses.map { "\($0.accessClass)" }, ["use_after_unmap"])
     }
 
     // E9: kmap_local_fork warns if the parent holds slots; the child starts empty.

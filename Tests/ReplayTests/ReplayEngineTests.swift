@@ -5,7 +5,7 @@ import EventModel
 
 /// A model that records the context every event ran in.
 final class ContextProbe: ProtectionModel {
-    let name = "probe"
+    let name: StaticString = "probe"
     var options: [String: String] { [:] }
     var counters: [String: Int] { [:] }
     let accessClasses: [String] = []

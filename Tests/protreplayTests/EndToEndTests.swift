@@ -46,34 +46,34 @@ func value(_ json: [String: Any], _ path: String) -> Any? {
 
 final class RealI386TraceTests: XCTestCase {
     /// Independent counts, from the decompressed trace (`lz4 -dc trace.lz4 > t`):
-    ///   header:            `# entries-in-buffer/entries-written: 18799/18799   #P:2`
+    ///   header:            `# entries-in-buffer/entries-written: 18179/18179   #P:2`
     ///   stack traces:      `grep -c '<stack trace>' t`                                   -> 100
-    ///   events:            18799 ring entries - 100 stack-trace entries                   -> 18699
-    ///                      (`grep -v '^#' t | grep -v '^ =>' | grep -vc '<stack trace>'`  -> 18699)
-    ///   fixmap pushes:     `grep -c '__kmap_local_pfn_prot+0x0' t`                         -> 2603
-    ///   kmap_local_page:   `grep -c 'kmap_local_page: (__kmap_local_page_prot+0x0' t`     -> 2831 (2603 highmem + 228 lowmem)
+    ///   events:            18799 ring entries - 100 stack-trace entries                   -> 18079
+    ///                      (`grep -v '^#' t | grep -v '^ =>' | grep -vc '<stack trace>'`  -> 18079)
+    ///   fixmap pushes:     `grep -c '__kmap_local_pfn_prot+0x0' t`                         -> 2522
+    ///   kmap_local_page:   `grep -c 'kmap_local_page: (__kmap_local_page_prot+0x0' t`     -> 2740 (2522 highmem + 218 lowmem)
     ///   kmap_high:         `grep -c ' kmap_high: (kmap_high+0x0' t`                        -> 16
     ///   kunmap_high:       `grep -c 'kunmap_high: (kunmap_high+0x0' t`                     -> 16
     ///   distinct pkmap slots: `awk '/kmap_high_ret/{print $NF}' t | sort -u | wc -l`       -> 8
     ///   CPUs:              `grep -v '^#' t | grep -v '^ =>' | awk '{print $2}' | sort -u` -> [000] [001]
     func testCountsMatchIndependentCounts() throws {
         let j = try report([i386Trace])
-        XCTAssertEqual(value(j, "trace.events") as? Int, 18699)
+        XCTAssertEqual(value(j, "trace.events") as? Int, 18079)
         XCTAssertEqual(value(j, "trace.stack_traces") as? Int, 100)
         XCTAssertEqual(value(j, "trace.malformed") as? Int, 0)
         XCTAssertEqual(value(j, "trace.lost_events") as? Int, 0)
         XCTAssertEqual(value(j, "trace.cpus") as? Int, 2)
-        XCTAssertEqual(value(j, "exposure.granted.by_scope.ctx.windows") as? Int, 2603)
+        XCTAssertEqual(value(j, "exposure.granted.by_scope.ctx.windows") as? Int, 2522)
         XCTAssertEqual(value(j, "exposure.granted.by_scope.global.windows") as? Int, 16)
-        XCTAssertEqual(value(j, "counters.kmap_local_lowmem") as? Int, 2831 - 2603)
-        XCTAssertEqual(value(j, "counters.kunmap_local_lowmem") as? Int, 2831 - 2603)
+        XCTAssertEqual(value(j, "counters.kmap_local_lowmem") as? Int, 2740 - 2522)
+        XCTAssertEqual(value(j, "counters.kunmap_local_lowmem") as? Int, 2740 - 2522)
         XCTAssertEqual(value(j, "counters.pkmap_installs") as? Int, 8)
         XCTAssertEqual(value(j, "anomalies.total") as? Int, 0)
         // events = used + ignored + unmapped + malformed events
         let used = value(j, "trace.events_used") as! Int
         let ignored = value(j, "trace.events_ignored") as! Int
         let unmapped = value(j, "trace.unmapped") as! Int
-        XCTAssertEqual(used + ignored + unmapped, 18699)
+        XCTAssertEqual(used + ignored + unmapped, 18079)
     }
 
     func testJSONIsByteIdenticalAcrossRuns() throws {
@@ -101,8 +101,8 @@ final class RealI386TraceTests: XCTestCase {
         XCTAssertTrue(r.out.contains("scope ctx"))
         let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\r\n")
         XCTAssertEqual(rows.first.map(String.init), WindowCSVWriter.header)
-        // 2603 + 16 granted, 2603 + 8 effective windows (no preemption inside a kmap_local in this trace).
-        XCTAssertEqual(rows.count - 1, 2603 + 16 + 2603 + 8)
+        // 2522 + 16 granted, 2522 + 8 effective windows (no preemption inside a kmap_local in this trace).
+        XCTAssertEqual(rows.count - 1, 2522 + 16 + 2522 + 8)
     }
 
     func testEventsSubcommandListsEveryName() throws {
@@ -111,7 +111,7 @@ final class RealI386TraceTests: XCTestCase {
         XCTAssertTrue(r.out.contains("kmap_local_pfn"))
         XCTAssertTrue(r.out.contains("KMAP(kmap_local_pfn)"))
         XCTAssertTrue(r.out.contains("unmapped"))
-        XCTAssertTrue(r.out.contains("# 18699 events, 100 stack traces"))
+        XCTAssertTrue(r.out.contains("# 18079 events, 100 stack traces"))
     }
 }
 

@@ -17,7 +17,7 @@ import Replay
 ///     wl-done-125 [000] ...11  7.217483: kmap_local_pfn_ret: (__kmap_local_page_prot+0x51/0x60 <- __kmap_local_pfn_prot) vaddr=0xfffbb000
 ///     wl-done-125 [000] ...11  7.217490: kunmap_local: (kunmap_local_indexed+0x0/0x110) vaddr=0xfffbbfa0  <- window closes
 public final class HighmemModel: ProtectionModel {
-    public let name = "highmem"
+    public let name: StaticString = "highmem"
     public var options: [String: String] { [:] }
     let resolver: AddressResolver
 
@@ -33,11 +33,12 @@ public final class HighmemModel: ProtectionModel {
     private var pkmapLow: UInt64 = .max
     private var pkmapHigh: UInt64 = 0
 
-    private var counts: [String: Int] = [
-        "kmap_local_lowmem": 0, "kunmap_local_lowmem": 0, "pkmap_flushes": 0, "pkmap_flushes_inferred": 0,
-        "pkmap_installs": 0, "kmap_local_pushes": 0,
-    ]
-    public var counters: [String: Int] { counts }
+    private var kmapLocalLowmem = 0, kunmapLocalLowmem = 0, pkmapFlushes = 0, pkmapFlushesInferred = 0
+    private var pkmapInstalls = 0, kmapLocalPushes = 0
+    public var counters: [String: Int] {
+        ["kmap_local_lowmem": kmapLocalLowmem, "kunmap_local_lowmem": kunmapLocalLowmem, "pkmap_flushes": pkmapFlushes,
+         "pkmap_flushes_inferred": pkmapFlushesInferred, "pkmap_installs": pkmapInstalls, "kmap_local_pushes": kmapLocalPushes]
+    }
     /// Spec §7.4. Only `use_after_unmap` is visible without ACCESS instrumentation (a not-present fault).
     public let accessClasses = ["use_after_unmap", "stale_pkmap", "alias_confusion", "cross_ctx_local"]
     /// Spec §7.3 and §8.
@@ -60,7 +61,7 @@ public final class HighmemModel: ProtectionModel {
             case .kmapHigh: if let page { kmapHigh(page: page, e, ctx) }
             case .kmapLocalPage:
                 if let page {
-                    if let old = pendingLocal[ctx.instance], !old.pushed { counts["kmap_local_lowmem", default: 0] += 1 }
+                    if let old = pendingLocal[ctx.instance], !old.pushed { kmapLocalLowmem += 1 }
                     pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page)
                 }
             case .kmapLocalPfn: if let pfn { pushLocal(pfn: pfn, e, ctx, emit) }
@@ -116,7 +117,7 @@ public final class HighmemModel: ProtectionModel {
                                    holderComm: ctx.comm, cpu: ctx.cpu, api: api, openNs: openNs, site: e.site,
                                    segmentStart: openNs)
         t.entries.append(entry)
-        counts["kmap_local_pushes", default: 0] += 1
+        kmapLocalPushes += 1
         if t.entries.count > KmapLocalStack.maximumDepth {
             emit.anomaly(anomaly(e, "kmap_local_overflow", "task \(ctx.pid) holds \(t.entries.count) kmap_local slots; KM_MAX_IDX allows \(KmapLocalStack.maximumDepth) (the kernel BUGs)"))
         }
@@ -145,7 +146,7 @@ public final class HighmemModel: ProtectionModel {
                 }
                 tasks[ctx.pid] = t
             } else {
-                counts["kmap_local_lowmem", default: 0] += 1
+                kmapLocalLowmem += 1
                 t.noteLowmem(vaddr)
                 tasks[ctx.pid] = t
             }
@@ -160,7 +161,7 @@ public final class HighmemModel: ProtectionModel {
     }
 
     private func noteLowmem(_ pid: Int32, _ vaddr: UInt64) {
-        counts["kmap_local_lowmem", default: 0] += 1
+        kmapLocalLowmem += 1
         var t = KmapLocalStack()
         t.noteLowmem(vaddr)
         tasks[pid] = t
@@ -171,7 +172,7 @@ public final class HighmemModel: ProtectionModel {
         var t = tasks[ctx.pid] ?? KmapLocalStack()
         // A lowmem mapping: kunmap_local_indexed returns early, nothing is popped.
         if t.takeLowmem(address) || (!t.entries.contains { $0.vaddr == address } && isLowmem(address)) {
-            counts["kunmap_local_lowmem", default: 0] += 1
+            kunmapLocalLowmem += 1
             tasks[ctx.pid] = t
             return
         }
@@ -244,7 +245,7 @@ public final class HighmemModel: ProtectionModel {
             var slot = PkmapSlot(page: page, vaddr: nil, count: 2, installNs: e.timestamp, installer: grant, exact: exact)
             slot.grants = [grant]
             pkmap.slots[page] = slot
-            counts["pkmap_installs", default: 0] += 1
+            pkmapInstalls += 1
         }
         pendingHigh[ctx.instance, default: []].append(page)
     }
@@ -322,7 +323,7 @@ public final class HighmemModel: ProtectionModel {
 
     /// `flush_all_zero_pkmaps()`: every count-1 slot is cleared and its EFFECTIVE window closes.
     private func flushPkmaps(at ts: UInt64, cause: CloseCause, except: UInt64? = nil, _ emit: ObservationSink) {
-        counts[cause == .flush ? "pkmap_flushes" : "pkmap_flushes_inferred", default: 0] += 1
+        if cause == .flush { pkmapFlushes += 1 } else { pkmapFlushesInferred += 1 }
         for (page, slot) in pkmap.slots.sorted(by: { $0.key < $1.key }) where slot.count <= 1 && page != except {
             emitPkmapEffective(slot, close: ts, cause: cause, censored: false, emit)
             pkmap.slots[page] = nil
@@ -462,7 +463,7 @@ public final class HighmemModel: ProtectionModel {
         return .page(page)
     }
 
-    private func window(_ layer: WindowLayer, scope: Scope, frame: FrameRef?, alias: String, api: String, pid: Int32,
+    private func window(_ layer: WindowLayer, scope: Scope, frame: FrameRef?, alias: StaticString, api: StaticString, pid: Int32,
                         comm: StringTable.ID, kind: ContextKind, cpu: Int32, open: UInt64, close: UInt64,
                         site: StringTable.ID, cause: CloseCause) -> ExposureWindow {
         ExposureWindow(model: name, layer: layer, scope: scope, frame: frame, alias: alias, api: api, holderPid: pid,

@@ -16,6 +16,11 @@ public final class StringTable {
     /// How many distinct strings were refused because the table was full.
     public private(set) var overflowCount = 0
 
+    /// Direct-mapped cache in front of the table for strings of at most 16 bytes (event names and
+    /// comm names nearly always are): (length, first 8 bytes, last 8 bytes) identify them exactly.
+    private struct CacheEntry { var a: UInt64 = 0; var b: UInt64 = 0; var length: Int = -1; var id: ID = 0 }
+    private var cache = [CacheEntry](repeating: CacheEntry(), count: 512)
+
     public init(capacityLimit: Int = 4_000_000) {
         self.capacityLimit = capacityLimit
         slots = [UInt32](repeating: 0, count: 1024)
@@ -32,8 +37,34 @@ public final class StringTable {
     }
 
     /// Returns the id of `bytes`, adding it if new. Empty input gives 0.
+    @inline(__always)
     public func intern(_ bytes: UnsafeRawBufferPointer) -> ID {
-        if bytes.isEmpty { return 0 }
+        let n = bytes.count
+        if n == 0 { return 0 }
+        let (a, b) = StringTable.words(bytes)
+        let slot = Int(truncatingIfNeeded: ((a &* 0x9E3779B97F4A7C15) ^ (b &+ UInt64(n))) >> 55)
+        let e = cache[slot]
+        // Up to 16 bytes the two words are the whole string; longer ones are checked against the arena.
+        if e.length == n && e.a == a && e.b == b && (n <= 16 || equals(Int(e.id), bytes)) { return e.id }
+        let id = internSlow(bytes)
+        if id != StringTable.overflowID { cache[slot] = CacheEntry(a: a, b: b, length: n, id: id) }
+        return id
+    }
+
+    /// First and last 8 bytes (zero-padded for shorter strings): together they cover up to 16 bytes.
+    @inline(__always)
+    static func words(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+        let n = bytes.count
+        let p = bytes.baseAddress!
+        if n >= 8 {
+            return (p.loadUnaligned(as: UInt64.self), (p + (n - 8)).loadUnaligned(as: UInt64.self))
+        }
+        var a: UInt64 = 0
+        for i in 0..<n { a |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(i)) }
+        return (a, 0)
+    }
+
+    private func internSlow(_ bytes: UnsafeRawBufferPointer) -> ID {
         var i = Int(truncatingIfNeeded: StringTable.hash(bytes)) & mask
         while true {
             let id = slots[i]
