@@ -17,9 +17,13 @@ let package = Package(
     targets: [
         // System library: LZ4 frames (Debian liblz4-dev).
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // System library: trace.dat through libtracecmd, event formats through libtraceevent
+        // (Debian libtracecmd-dev libtraceevent-dev libtracefs-dev; libtracecmd.pc requires libtracefs).
+        .systemLibrary(name: "CTraceCmd", pkgConfig: "libtracecmd",
+                       providers: [.apt(["libtracecmd-dev", "libtraceevent-dev", "libtracefs-dev"])]),
 
         // bytes -> RawEvent: byte sources, format sniffing, one reader per format.
-        .target(name: "TraceIngest", dependencies: ["CLZ4"], swiftSettings: fast),
+        .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd"], swiftSettings: fast),
         // RawEvent -> ProtEvent: probe map, kernel profile, address -> pfn.
         .target(name: "EventModel", dependencies: ["TraceIngest"], swiftSettings: fast),
         // ProtEvent -> contexts: per-CPU task, IRQ stack, lost spans, the model protocol.
@@ -41,7 +45,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Analysis"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "protreplayTests", dependencies: ["protreplay"]),
+        .testTarget(name: "protreplayTests", dependencies: ["protreplay", "TraceIngest"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -10,6 +10,8 @@ public struct ModelSummary: Sendable {
     public var anomalyKinds: [String]
     public var granted: LayerSummary
     public var effective: LayerSummary
+    /// Intended exposure that is not overexposure (directmap: the owner's user mapping).
+    public var intended: LayerSummary
     /// EFFECTIVE total - GRANTED total (may be negative when preemption suspends more than stale slots add).
     public var overexposureNs: Int64 { Int64(bitPattern: effective.all.totalNs) &- Int64(bitPattern: granted.all.totalNs) }
     public var accesses: AccessSummary

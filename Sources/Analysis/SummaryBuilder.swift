@@ -40,6 +40,7 @@ public final class SummaryBuilder: ObservationSink {
     final class ModelFold {
         var granted = LayerFold()
         var effective = LayerFold()
+        var intended = LayerFold()
         var accesses = AccessSummary()
         var accessSites = IDTally()
         var anomalies = AnomalySummary()
@@ -64,7 +65,11 @@ public final class SummaryBuilder: ObservationSink {
     public func window(_ w: ExposureWindow) {
         windowObserver?(w)
         let f = fold(w.model)
-        (w.layer == .granted ? f.granted : f.effective).add(w)
+        switch w.layer {
+        case .granted: f.granted.add(w)
+        case .effective: f.effective.add(w)
+        case .intended: f.intended.add(w)
+        }
     }
 
     public func access(_ a: AccessRecord) {
@@ -96,7 +101,7 @@ public final class SummaryBuilder: ObservationSink {
         acc.topSites = top(f.accessSites, in: symbols, none: "[unknown]")
         return ModelSummary(model: "\(model.name)", options: model.options, counters: model.counters,
                             accessClasses: model.accessClasses, anomalyKinds: model.anomalyKinds,
-                            granted: layer(f.granted), effective: layer(f.effective), accesses: acc, anomalies: f.anomalies)
+                            granted: layer(f.granted), effective: layer(f.effective), intended: layer(f.intended), accesses: acc, anomalies: f.anomalies)
     }
 
     private func layer(_ l: LayerFold) -> LayerSummary {

@@ -298,12 +298,78 @@ public final class EventNormalizer: RawEventSink {
         case .pageAlloc, .pageFree:
             guard let pfn = b.field("pfn", in: args) else { return nil }
             let order = UInt8(truncatingIfNeeded: b.field("order", in: args) ?? 0)
-            if tag == .pageAlloc, let page = b.field("page", in: args), page >= 0xffff_8000_0000_0000 {
+            // `page=%p` prints bare hex (`page=ffffea000014bc80`) when hash-ptr is off.
+            if tag == .pageAlloc, let v = Fields.value("page", in: args), let page = Fields.parseBareHex(v) ?? Fields.parseInteger(v), page > 0xffff_ffff {
                 resolver.observePair(page: page, pfn: pfn)
             }
             return tag == .pageAlloc ? .pageAlloc(pfn: pfn, order: order) : .pageFree(pfn: pfn, order: order)
         case .marker:
             return .marker
+        case .gupPage:
+            guard let page = b.field("page", in: args, positional: true) else { return nil }
+            return .gupPage(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
+                            flags: b.field("flags", in: args) ?? 0)
+        case .gupRelease:
+            guard let page = b.field("page", in: args, positional: true) else { return nil }
+            return .gupRelease(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
+                               flags: b.field("flags", in: args) ?? 0)
+        case .gupPte:
+            let vmFlags = b.field("vm_flags", in: args)
+            var special: Bool?
+            if let s = b.field("special", in: args) { special = s != 0 }
+            else if let pte = b.field("pte", in: args) {
+                switch resolver.profile.arch {
+                case .x86_64, .i386: special = pte & 0x200 != 0        // _PAGE_SPECIAL (_PAGE_BIT_SOFTW1)
+                case .s390x: special = pte & 0x020 != 0               // _PAGE_SPECIAL on s390
+                case .unknown: special = nil
+                }
+            }
+            return .gupPte(vmFlags: vmFlags, special: special)
+        case .writebackStart, .writebackEnd:
+            guard let folio = b.field("folio", in: args, positional: true) else { return nil }
+            return tag == .writebackStart ? .writebackStart(folio: folio) : .writebackEnd(folio: folio)
+        case .directMap:
+            guard let page = b.field("page", in: args, positional: true) else { return nil }
+            return .directMap(page: page, valid: b.rule?.api == "default" || b.rule?.api == "valid")
+        case .directMapReturn:
+            guard let r = b.field("ret", in: args, positional: true) else { return nil }
+            return .directMapReturn(valid: b.rule?.api == "default" || b.rule?.api == "valid", result: Int64(bitPattern: r))
+        case .tlbFlushKernelRange:
+            guard let start = b.field("start", in: args), let end = b.field("end", in: args) else { return nil }
+            return .tlbFlushKernelRange(start: start, end: end)
+        case .secretmemMmap:
+            guard let start = b.field("vm_start", in: args), let end = b.field("vm_end", in: args) else { return nil }
+            return .secretmemMmap(start: start, end: end)
+        case .secretmemFault:
+            return .secretmemFault(address: b.field("address", in: args) ?? 0)
+        case .secretmemFree:
+            guard let folio = b.field("folio", in: args, positional: true) else { return nil }
+            return .secretmemFree(folio: folio)
+        case .makeAccessible:
+            guard let page = b.field("page", in: args, positional: true) else { return nil }
+            return .makeAccessible(page: page)
+        case .makeAccessibleReturn, .makeSecureReturn:
+            guard let r = b.field("ret", in: args, positional: true) else { return nil }
+            let v = Int64(Int32(truncatingIfNeeded: r))
+            return tag == .makeAccessibleReturn ? .makeAccessibleReturn(result: v) : .makeSecureReturn(result: v)
+        case .uvDestroy:
+            return .uvDestroy(page: b.field("page", in: args))
+        case .ioSubmit:
+            guard let page = b.field("page", in: args) else { return nil }
+            return .ioSubmit(page: page)
+        case .spliceZeroCopy:
+            guard let page = b.field("page", in: args) else { return nil }
+            return .spliceZeroCopy(page: page)
+        case .pgmapGrant:
+            return .pgmapGrant
+        case .pgmapRevoke:
+            return .pgmapRevoke
+        case .pksSet, .pksExceptionUpdate:
+            let key = UInt32(truncatingIfNeeded: b.field("pkey", in: args) ?? 1)
+            let rw = (b.field("prot", in: args) ?? 0) == 0
+            return tag == .pksSet ? .pksSet(key: key, readWrite: rw) : .pksExceptionUpdate(key: key, readWrite: rw)
+        case .syscall:
+            return .syscall(enter: b.rule?.api != "exit")
         }
     }
 

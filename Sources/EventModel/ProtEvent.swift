@@ -67,6 +67,44 @@ public enum ProtEventKind: Sendable {
     case pageFree(pfn: UInt64, order: UInt8)
     /// `tracing_mark_write` (user-space marker).
     case marker
+    /// One page taken inside a gup call (`try_grab_folio`/`try_grab_page`): `flags` are the FOLL_* flags
+    /// the kernel passed (FOLL_PIN or FOLL_GET), `refs` the references taken.
+    case gupPage(page: UInt64, refs: UInt32, flags: UInt64)
+    /// References dropped by `gup_put_folio` (FOLL_PIN: an unpin; FOLL_GET: a put).
+    case gupRelease(page: UInt64, refs: UInt32, flags: UInt64)
+    /// What a page-table walk inside gup saw (`follow_page_pte`, `vm_normal_page` probes): the VMA's
+    /// `vm_flags` and, when probed, the pte value and whether its special bit is set.
+    case gupPte(vmFlags: UInt64?, special: Bool?)
+    /// `__folio_start_writeback(folio)` / `folio_end_writeback(folio)`.
+    case writebackStart(folio: UInt64)
+    case writebackEnd(folio: UInt64)
+    /// `set_direct_map_invalid_noflush(page)` (valid false) / `set_direct_map_default_noflush(page)` (valid true).
+    case directMap(page: UInt64, valid: Bool)
+    case directMapReturn(valid: Bool, result: Int64)
+    /// `flush_tlb_kernel_range(start, end)`.
+    case tlbFlushKernelRange(start: UInt64, end: UInt64)
+    case secretmemMmap(start: UInt64, end: UInt64)
+    case secretmemFault(address: UInt64)
+    case secretmemFree(folio: UInt64)
+    /// s390 `arch_make_page_accessible(page)` / `arch_make_folio_accessible(folio)`, and its return.
+    case makeAccessible(page: UInt64)
+    case makeAccessibleReturn(result: Int64)
+    /// s390 `gmap_make_secure`/`gmap_convert_to_secure` return (import), `uv_destroy_*`/`gmap_destroy_page`.
+    case makeSecureReturn(result: Int64)
+    case uvDestroy(page: UInt64?)
+    /// I/O submission of a page to a device (`bio_add_page`, `bio_add_folio`).
+    case ioSubmit(page: UInt64)
+    /// A page-cache page handed to a socket or device by the zero-copy splice/sendfile path (`pipe_to_sendpage`).
+    case spliceZeroCopy(page: UInt64)
+    /// PKS series: `__pgmap_set_readwrite` / `__pgmap_set_noaccess` (V9/V10 names).
+    case pgmapGrant
+    case pgmapRevoke
+    /// PKS series: `pks_update_protection(pkey, prot)` / `pks_update_exception(regs, pkey, prot)`;
+    /// `readWrite` when prot is PKEY_READ_WRITE (0).
+    case pksSet(key: UInt32, readWrite: Bool)
+    case pksExceptionUpdate(key: UInt32, readWrite: Bool)
+    /// A syscall boundary (`sys_enter_*`, `sys_exit_*`): the task was in user mode just before / is about to return.
+    case syscall(enter: Bool)
 
     /// A small tag for table lookups ("does this model want this kind?").
     public var tag: ProtEventTag {
@@ -88,6 +126,28 @@ public enum ProtEventKind: Sendable {
         case .pageAlloc: return .pageAlloc
         case .pageFree: return .pageFree
         case .marker: return .marker
+        case .gupPage: return .gupPage
+        case .gupRelease: return .gupRelease
+        case .gupPte: return .gupPte
+        case .writebackStart: return .writebackStart
+        case .writebackEnd: return .writebackEnd
+        case .directMap: return .directMap
+        case .directMapReturn: return .directMapReturn
+        case .tlbFlushKernelRange: return .tlbFlushKernelRange
+        case .secretmemMmap: return .secretmemMmap
+        case .secretmemFault: return .secretmemFault
+        case .secretmemFree: return .secretmemFree
+        case .makeAccessible: return .makeAccessible
+        case .makeAccessibleReturn: return .makeAccessibleReturn
+        case .makeSecureReturn: return .makeSecureReturn
+        case .uvDestroy: return .uvDestroy
+        case .ioSubmit: return .ioSubmit
+        case .spliceZeroCopy: return .spliceZeroCopy
+        case .pgmapGrant: return .pgmapGrant
+        case .pgmapRevoke: return .pgmapRevoke
+        case .pksSet: return .pksSet
+        case .pksExceptionUpdate: return .pksExceptionUpdate
+        case .syscall: return .syscall
         }
     }
 }
@@ -115,6 +175,28 @@ public enum ProtEventTag: String, Sendable, CaseIterable {
         case .pageAlloc: return 14
         case .pageFree: return 15
         case .marker: return 16
+        case .gupPage: return 17
+        case .gupRelease: return 18
+        case .gupPte: return 19
+        case .writebackStart: return 20
+        case .writebackEnd: return 21
+        case .directMap: return 22
+        case .directMapReturn: return 23
+        case .tlbFlushKernelRange: return 24
+        case .secretmemMmap: return 25
+        case .secretmemFault: return 26
+        case .secretmemFree: return 27
+        case .makeAccessible: return 28
+        case .makeAccessibleReturn: return 29
+        case .makeSecureReturn: return 30
+        case .uvDestroy: return 31
+        case .ioSubmit: return 32
+        case .spliceZeroCopy: return 33
+        case .pgmapGrant: return 34
+        case .pgmapRevoke: return 35
+        case .pksSet: return 36
+        case .pksExceptionUpdate: return 37
+        case .syscall: return 38
         }
     }
 
@@ -135,6 +217,28 @@ public enum ProtEventTag: String, Sendable, CaseIterable {
     case pageAlloc = "PAGE_ALLOC"
     case pageFree = "PAGE_FREE"
     case marker = "MARKER"
+    case gupPage = "GUP_PAGE"
+    case gupRelease = "GUP_RELEASE"
+    case gupPte = "GUP_PTE"
+    case writebackStart = "WB_START"
+    case writebackEnd = "WB_END"
+    case directMap = "DMAP_SET"
+    case directMapReturn = "DMAP_SET_RET"
+    case tlbFlushKernelRange = "TLB_FLUSH_KRANGE"
+    case secretmemMmap = "SECRETMEM_MMAP"
+    case secretmemFault = "SECRETMEM_FAULT"
+    case secretmemFree = "SECRETMEM_FREE"
+    case makeAccessible = "UV_MAKE_ACCESSIBLE"
+    case makeAccessibleReturn = "UV_MAKE_ACCESSIBLE_RET"
+    case makeSecureReturn = "UV_MAKE_SECURE_RET"
+    case uvDestroy = "UV_DESTROY"
+    case ioSubmit = "IO_SUBMIT"
+    case spliceZeroCopy = "SPLICE_ZC"
+    case pgmapGrant = "PGMAP_GRANT"
+    case pgmapRevoke = "PGMAP_REVOKE"
+    case pksSet = "PKS_SET"
+    case pksExceptionUpdate = "PKS_EXC_UPDATE"
+    case syscall = "SYSCALL"
 }
 
 /// One normalized event with its envelope (spec §2.1).

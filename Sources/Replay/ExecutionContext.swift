@@ -28,6 +28,8 @@ public protocol ProtectionModel: AnyObject {
     /// True for the event kinds this model consumes (they count as used).
     func wants(_ tag: ProtEventTag) -> Bool
     func apply(_ event: ProtEvent, in context: ExecutionContext, emit: ObservationSink)
+    /// An IRQ/softirq/NMI instance started on the CPU (it is now the innermost context there).
+    func contextStarted(_ context: ExecutionContext, at timestamp: UInt64, emit: ObservationSink)
     /// An IRQ/softirq/NMI instance ended (explicit exit or the flags showed it left).
     func contextEnded(_ context: ExecutionContext, at timestamp: UInt64, line: Int, emit: ObservationSink)
     /// Events were lost on `cpu` at about `timestamp`: state touching that CPU becomes uncertain.
@@ -36,7 +38,13 @@ public protocol ProtectionModel: AnyObject {
     func finish(at timestamp: UInt64, emit: ObservationSink)
     /// Model-specific counters for the report (`kmap_local_lowmem`, `pkmap_flushes_inferred`, ...).
     var counters: [String: Int] { get }
+    /// True once the trace showed the events this model is about (`--model auto` reports only those).
+    var applicable: Bool { get }
     /// Every unprotected-access class and anomaly kind the model can report (zeros are reported too).
     var accessClasses: [String] { get }
     var anomalyKinds: [String] { get }
+}
+
+extension ProtectionModel {
+    public func contextStarted(_ context: ExecutionContext, at timestamp: UInt64, emit: ObservationSink) {}
 }

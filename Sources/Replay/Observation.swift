@@ -3,7 +3,11 @@ import EventModel
 
 /// The two layers of exposure (spec "Reporting conventions"): what the API contract allows, and
 /// what the modelled hardware state allows.
-public enum WindowLayer: String, Sendable, CaseIterable { case granted, effective }
+public enum WindowLayer: String, Sendable, CaseIterable {
+    case granted, effective
+    /// Exposure that is intended and not overexposure (direct-map removal: the owner's user mapping).
+    case intended
+}
 
 /// Who can reach a frame during a window.
 public enum Scope: String, Sendable, CaseIterable {
@@ -29,6 +33,12 @@ public enum CloseCause: String, Sendable, CaseIterable {
     case exit
     /// Still open when the trace ended (right-censored).
     case traceEnd = "trace_end"
+    /// An IRQ/exception started on the CPU and shadows the context (PKS: IRQs start with the key AD).
+    case shadowed
+    /// The context was left (IRQ exit, return to user): a temporary unprotect ends.
+    case contextEnd = "context_end"
+    /// A state change of the frame ended it (re-import, free, restore, ...).
+    case stateChange = "state_change"
 
     /// Position in `allCases`.
     public var index: Int {
@@ -40,6 +50,9 @@ public enum CloseCause: String, Sendable, CaseIterable {
         case .schedOut: return 4
         case .exit: return 5
         case .traceEnd: return 6
+        case .shadowed: return 7
+        case .contextEnd: return 8
+        case .stateChange: return 9
         }
     }
 }

@@ -77,7 +77,7 @@ public final class ReplayEngine: ProtEventSink {
         if used { stats.eventsUsed += 1 }
 
         // Context: the flag column first, then explicit irq events.
-        if event.flags.present { reconcile(cpu: cpu, flags: event.flags, at: ts, line: event.line) }
+        if event.flags.present { reconcile(cpu: cpu, flags: event.flags, pid: event.pid, at: ts, line: event.line) }
         // `common_pid` is always `current` (the interrupted task in IRQ context).
         cpus[cpu].currentPid = event.pid
         if event.comm != 0 { cpus[cpu].currentComm = event.comm }
@@ -87,7 +87,7 @@ public final class ReplayEngine: ProtEventSink {
                 cpus[cpu].irqs[cpus[cpu].irqs.count - 1].explicit = true
             } else {
                 if let top = cpus[cpu].irqs.last, top.kind == kind { popIRQ(cpu: cpu, at: ts, line: event.line) }
-                pushIRQ(cpu: cpu, kind: kind, explicit: true)
+                pushIRQ(cpu: cpu, kind: kind, explicit: true, at: ts, pid: event.pid)
             }
         default: break
         }
@@ -121,7 +121,7 @@ public final class ReplayEngine: ProtEventSink {
 
     /// Brings the CPU's IRQ stack in line with what the flags say the event ran in
     /// (`s` softirq, `h` hardirq, `H` hardirq inside softirq, `z`/`Z` NMI).
-    private func reconcile(cpu: Int, flags: TraceFlags, at ts: UInt64, line: Int) {
+    private func reconcile(cpu: Int, flags: TraceFlags, pid: Int32, at ts: UInt64, line: Int) {
         var required: [IRQKind] = []
         if flags.inSoftirq { required.append(.softirq) }
         if flags.inHardirq { required.append(.hardirq) }
@@ -131,13 +131,18 @@ public final class ReplayEngine: ProtEventSink {
         // Push the ones the flags show and the stack lacks, outermost first.
         for kind in required where !cpus[cpu].irqs.contains(where: { $0.kind == kind }) {
             if let top = cpus[cpu].irqs.last, top.kind > kind { continue }
-            pushIRQ(cpu: cpu, kind: kind, explicit: false)
+            pushIRQ(cpu: cpu, kind: kind, explicit: false, at: ts, pid: pid)
         }
     }
 
-    private func pushIRQ(cpu: Int, kind: IRQKind, explicit: Bool) {
+    private func pushIRQ(cpu: Int, kind: IRQKind, explicit: Bool, at ts: UInt64, pid: Int32) {
         irqSeq += 1
         cpus[cpu].irqs.append(IRQFrame(kind: kind, seq: irqSeq, explicit: explicit))
+        let st = cpus[cpu]
+        let ckind: ContextKind = kind == .nmi ? .nmi : (kind == .hardirq ? .hardirq : .softirq)
+        let ctx = ExecutionContext(cpu: Int32(cpu), pid: pid, comm: st.currentComm, kind: ckind,
+                                   instance: .irq(irqSeq), cpuTraceStart: st.traceStart)
+        for m in models { m.contextStarted(ctx, at: ts, emit: sink) }
     }
 
     private func popIRQ(cpu: Int, at ts: UInt64, line: Int) {

@@ -90,6 +90,7 @@ public enum JSONReport {
             "exposure": .object([
                 "granted": layer(m.granted),
                 "effective": layer(m.effective),
+                "intended": layer(m.intended),
                 "overexposure_ns": .int(m.overexposureNs),
             ]),
             "unprotected_accesses": .object([

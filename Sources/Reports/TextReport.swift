@@ -43,7 +43,9 @@ public enum TextReport {
         line("# model:    \(m.model)\(opts.isEmpty ? "" : "  " + opts)")
         line()
         line("# Exposure windows" + String(repeating: " ", count: 9) + lpad("windows", 9) + lpad("total", 12) + lpad("max", 12) + lpad("p50", 12) + lpad("p99", 12) + lpad("censored", 10) + lpad("uncertain", 10))
-        for (name, layer) in [("granted", m.granted), ("effective", m.effective)] {
+        var layers = [("granted", m.granted), ("effective", m.effective)]
+        if m.intended.all.windows > 0 { layers.append(("intended", m.intended)) }
+        for (name, layer) in layers {
             line(row("  " + name, layer.all))
             for scope in Scope.allCases {
                 if let s = layer.byScope[scope.rawValue], s.windows > 0 { line(row("    scope " + scope.rawValue, s)) }

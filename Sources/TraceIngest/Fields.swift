@@ -109,6 +109,8 @@ public enum Fields {
         guard payload.count > 2, payload[0] == UInt8(ascii: "("), let base = payload.baseAddress else { return nil }
         guard let cp = memchr(base + 1, Int32(UInt8(ascii: ")")), payload.count - 1) else { return nil }
         let close = UnsafeRawPointer(cp) - base
+        // Syscall arguments print as "(fd: 3, buf: 7ffd...)": not a probe location.
+        if memchr(base + 1, Int32(UInt8(ascii: ":")), close - 1) != nil { return nil }
         // A kretprobe: "(caller+0x51/0x60 <- func)".
         if let lt = memchr(base + 1, Int32(UInt8(ascii: "<")), close - 1) {
             let i = UnsafeRawPointer(lt) - base

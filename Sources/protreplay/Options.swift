@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventModel
+import TraceIngest
 
 /// Options shared by the subcommands that replay a trace.
 struct ModelOptions: ParsableArguments {
@@ -17,6 +18,20 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, help: "Direct-map base (page_offset_base on x86_64), hex.")
     var pageOffsetBase: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Read the input as this format instead of detecting it from content: trace.dat, perf.data, ftrace-text, trace-cmd-report, perf-script.",
+        valueName: "format"))
+    var formatIn: String?
+
+    /// `--format-in`, parsed; nil means detect from content.
+    func inputFormat() throws -> TraceFormat? {
+        guard let f = formatIn else { return nil }
+        guard let format = TraceFormat(optionName: f) else {
+            throw ValidationError("--format-in must be one of \(TraceFormat.optionNames)")
+        }
+        return format
+    }
 
     var fixesLayout: Bool { memMapBase != nil || structPageSize != nil }
 

@@ -21,24 +21,19 @@ final class Pipeline {
         var description: String
     }
 
-    init(path: String, options: ModelOptions, strict: Bool, modelNames: [String]) throws {
-        input = try TraceInput(path: path)
-        guard input.format == .ftraceText else {
-            throw InputError.unsupportedFormat(path: path, detected: input.format.rawValue)
-        }
+    /// `--model auto`: report only the models whose events the trace had.
+    let autoSelect: Bool
+
+    init(path: String, options: ModelOptions, strict: Bool, selection: ModelSelection?) throws {
+        input = try TraceInput(path: path, forcedFormat: try options.inputFormat())
         var probeMap = ProbeMap()
         if let pm = options.probeMap { try probeMap.load(path: pm) }
         resolver = AddressResolver(profile: try options.profile(), userFixedLayout: options.fixesLayout, userFixedArch: options.arch != nil)
         normalizer = EventNormalizer(probeMap: probeMap, resolver: resolver, names: names, comms: comms, symbols: symbols,
                                      strict: strict, sourceName: path)
         builder = SummaryBuilder(comms: comms, symbols: symbols)
-        var ms: [ProtectionModel] = []
-        for name in modelNames {
-            switch name {
-            case "highmem": ms.append(HighmemModel(resolver: resolver))
-            default: throw Failure(description: "unknown model '\(name)'; available: highmem")
-            }
-        }
+        let ms = try selection?.makeModels(resolver: resolver, symbols: symbols) ?? []
+        autoSelect = selection?.isAuto ?? false
         models = ms
         for m in ms { builder.register(m) }
         engine = ReplayEngine(models: ms, sink: builder)
@@ -47,11 +42,9 @@ final class Pipeline {
 
     /// Reads the whole input. In strict mode stops at the first malformed line.
     func run() throws {
-        let reader = FtraceTextReader(names: names)
         let n = normalizer
         let displayPath = input.path == "-" ? "<stdin>" : input.path
-        try input.forEachChunk { chunk, offset in
-            reader.read(chunk, offset: offset, into: n)
+        try TraceReader(names: names).read(input, into: n) {
             if let f = n.strictFailure {
                 throw Failure(description: "\(displayPath):\(f.line): byte \(f.offset): \(f.reason): \(f.text)")
             }
@@ -69,6 +62,13 @@ final class Pipeline {
             input: .init(path: input.path, format: input.format.rawValue, compression: input.compression.rawValue,
                          bytes: input.sizeOnDisk ?? input.bytesRead),
             ingest: normalizer.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
-            unmappedByName: unmapped, models: models.map { builder.summary(for: $0) })
+            unmappedByName: unmapped, models: reportedModels.map { builder.summary(for: $0) })
+    }
+
+    /// With `--model auto`, the models whose events were present (all of them if none was).
+    var reportedModels: [ProtectionModel] {
+        guard autoSelect else { return models }
+        let applicable = models.filter(\.applicable)
+        return applicable.isEmpty ? models : applicable
     }
 }

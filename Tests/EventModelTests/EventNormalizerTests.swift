@@ -120,6 +120,8 @@ final class EventNormalizerTests: XCTestCase {
         var c = PageCalibration()
         c.observe(page: 0xf5a09000 + 0x7fafd * 40, pfn: 0x7fafd)
         c.observe(page: 0xf5a09000 + 0x7fa00 * 40, pfn: 0x7fa00)
+        XCTAssertNil(c.base, "two pairs propose, a third confirms")
+        c.observe(page: 0xf5a09000 + 0x7f000 * 40, pfn: 0x7f000)
         XCTAssertEqual(c.base, 0xf5a09000)
         XCTAssertEqual(c.size, 40)
         c.observe(page: 0x1234, pfn: 0x10)

@@ -10,6 +10,7 @@ final class ContextProbe: ProtectionModel {
     var counters: [String: Int] { [:] }
     let accessClasses: [String] = []
     let anomalyKinds: [String] = []
+    let applicable = true
     var seen: [ExecutionContext] = []
     var ended: [ContextKind] = []
     var lostCPUs: [Int32] = []

@@ -46,8 +46,8 @@ public struct ProbeMap: Sendable {
             throw LoadError.invalid(path, "expected {\"probes\": [...]} or an array of rules with \"maps_to\": \(error)")
         }
         for (i, e) in entries.enumerated() {
-            if e.event == nil && e.function == nil {
-                throw LoadError.invalid(path, "rule \(i): needs \"event\" or \"function\"")
+            if e.event == nil && e.function == nil && e.eventPrefix == nil {
+                throw LoadError.invalid(path, "rule \(i): needs \"event\", \"event_prefix\" or \"function\"")
             }
             if e.mapsTo != "IGNORE" && ProtEventTag(rawValue: e.mapsTo) == nil {
                 let known = ProtEventTag.allCases.map(\.rawValue).joined(separator: ", ")
@@ -69,6 +69,7 @@ public struct ProbeMap: Sendable {
                let r = entries.last(where: { $0.function == function && ($0.probe == nil || ($0.probe == "return") == isReturn) }) {
                 return r
             }
+            if function == nil, let r = entries.last(where: { $0.eventPrefix.map { name.hasPrefix($0) } ?? false }) { return r }
         }
         return nil
     }

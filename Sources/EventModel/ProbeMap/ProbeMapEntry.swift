@@ -8,6 +8,8 @@
 public struct ProbeMapEntry: Codable, Equatable, Sendable {
     /// Match on the event name as the trace prints it (`page_fault_user`, `my_kmap_probe`).
     public var event: String?
+    /// Match every event whose name starts with this (`sys_enter_`).
+    public var eventPrefix: String?
     /// Match a kprobe/kretprobe on the function it probes, whatever the event was called.
     public var function: String?
     /// For `function` rules: `entry` (kprobe), `return` (kretprobe) or nil for both.
@@ -24,12 +26,13 @@ public struct ProbeMapEntry: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case event, function, probe, api, path, fields
+        case eventPrefix = "event_prefix"
         case mapsTo = "maps_to"
     }
 
-    public init(event: String? = nil, function: String? = nil, probe: String? = nil, mapsTo: String,
+    public init(event: String? = nil, eventPrefix: String? = nil, function: String? = nil, probe: String? = nil, mapsTo: String,
                 api: String? = nil, path: String? = nil, fields: [String: String]? = nil) {
-        self.event = event; self.function = function; self.probe = probe; self.mapsTo = mapsTo
+        self.event = event; self.eventPrefix = eventPrefix; self.function = function; self.probe = probe; self.mapsTo = mapsTo
         self.api = api; self.path = path; self.fields = fields
     }
 }

@@ -47,6 +47,7 @@ public struct PageCalibration: Sendable, Equatable {
     public private(set) var base: UInt64?
     public private(set) var size: UInt64?
     private var first: (page: UInt64, pfn: UInt64)?
+    private var candidate: (base: UInt64, size: UInt64)?
 
     public init() {}
 
@@ -63,19 +64,23 @@ public struct PageCalibration: Sendable, Equatable {
             if overflow || base &+ expected != page { mismatches += 1 }
             return
         }
-        guard let f = first else { first = (page, pfn); return }
-        guard pfn != f.pfn else {
-            if page != f.page { first = (page, pfn) }
-            return
+        // A candidate fit from two pairs is accepted once a third pair confirms it, so values that
+        // are not linear (hashed pointers) never calibrate.
+        if let c = candidate {
+            if pfn.multipliedReportingOverflow(by: c.size).partialValue &+ c.base == page {
+                base = c.base
+                size = c.size
+                return
+            }
+            candidate = nil
+            mismatches += 1
         }
+        guard let f = first, pfn != f.pfn else { first = (page, pfn); return }
         let (dp, dn) = pfn > f.pfn ? (page &- f.page, pfn - f.pfn) : (f.page &- page, f.pfn - pfn)
         let stride = dp / dn
         if dp % dn == 0, stride >= 16, stride <= 256, stride % 4 == 0, pfn.multipliedReportingOverflow(by: stride).partialValue <= page {
-            size = stride
-            base = page - pfn * stride
-        } else {
-            mismatches += 1
-            first = (page, pfn)
+            candidate = (page - pfn * stride, stride)
         }
+        first = (page, pfn)
     }
 }

@@ -54,7 +54,13 @@ public final class HighmemModel: ProtectionModel {
                                                   .kmap, .kmapReturn, .kunmapHigh, .kunmapLocal, .pkmapFlush]
     public func wants(_ tag: ProtEventTag) -> Bool { HighmemModel.tags.contains(tag) }
 
+    public private(set) var applicable = false
+
     public func apply(_ e: ProtEvent, in ctx: ExecutionContext, emit: ObservationSink) {
+        switch e.kind {
+        case .kmap, .kunmapLocal, .kunmapHigh: applicable = true
+        default: break
+        }
         switch e.kind {
         case let .kmap(api, page, pfn):
             switch api {

@@ -7,6 +7,12 @@ public enum InputError: Error, CustomStringConvertible, Equatable {
     case corruptLZ4(path: String, offset: Int, reason: String)
     case unsupportedFormat(path: String, detected: String)
     case readFailed(path: String, reason: String)
+    /// A binary file that is structurally broken at `offset` (wrong magic, truncated file or section,
+    /// corrupt compressed block): `what` says what was expected there.
+    case corrupt(path: String, format: TraceFormat, offset: Int, what: String)
+    /// A binary file that is well formed but cannot be used (no tracing data, event formats that
+    /// libtraceevent cannot parse, an unsupported feature).
+    case unusable(path: String, format: TraceFormat, what: String)
 
     public var description: String {
         switch self {
@@ -22,6 +28,10 @@ public enum InputError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(detected) is not a supported input format; supported: \(TraceFormat.supportedList)"
         case let .readFailed(path, reason):
             return "\(path): read failed: \(reason)"
+        case let .corrupt(path, format, offset, what):
+            return "\(path): \(format.rawValue): byte offset \(offset): \(what)"
+        case let .unusable(path, format, what):
+            return "\(path): \(format.rawValue): \(what)"
         }
     }
 }

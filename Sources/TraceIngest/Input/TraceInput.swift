@@ -25,8 +25,10 @@ public final class TraceInput {
     public static let maximumLineLength = 64 << 20
 
     /// Opens `path` (`-` means stdin) and sniffs compression and format from content.
+    /// - Parameter forcedFormat: `--format-in`: read the content as this format instead of sniffing it
+    ///   (LZ4 framing is still detected by its magic).
     /// - Throws: `InputError` for a missing, empty, unreadable or unsupported input.
-    public init(path: String) throws {
+    public init(path: String, forcedFormat: TraceFormat? = nil) throws {
         self.path = path
         var head = [UInt8]()
         if path == "-" {
@@ -85,10 +87,67 @@ public final class TraceInput {
             head = peek
             self.peeked = peek
         }
-        guard let detected = head.withUnsafeBytes({ TraceFormat.sniff($0) }) else {
-            throw InputError.unsupportedFormat(path: path, detected: "binary data of an unknown kind")
+        if let forcedFormat {
+            format = forcedFormat
+        } else {
+            guard let detected = head.withUnsafeBytes({ TraceFormat.sniff($0) }) else {
+                throw InputError.unsupportedFormat(path: path, detected: "binary data of an unknown kind")
+            }
+            format = detected
         }
-        format = detected
+    }
+
+    /// The whole (decompressed) input as one mapped regular file, for the binary readers that need
+    /// random access and a file descriptor (libtracecmd). A plain file is used as is; stdin, pipes and
+    /// LZ4 frames are first decompressed into an unlinked temporary file (in `$TMPDIR`, default /tmp).
+    /// - Parameter body: gets the mapping and a file descriptor open on it (valid during the call).
+    public func withWholeFile<T>(_ body: (MappedFile, Int32) throws -> T) throws -> T {
+        if let file = mapped {
+            let fd = open(path, O_RDONLY)
+            if fd < 0 { throw InputError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+            defer { close(fd) }
+            bytesRead = file.count
+            return try body(file, fd)
+        }
+        guard let producer else { throw InputError.empty(path: path) }
+        let dir = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array((dir + "/protreplay-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        if fd < 0 { throw InputError.readFailed(path: path, reason: "cannot create a temporary file in \(dir): " + String(cString: strerror(errno))) }
+        defer { close(fd) }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        var total = 0
+        func writeAll(_ p: UnsafeRawPointer, _ n: Int) throws {
+            var done = 0
+            while done < n {
+                let w = write(fd, p + done, n - done)
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    throw InputError.readFailed(path: path, reason: "writing the temporary copy: " + String(cString: strerror(errno)))
+                }
+                done += w
+            }
+        }
+        if !peeked.isEmpty {
+            try peeked.withUnsafeBytes { try writeAll($0.baseAddress!, $0.count) }
+            total += peeked.count
+            peeked = []
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = try producer.read(into: buffer)
+            if n == 0 { break }
+            try writeAll(buffer.baseAddress!, n)
+            total += n
+        }
+        bytesRead = total
+        if total == 0 { throw InputError.empty(path: path) }
+        guard let file = try MappedFile(path: "/proc/self/fd/\(fd)") else {
+            throw InputError.readFailed(path: path, reason: "cannot map the temporary copy")
+        }
+        lseek(fd, 0, SEEK_SET)
+        return try body(file, fd)
     }
 
     private var peeked: [UInt8] = []

@@ -13,7 +13,7 @@ struct Events: ParsableCommand {
 
     func run() throws {
         do {
-            let pipeline = try Pipeline(path: trace, options: modelOptions, strict: false, modelNames: [])
+            let pipeline = try Pipeline(path: trace, options: modelOptions, strict: false, selection: nil)
             try pipeline.run()
             let rows = pipeline.normalizer.nameSummaries().sorted { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
             var out = "# " + "event".padding(40) + "count".leftPadding(10) + "  maps to\n"

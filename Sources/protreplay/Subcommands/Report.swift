@@ -13,9 +13,6 @@ struct Report: ParsableCommand {
     @Argument(help: "Trace file (ftrace text, optionally LZ4-framed), or - for stdin.")
     var trace: String
 
-    @Option(name: .long, help: "Protection model: highmem.")
-    var model: String = "highmem"
-
     @Option(name: .long, help: "Output format: text or json.")
     var format: String = "text"
 
@@ -29,6 +26,7 @@ struct Report: ParsableCommand {
     var strict = false
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var selection: ModelSelection
 
     func validate() throws {
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
@@ -49,7 +47,7 @@ struct Report: ParsableCommand {
 
     /// Reads the trace and folds it into a report (also used by the golden scenario tests).
     func makeReport() throws -> TraceReport {
-        let pipeline = try Pipeline(path: trace, options: modelOptions, strict: strict, modelNames: [model])
+        let pipeline = try Pipeline(path: trace, options: modelOptions, strict: strict, selection: selection)
         var csv: WindowCSVWriter?
         if let path = windows {
             let w = try WindowCSVWriter(path: path, comms: pipeline.comms, symbols: pipeline.symbols)

@@ -1,0 +1,259 @@
+import TraceIngest
+import EventModel
+import Replay
+
+/// Variant B of the spec (§5): s390 protected virtualization. Guest pages are secure; the host must
+/// make a page accessible (`arch_make_page_accessible`: pin shared, or export = encrypt) before a
+/// device touches it. The kernel does that on FOLL_PIN gup and at writeback start, and nowhere else:
+/// a FOLL_GET page or a page-cache page sent by zero-copy splice/sendfile reaches the device secure
+/// (seed 001: the "sendfile hole"), and the I/O fails.
+///
+///     wl-writeback-233 [000] .n... 7.392807: arch_make_page_accessible: (arch_make_page_accessible+0x0/0x108) page=0x372000614c0 flags=0xa015
+///     wl-writeback-233 [000] .n... 7.393009: arch_make_page_accessible_ret: (__folio_start_writeback+0xc4/0x360 <- arch_make_page_accessible) ret=0
+///
+/// EFFECTIVE windows are the intervals a protected frame is accessible (from make-accessible to re-import,
+/// usually the end of the trace: the guest's re-import is not in a host trace); GRANTED windows are the
+/// intervals something needs it accessible (a pin, or writeback in flight). Overexposure is the rest.
+public final class S390PVModel: ProtectionModel {
+    public let name: StaticString = "s390pv"
+    let resolver: AddressResolver
+    let protected: ProtectedFrames
+    /// FOLL_PIN for decoding `gup_put_folio` flags (0x40000 up to v6.2, 1<<19 from v6.3; Appendix A).
+    let follPin: UInt64
+
+    public var options: [String: String] { ["protect": protected.description, "foll_pin": "0x" + String(follPin, radix: 16)] }
+    public let accessClasses = ["sendfile_hole", "io_after_get", "no_hook"]
+    public let anomalyKinds = ["make_accessible_failed", "import_while_pinned", "gup_special_pfn", "release_without_pin"]
+
+    enum State { case secure, accessible, nonsecure }
+
+    struct Frame {
+        var state = State.secure
+        var pins = 0
+        var gets = 0
+        var underWriteback = false
+        var accessibleSince: UInt64 = 0
+        var accessibleCause: StaticString = "gup_pin"
+        var heldSince: UInt64?
+        var holdCause: StaticString = "gup_pin"
+        var uncertain = false
+        /// The last accessible transition was implied (no make-accessible event yet) at this time, in this context.
+        var impliedAt: (ctx: ContextInstance, ts: UInt64)?
+    }
+
+    struct GupCall { var api: GupAPI; var specialPte = false }
+
+    private var frames: [UInt64: Frame] = [:]       // by struct page *
+    private var activeGup: [ContextInstance: GupCall] = [:]
+    private var pendingMakeAccessible: [ContextInstance: (page: UInt64, ts: UInt64)] = [:]
+
+    private var fromGup = 0, fromWriteback = 0, fromOther = 0, impliedGup = 0, impliedWriteback = 0
+    private var pinsTaken = 0, getsTaken = 0, importsOK = 0, importsBlocked = 0, destroys = 0, ioChecked = 0
+    public var counters: [String: Int] {
+        ["make_accessible_from_gup": fromGup, "make_accessible_from_writeback": fromWriteback,
+         "make_accessible_from_other": fromOther, "make_accessible_implied_gup": impliedGup,
+         "make_accessible_implied_writeback": impliedWriteback, "pages_pinned": pinsTaken, "pages_get": getsTaken,
+         "imports_ok": importsOK, "imports_blocked_by_io": importsBlocked, "destroys": destroys, "io_pages_checked": ioChecked]
+    }
+
+    public init(resolver: AddressResolver, protected: ProtectedFrames = .touched, follPin: UInt64 = 0x40000, symbols: StringTable? = nil) {
+        self.resolver = resolver
+        self.symbols = symbols
+        self.protected = protected
+        self.follPin = follPin
+    }
+
+    private static let tags: Set<ProtEventTag> = [.gupAcquire, .gupReturn, .gupPage, .gupRelease, .gupPte, .writebackStart,
+                                                  .writebackEnd, .makeAccessible, .makeAccessibleReturn, .makeSecureReturn,
+                                                  .uvDestroy, .ioSubmit, .spliceZeroCopy]
+    public func wants(_ tag: ProtEventTag) -> Bool { S390PVModel.tags.contains(tag) }
+
+    private func isProtected(_ page: UInt64) -> Bool {
+        switch protected {
+        case .touched, .all, .kmapped: return true
+        case .ranges: return protected.contains(pfn: resolver.pfn(forPage: page))
+        }
+    }
+
+    public private(set) var applicable = false
+
+    public func apply(_ e: ProtEvent, in ctx: ExecutionContext, emit: ObservationSink) {
+        switch e.kind {
+        case .gupPage, .writebackStart, .makeAccessible: applicable = true
+        default: break
+        }
+        let ts = e.timestamp
+        switch e.kind {
+        case let .gupAcquire(api, _, _, _, _):
+            activeGup[ctx.instance] = GupCall(api: api)
+        case .gupReturn:
+            activeGup[ctx.instance] = nil
+        case let .gupPte(vmFlags, special):
+            // VM_PFNMAP (0x400) or a special pte: gup must not hand out a struct page for it (seed 003).
+            if (vmFlags ?? 0) & 0x400 != 0 || special == true { activeGup[ctx.instance]?.specialPte = true }
+        case let .gupPage(page, refs, flags):
+            if activeGup[ctx.instance]?.specialPte == true {
+                activeGup[ctx.instance]?.specialPte = false
+                emit.anomaly(anomaly(e, "gup_special_pfn", "gup took page \(hexString(page)) from a VM_PFNMAP/special mapping"))
+            }
+            // Pin vs get by the API called; the flags only when no API entry was seen.
+            let api = activeGup[ctx.instance]?.api ?? (flags & follPin != 0 ? .pin : .get)
+            guard isProtected(page) else { return }
+            var f = frames[page] ?? Frame()
+            if api == .pin {
+                pinsTaken += 1
+                f.pins += Int(refs)
+                hold(&f, cause: "gup_pin", at: ts)
+                if f.state != .accessible {
+                    makeAccessible(&f, cause: "gup_pin", at: ts)
+                    f.impliedAt = (ctx.instance, ts)
+                    impliedGup += 1
+                }
+            } else {
+                getsTaken += 1
+                f.gets += Int(refs)
+            }
+            frames[page] = f
+        case let .gupRelease(page, refs, flags):
+            guard var f = frames[page] else { return }
+            if flags & follPin != 0 {
+                if f.pins == 0 { emit.anomaly(anomaly(e, "release_without_pin", "unpin of \(hexString(page)) with no pin seen")) }
+                f.pins = max(0, f.pins - Int(refs))
+            } else {
+                f.gets = max(0, f.gets - Int(refs))
+            }
+            release(&f, page: page, at: ts, ctx: ctx, emit)
+            frames[page] = f
+        case let .writebackStart(folio):
+            guard isProtected(folio) else { return }
+            var f = frames[folio] ?? Frame()
+            f.underWriteback = true
+            hold(&f, cause: "writeback", at: ts)
+            if f.state != .accessible {
+                makeAccessible(&f, cause: "writeback", at: ts)
+                f.impliedAt = (ctx.instance, ts)
+                impliedWriteback += 1
+            }
+            frames[folio] = f
+        case let .writebackEnd(folio):
+            guard var f = frames[folio] else { return }
+            f.underWriteback = false
+            release(&f, page: folio, at: ts, ctx: ctx, emit)
+            frames[folio] = f
+        case let .makeAccessible(page):
+            pendingMakeAccessible[ctx.instance] = (page, ts)
+        case let .makeAccessibleReturn(result):
+            guard let p = pendingMakeAccessible.removeValue(forKey: ctx.instance) else { return }
+            let caller = e.site == 0 ? "" : "\(symbols?.string(e.site) ?? "")"
+            madeAccessible(page: p.page, at: p.ts, caller: caller, ok: result == 0, ctx: ctx, e, emit)
+        case let .makeSecureReturn(result):
+            if result == 0 { importsOK += 1 } else if result == -11 || result == -16 { importsBlocked += 1 }
+        case .uvDestroy:
+            destroys += 1
+        case let .ioSubmit(page):
+            deviceAccess(page: page, zeroCopy: false, e, ctx, emit)
+        case let .spliceZeroCopy(page):
+            deviceAccess(page: page, zeroCopy: true, e, ctx, emit)
+        default:
+            break
+        }
+    }
+
+    /// The caller names of kretprobes (`__folio_start_writeback`, `follow_page_pte`, `gup_fast_pte_range`).
+    let symbols: StringTable?
+
+    private func madeAccessible(page: UInt64, at ts: UInt64, caller: String, ok: Bool, ctx: ExecutionContext, _ e: ProtEvent, _ emit: ObservationSink) {
+        let fromWB = caller.contains("writeback")
+        let fromGUP = caller.contains("follow_page") || caller.contains("gup") || caller.contains("get_user_pages")
+        if fromWB { fromWriteback += 1 } else if fromGUP { fromGup += 1 } else { fromOther += 1 }
+        guard ok else {
+            emit.anomaly(anomaly(e, "make_accessible_failed", "make-accessible of \(hexString(page)) from \(caller.isEmpty ? "?" : caller) failed\(fromWB ? " (writeback: VM_BUG_ON)" : "")"))
+            return
+        }
+        guard isProtected(page) else { return }
+        var f = frames[page] ?? Frame()
+        if let imp = f.impliedAt, imp.ctx == ctx.instance {
+            // The transition we implied at the gup/writeback is now seen: not implied after all.
+            if fromWB { impliedWriteback = max(0, impliedWriteback - 1) } else { impliedGup = max(0, impliedGup - 1) }
+            f.impliedAt = nil
+        } else if f.state != .accessible {
+            makeAccessible(&f, cause: fromWB ? "writeback" : (fromGUP ? "gup_pin" : "other"), at: ts)
+        }
+        frames[page] = f
+    }
+
+    private func makeAccessible(_ f: inout Frame, cause: StaticString, at ts: UInt64) {
+        f.state = .accessible
+        f.accessibleSince = ts
+        f.accessibleCause = cause
+    }
+
+    private func hold(_ f: inout Frame, cause: StaticString, at ts: UInt64) {
+        if f.heldSince == nil { f.heldSince = ts; f.holdCause = cause }
+    }
+
+    /// Ends the GRANTED window when nothing holds the frame any more (no pin, no writeback).
+    private func release(_ f: inout Frame, page: UInt64, at ts: UInt64, ctx: ExecutionContext, _ emit: ObservationSink) {
+        guard f.pins == 0, !f.underWriteback, let since = f.heldSince else { return }
+        f.heldSince = nil
+        var w = window(.granted, page: page, api: f.holdCause, alias: "io_hold", open: since, close: ts, ctx: ctx, cause: .unmap)
+        w.uncertain = f.uncertain
+        emit.window(w)
+    }
+
+    /// A device (or the zero-copy splice path) touches the page: it must be accessible (§5.4).
+    private func deviceAccess(page: UInt64, zeroCopy: Bool, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        guard isProtected(page) else { return }
+        ioChecked += 1
+        var f = frames[page] ?? Frame()
+        defer { frames[page] = f }
+        guard f.state == .secure else { return }
+        let cls: StaticString = zeroCopy ? "sendfile_hole" : (f.gets > 0 ? "io_after_get" : "no_hook")
+        emit.access(AccessRecord(model: name, timestamp: e.timestamp, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
+                                 context: ctx.kind, address: 0, frame: frameRef(page), write: false, accessClass: cls,
+                                 outcome: .ioErrorExpected, site: e.site, uncertain: f.uncertain))
+    }
+
+    public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
+        activeGup[ctx.instance] = nil
+        pendingMakeAccessible[ctx.instance] = nil
+    }
+
+    public func eventsLost(cpu: Int32, at timestamp: UInt64) {
+        for k in frames.keys { frames[k]!.uncertain = true }
+    }
+
+    public func finish(at ts: UInt64, emit: ObservationSink) {
+        for page in frames.keys.sorted() {
+            let f = frames[page]!
+            if let since = f.heldSince {
+                var w = window(.granted, page: page, api: f.holdCause, alias: "io_hold", open: since, close: ts, ctx: nil, cause: .traceEnd)
+                w.censoredRight = true
+                w.uncertain = f.uncertain
+                emit.window(w)
+            }
+            if f.state == .accessible {
+                // Exported pages stay ciphertext outside secure storage until the guest touches them again.
+                var w = window(.effective, page: page, api: f.accessibleCause, alias: "ciphertext", open: f.accessibleSince,
+                               close: ts, ctx: nil, cause: .traceEnd)
+                w.censoredRight = true
+                w.uncertain = f.uncertain
+                emit.window(w)
+            }
+        }
+        frames.removeAll()
+    }
+
+    private func frameRef(_ page: UInt64) -> FrameRef { resolver.pfn(forPage: page).map { .pfn($0) } ?? .page(page) }
+
+    private func window(_ layer: WindowLayer, page: UInt64, api: StaticString, alias: StaticString, open: UInt64, close: UInt64,
+                        ctx: ExecutionContext?, cause: CloseCause) -> ExposureWindow {
+        ExposureWindow(model: name, layer: layer, scope: .global, frame: frameRef(page), alias: alias, api: api,
+                       holderPid: ctx?.pid ?? -1, holderComm: ctx?.comm ?? 0, holderContext: ctx?.kind ?? .task, cpu: ctx?.cpu ?? -1,
+                       openNs: open, closeNs: close, site: 0, closeCause: cause)
+    }
+
+    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
+        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
+    }
+}

@@ -1,0 +1,306 @@
+/// Bounds-checked little reader over a mapped file, throwing one clear `InputError` line at the
+/// first byte that is not what the format needs.
+struct BinaryCursor {
+    let bytes: UnsafeRawBufferPointer
+    var pos: Int
+    let path: String
+    let format: TraceFormat
+    var bigEndian = false
+
+    init(_ bytes: UnsafeRawBufferPointer, at pos: Int = 0, path: String, format: TraceFormat) {
+        self.bytes = bytes
+        self.pos = pos
+        self.path = path
+        self.format = format
+    }
+
+    var remaining: Int { bytes.count - pos }
+
+    func fail(_ what: String, at offset: Int? = nil) -> InputError {
+        .corrupt(path: path, format: format, offset: offset ?? pos, what: what)
+    }
+
+    /// Throws "file ends inside WHAT" unless `n` more bytes exist.
+    func need(_ n: Int, _ what: String) throws {
+        if n < 0 || n > remaining {
+            throw fail("file ends inside \(what) (needs \(n) bytes, \(max(0, remaining)) left of \(bytes.count))")
+        }
+    }
+
+    mutating func u8(_ what: String) throws -> UInt8 {
+        try need(1, what); defer { pos += 1 }
+        return bytes[pos]
+    }
+    mutating func u16(_ what: String) throws -> UInt16 {
+        try need(2, what); defer { pos += 2 }
+        let v = bytes.loadUnaligned(fromByteOffset: pos, as: UInt16.self)
+        return bigEndian ? v.bigEndian : v.littleEndian
+    }
+    mutating func u32(_ what: String) throws -> UInt32 {
+        try need(4, what); defer { pos += 4 }
+        let v = bytes.loadUnaligned(fromByteOffset: pos, as: UInt32.self)
+        return bigEndian ? v.bigEndian : v.littleEndian
+    }
+    mutating func u64(_ what: String) throws -> UInt64 {
+        try need(8, what); defer { pos += 8 }
+        let v = bytes.loadUnaligned(fromByteOffset: pos, as: UInt64.self)
+        return bigEndian ? v.bigEndian : v.littleEndian
+    }
+    /// A NUL-terminated string of at most `limit` bytes.
+    mutating func cString(_ what: String, limit: Int = 4096) throws -> String {
+        let start = pos
+        var i = pos
+        while i < bytes.count && i - start < limit && bytes[i] != 0 { i += 1 }
+        guard i < bytes.count, bytes[i] == 0 else {
+            if i >= bytes.count { throw fail("file ends inside \(what) (no terminating NUL)", at: start) }
+            throw fail("\(what) is not a NUL-terminated string of at most \(limit) bytes", at: start)
+        }
+        pos = i + 1
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+    }
+    /// Skips `n` bytes of `what` (sizes read from the file are checked against the file size).
+    mutating func skip(_ n: UInt64, _ what: String) throws {
+        guard n <= UInt64(Int.max) else { throw fail("\(what) claims \(n) bytes, more than the file has") }
+        try need(Int(n), what)
+        pos += Int(n)
+    }
+    mutating func expect(_ s: String, _ what: String) throws {
+        let b = Array(s.utf8)
+        try need(b.count, what)
+        for (k, c) in b.enumerated() where bytes[pos + k] != c {
+            throw fail("expected \(what) \"\(s.filter { $0 != "\0" })\"")
+        }
+        pos += b.count
+    }
+}
+
+/// What the structure walk of a trace.dat found.
+struct TraceDatSummary {
+    var version = 0
+    var compression = "none"
+    var cpus = 0
+    var longSize = 8
+    var pageSize = 4096
+}
+
+/// Walks a trace.dat (versions 6 and 7) without decompressing it: every section, option and per-CPU
+/// data block must lie inside the file, every compressed block must start like its algorithm's
+/// stream. libtracecmd is given only files that pass, so a truncated or damaged file gives one
+/// clear line instead of a silent short read.
+///
+/// Layout (trace-cmd.dat(5)): `\x17\x08\x44tracing`, version string, endianness, long size, page size;
+/// v6 then has header_page, header_event, ftrace and event formats, kallsyms, printk, cmdlines, the
+/// CPU count, options and `flyrecord` offsets; v7 has the compression algorithm and a chain of
+/// option sections pointing at sections (`id u16, flags u16, string u32, size u64`, compressed ones
+/// holding `compressed u32, uncompressed u32, data`).
+enum TraceDatLayout {
+    static let magic: [UInt8] = [0x17, 0x08, 0x44] + Array("tracing".utf8)
+
+    static func validate(_ bytes: UnsafeRawBufferPointer, path: String) throws -> TraceDatSummary {
+        var c = BinaryCursor(bytes, path: path, format: .traceDat)
+        try c.need(10, "the trace.dat magic")
+        for (k, m) in magic.enumerated() where bytes[k] != m {
+            throw c.fail("wrong magic: expected \\x17\\x08\\x44tracing at the start of a trace.dat", at: k)
+        }
+        c.pos = 10
+        var s = TraceDatSummary()
+        let vs = try c.cString("the version string", limit: 16)
+        guard let v = Int(vs) else { throw c.fail("version string \"\(vs)\" is not a number", at: 10) }
+        s.version = v
+        let endian = try c.u8("the endianness byte")
+        guard endian <= 1 else { throw c.fail("endianness byte is \(endian), expected 0 (little) or 1 (big)", at: c.pos - 1) }
+        c.bigEndian = endian == 1
+        s.longSize = Int(try c.u8("the long-size byte"))
+        guard s.longSize == 4 || s.longSize == 8 else { throw c.fail("long size is \(s.longSize), expected 4 or 8", at: c.pos - 1) }
+        s.pageSize = Int(try c.u32("the page size"))
+        guard s.pageSize >= 512 && s.pageSize <= 1 << 24 else { throw c.fail("page size \(s.pageSize) is not plausible", at: c.pos - 4) }
+        switch v {
+        case 6: try walkV6(&c, &s)
+        case 7: try walkV7(&c, &s)
+        default:
+            throw InputError.unusable(path: path, format: .traceDat, what: "file version \(v) is not supported (versions 6 and 7 are)")
+        }
+        return s
+    }
+
+    // MARK: v6
+
+    private static func walkV6(_ c: inout BinaryCursor, _ s: inout TraceDatSummary) throws {
+        try c.expect("header_page\0", "section name")
+        try c.skip(try c.u64("the header_page size"), "the header_page section")
+        try c.expect("header_event\0", "section name")
+        try c.skip(try c.u64("the header_event size"), "the header_event section")
+        let ftrace = try c.u32("the ftrace event format count")
+        guard Int(ftrace) <= c.remaining / 8 else { throw c.fail("ftrace event format count \(ftrace) does not fit in the file", at: c.pos - 4) }
+        for _ in 0..<ftrace { try c.skip(try c.u64("an ftrace event format size"), "an ftrace event format") }
+        let systems = try c.u32("the event system count")
+        guard Int(systems) <= c.remaining / 5 else { throw c.fail("event system count \(systems) does not fit in the file", at: c.pos - 4) }
+        for _ in 0..<systems {
+            let name = try c.cString("an event system name")
+            let n = try c.u32("the event count of system \(name)")
+            guard Int(n) <= c.remaining / 8 else { throw c.fail("event count \(n) of system \(name) does not fit in the file", at: c.pos - 4) }
+            for _ in 0..<n { try c.skip(try c.u64("an event format size of system \(name)"), "an event format of system \(name)") }
+        }
+        try c.skip(UInt64(try c.u32("the kallsyms size")), "the kallsyms section")
+        try c.skip(UInt64(try c.u32("the printk formats size")), "the printk formats section")
+        try c.skip(try c.u64("the saved cmdlines size"), "the saved cmdlines section")
+        let cpus = try c.u32("the CPU count")
+        guard cpus > 0 && cpus <= 1 << 16 else { throw c.fail("CPU count \(cpus) is not plausible", at: c.pos - 4) }
+        s.cpus = Int(cpus)
+        var tag = try c.cString("the options/flyrecord tag", limit: 16)
+        if tag.hasPrefix("options") {
+            while true {
+                let id = try c.u16("an option id")
+                if id == 0 { break }
+                try c.skip(UInt64(try c.u32("the size of option \(id)")), "option \(id)")
+            }
+            tag = try c.cString("the flyrecord/latency tag", limit: 16)
+        }
+        if tag.hasPrefix("latency") { return }
+        guard tag == "flyrecord" else { throw c.fail("expected \"flyrecord\" or \"latency\" before the trace data, found \"\(tag)\"", at: c.pos - tag.utf8.count - 1) }
+        for cpu in 0..<Int(cpus) {
+            let off = try c.u64("the data offset of CPU \(cpu)")
+            let size = try c.u64("the data size of CPU \(cpu)")
+            try checkRange(c, off, size, "the ring-buffer data of CPU \(cpu)")
+        }
+    }
+
+    private static func checkRange(_ c: BinaryCursor, _ off: UInt64, _ size: UInt64, _ what: String) throws {
+        let total = UInt64(c.bytes.count)
+        if off > total || size > total || off + size > total {
+            throw c.fail("\(what) is recorded at offset \(off) with \(size) bytes, past the end of the file (\(total) bytes): truncated file",
+                         at: Int(min(off, total)))
+        }
+    }
+
+    // MARK: v7
+
+    private static func walkV7(_ c: inout BinaryCursor, _ s: inout TraceDatSummary) throws {
+        s.compression = try c.cString("the compression algorithm name", limit: 64)
+        _ = try c.cString("the compression version", limit: 64)
+        switch s.compression {
+        case "none", "zstd", "zlib": break
+        default:
+            throw InputError.unusable(path: c.path, format: .traceDat, what: "compression \"\(s.compression)\" is not supported (none, zstd, zlib are)")
+        }
+        var next = try c.u64("the offset of the first options section")
+        var seen = Set<UInt64>()
+        while next != 0 {
+            guard seen.insert(next).inserted, seen.count < 4096 else { throw c.fail("the options sections form a loop", at: Int(min(next, UInt64(c.bytes.count)))) }
+            next = try walkOptions(&c, at: next, &s)
+        }
+        if s.cpus == 0 && s.compression != "none" {
+            // No BUFFER option: nothing to read, but not broken.
+        }
+    }
+
+    /// One section header at `off`: returns (flags, data start, data size).
+    private static func section(_ c: BinaryCursor, at off: UInt64, _ what: String, compression: String) throws -> (UInt16, Int, Int) {
+        try checkRange(c, off, 16, "the header of \(what)")
+        var h = c
+        h.pos = Int(off)
+        let id = try h.u16("the id of \(what)")
+        let flags = try h.u16("the flags of \(what)")
+        _ = try h.u32("the name of \(what)")
+        let size = try h.u64("the size of \(what)")
+        try checkRange(c, off + 16, size, "\(what) (section id \(id))")
+        if flags & 1 != 0 && compression != "none" && size > 0 {
+            try checkCompressedBlock(h, at: h.pos, limit: h.pos + Int(size), what: what, compression: compression)
+        }
+        return (flags, h.pos, Int(size))
+    }
+
+    /// `compressed u32, uncompressed u32, data`: the data must fit and start like a stream of the algorithm.
+    @discardableResult
+    private static func checkCompressedBlock(_ c: BinaryCursor, at pos: Int, limit: Int, what: String, compression: String) throws -> Int {
+        var h = c
+        h.pos = pos
+        let comp = Int(try h.u32("the compressed size of \(what)"))
+        _ = try h.u32("the uncompressed size of \(what)")
+        if h.pos + comp > limit || comp > h.remaining {
+            throw c.fail("compressed block of \(what) claims \(comp) bytes but its section ends \(max(0, limit - h.pos)) bytes later: truncated section", at: pos)
+        }
+        if comp >= 4 {
+            let b = UnsafeRawBufferPointer(rebasing: c.bytes[h.pos..<h.pos + 4])
+            let ok: Bool
+            switch compression {
+            case "zstd": ok = b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd
+            case "zlib": ok = b[0] & 0x0f == 8 && (UInt16(b[0]) << 8 | UInt16(b[1])) % 31 == 0
+            default: ok = true
+            }
+            if !ok { throw c.fail("corrupt \(compression) block in \(what): the data does not start with a \(compression) header", at: h.pos) }
+        }
+        return h.pos + comp
+    }
+
+    private static let optionNames: [UInt16: String] = [
+        15: "the strings section", 16: "the headers section", 17: "the ftrace event formats section",
+        18: "the event formats section", 19: "the kallsyms section", 20: "the printk formats section",
+        21: "the saved cmdlines section", 22: "the latency text section",
+    ]
+
+    /// Walks one options section; returns the offset of the next one (0 at the end).
+    private static func walkOptions(_ c: inout BinaryCursor, at off: UInt64, _ s: inout TraceDatSummary) throws -> UInt64 {
+        let (flags, start, size) = try section(c, at: off, "an options section", compression: s.compression)
+        if flags & 1 != 0 {
+            // Compressed options cannot be walked without decompressing; libtracecmd checks them.
+            return 0
+        }
+        var o = c
+        o.pos = start
+        let end = start + size
+        var next: UInt64 = 0
+        while o.pos + 6 <= end {
+            let optStart = o.pos
+            let id = try o.u16("an option id")
+            let osz = Int(try o.u32("the size of option \(id)"))
+            guard o.pos + osz <= end else { throw c.fail("option \(id) claims \(osz) bytes, past the end of its options section: truncated section", at: optStart) }
+            var d = o
+            switch id {
+            case 0:
+                if osz >= 8 { next = try d.u64("the next options offset") }
+                return next
+            case 3:
+                let bufOff = try d.u64("the BUFFER option's data offset")
+                _ = try d.cString("the buffer name")
+                _ = try d.cString("the buffer clock")
+                _ = try d.u32("the buffer page size")
+                let cpus = try d.u32("the buffer CPU count")
+                guard Int(cpus) <= osz / 20 + 1 else { throw c.fail("BUFFER option claims \(cpus) CPUs, more than it has room for", at: optStart) }
+                let (bflags, _, _) = try section(c, at: bufOff, "the trace data section", compression: s.compression)
+                for _ in 0..<cpus {
+                    let cpu = try d.u32("a CPU id")
+                    let coff = try d.u64("the data offset of CPU \(cpu)")
+                    let csize = try d.u64("the data size of CPU \(cpu)")
+                    try checkRange(c, coff, csize, "the ring-buffer data of CPU \(cpu)")
+                    if bflags & 1 != 0 && s.compression != "none" && csize > 0 {
+                        try checkChunks(c, Int(coff), Int(csize), cpu: Int(cpu), compression: s.compression)
+                    }
+                }
+                s.cpus = max(s.cpus, Int(cpus))
+            case 15...22:
+                let sec = try d.u64("the offset in option \(id)")
+                _ = try section(c, at: sec, optionNames[id] ?? "section \(id)", compression: s.compression)
+            case 8:
+                s.cpus = max(s.cpus, Int(try d.u32("the CPU count")))
+            default:
+                break
+            }
+            o.pos += osz
+        }
+        return next
+    }
+
+    /// Compressed per-CPU data: `count u32`, then `count` blocks of `compressed u32, uncompressed u32, data`
+    /// (the recorded size does not count the leading `count`).
+    private static func checkChunks(_ c: BinaryCursor, _ off: Int, _ size: Int, cpu: Int, compression: String) throws {
+        var h = c
+        h.pos = off
+        let end = off + size + 4
+        let count = Int(try h.u32("the block count of CPU \(cpu)'s data"))
+        guard count <= size / 8 else { throw c.fail("CPU \(cpu)'s data claims \(count) compressed blocks, more than fit in \(size) bytes", at: off) }
+        for k in 0..<count {
+            h.pos = try checkCompressedBlock(h, at: h.pos, limit: end, what: "block \(k) of CPU \(cpu)'s data", compression: compression)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/// Drives the reader for an input's format into a `RawEventSink`: the one place that knows which
+/// reader reads which format.
+///
+///     let input = try TraceInput(path: path, forcedFormat: formatIn)
+///     try TraceReader(names: names).read(input, into: sink) { /* strict-mode check */ }
+public final class TraceReader {
+    public let names: StringTable
+
+    public init(names: StringTable) { self.names = names }
+
+    /// Reads all of `input` into `sink`.
+    /// - Parameter check: called after every chunk of text or every few thousand binary records;
+    ///   throw from it to stop the read (strict mode).
+    /// - Throws: `InputError` for input that cannot be read, or what `check` throws.
+    public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
+        switch input.format {
+        case .ftraceText:
+            let reader = FtraceTextReader(names: names)
+            try input.forEachChunk { chunk, offset in
+                reader.read(chunk, offset: offset, into: sink)
+                try check()
+            }
+        case .traceCmdReport:
+            let reader = TraceCmdReportReader(names: names)
+            try input.forEachChunk { chunk, offset in
+                reader.read(chunk, offset: offset, into: sink)
+                try check()
+            }
+        case .perfScript:
+            let reader = PerfScriptReader(names: names)
+            try input.forEachChunk { chunk, offset in
+                reader.read(chunk, offset: offset, into: sink)
+                try check()
+            }
+        case .traceDat:
+            try TraceDatReader(names: names).read(input, into: sink, check: check)
+        case .perfData:
+            try PerfDataReader(names: names).read(input, into: sink, check: check)
+        }
+        try check()
+    }
+}
