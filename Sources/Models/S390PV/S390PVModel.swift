@@ -38,7 +38,7 @@ public final class S390PVModel: ProtectionModel {
         var holdCause: StaticString = "gup_pin"
         var uncertain = false
         /// The last accessible transition was implied (no make-accessible event yet) at this time, in this context.
-        var impliedAt: (ctx: ContextInstance, ts: UInt64)?
+        var impliedAt: (ctx: ContextInstance, writeback: Bool)?
     }
 
     struct GupCall { var api: GupAPI; var specialPte = false }
@@ -106,7 +106,7 @@ public final class S390PVModel: ProtectionModel {
                 hold(&f, cause: "gup_pin", at: ts)
                 if f.state != .accessible {
                     makeAccessible(&f, cause: "gup_pin", at: ts)
-                    f.impliedAt = (ctx.instance, ts)
+                    f.impliedAt = (ctx.instance, false)
                     impliedGup += 1
                 }
             } else {
@@ -131,7 +131,7 @@ public final class S390PVModel: ProtectionModel {
             hold(&f, cause: "writeback", at: ts)
             if f.state != .accessible {
                 makeAccessible(&f, cause: "writeback", at: ts)
-                f.impliedAt = (ctx.instance, ts)
+                f.impliedAt = (ctx.instance, true)
                 impliedWriteback += 1
             }
             frames[folio] = f
@@ -174,7 +174,7 @@ public final class S390PVModel: ProtectionModel {
         var f = frames[page] ?? Frame()
         if let imp = f.impliedAt, imp.ctx == ctx.instance {
             // The transition we implied at the gup/writeback is now seen: not implied after all.
-            if fromWB { impliedWriteback = max(0, impliedWriteback - 1) } else { impliedGup = max(0, impliedGup - 1) }
+            if imp.writeback { impliedWriteback -= 1 } else { impliedGup -= 1 }
             f.impliedAt = nil
         } else if f.state != .accessible {
             makeAccessible(&f, cause: fromWB ? "writeback" : (fromGUP ? "gup_pin" : "other"), at: ts)

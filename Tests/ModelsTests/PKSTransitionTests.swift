@@ -1,0 +1,237 @@
+import XCTest
+import TraceIngest
+import EventModel
+import Replay
+@testable import Models
+
+/// Drives one model through the replay engine with hand-built events (timestamps in µs).
+final class ModelScript {
+    let recorder = Recorder()
+    let model: ProtectionModel
+    lazy var engine = ReplayEngine(models: [model], sink: recorder)
+    var line = 0
+    static let task = TraceFlags(bits: 0)
+    static let hardirq = TraceFlags(bits: TraceFlags.hardirq, preemptDepth: 1)
+
+    init(_ model: ProtectionModel) { self.model = model }
+
+    func send(_ us: UInt64, cpu: Int32 = 0, pid: Int32 = 100, flags: TraceFlags = ModelScript.task, site: StringTable.ID = 0, _ kind: ProtEventKind) {
+        line += 1
+        engine.consume(ProtEvent(line: line, timestamp: us * 1000, cpu: cpu, pid: pid, comm: 1, flags: flags, site: site, kind: kind))
+    }
+    func finish() { engine.finish() }
+}
+
+extension Recorder {
+    func classes() -> [String] { accesses.map { "\($0.accessClass)" } }
+    func outcomes() -> [AccessRecord.Outcome] { accesses.map(\.outcome) }
+    func windows(_ layer: WindowLayer, api: String) -> [ExposureWindow] { windows.filter { $0.layer == layer && "\($0.api)" == api } }
+}
+
+final class PKSTransitionTests: XCTestCase {
+    func pks(_ mode: PKSModel.FaultMode = .relaxed, _ kg: PKSModel.KmapGlobal = .unsupported, ranges: [ClosedRange<UInt64>]? = nil) -> (ModelScript, AddressResolver) {
+        var profile = KernelProfile(arch: .x86_64)
+        profile.pageOffsetBase = 0xffff888000000000
+        profile.memMapBase = 0xffffea0000000000
+        profile.structPageSize = 64
+        let r = AddressResolver(profile: profile, userFixedLayout: true, userFixedArch: true)
+        let m = PKSModel(resolver: r, mode: mode, kmapGlobal: kg, protected: ranges.map { .ranges($0) } ?? .kmapped)
+        return (ModelScript(m), r)
+    }
+    let page: UInt64 = 0xffffea0000000000 + 0x1000 * 64   // pfn 0x1000
+
+    // §4.3 PGMAP_GRANT: cnt 0 -> 1 sets RW (GRANTED and EFFECTIVE open); PGMAP_REVOKE 1 -> 0 sets AD.
+    func testGrantRevokeNesting() {
+        let (s, _) = pks()
+        s.send(10, .pgmapGrant)
+        s.send(20, .pgmapGrant)        // nested: count 2, no change
+        s.send(30, .pgmapRevoke)
+        s.send(40, .pgmapRevoke)       // 1 -> 0: AD
+        XCTAssertEqual(s.recorder.windows(.granted, api: "kmap_local").map(\.durationNs), [30_000])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "grant").map(\.durationNs), [30_000])
+        XCTAssertEqual(s.recorder.windows.first?.scope, .task)
+    }
+
+    // §4.3 PGMAP_REVOKE below 0: u32 wrap, anomaly COUNTER_UNDERFLOW.
+    func testCounterUnderflow() {
+        let (s, _) = pks()
+        s.send(10, .pgmapRevoke)
+        XCTAssertEqual(s.recorder.anomalyKinds, ["counter_underflow"])
+    }
+
+    // E-A3: an IRQ that maps while the task holds a grant only bumps cnt; its access faults.
+    func testIRQShadowRelaxedAndStrict() {
+        for (mode, outcome) in [(PKSModel.FaultMode.relaxed, AccessRecord.Outcome.fixedUp), (.strict, .blocked)] {
+            let (s, _) = pks(mode)
+            s.send(10, .kmap(.kmapLocalPage, page: page, pfn: nil))
+            s.send(11, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001000000))
+            s.send(20, flags: ModelScript.hardirq, .irqEnter(.hardirq, vector: 5))
+            s.send(21, flags: ModelScript.hardirq, .kmap(.kmapLocalPage, page: page, pfn: nil))
+            XCTAssertEqual(s.recorder.classes(), ["irq_shadow"], "\(mode)")
+            XCTAssertEqual(s.recorder.outcomes(), [outcome], "\(mode)")
+        }
+    }
+
+    // An IRQ shadows the task's effective window (IRQs start at INIT = AD).
+    func testIRQShadowsTaskEffectiveWindow() {
+        let (s, _) = pks()
+        s.send(10, .pgmapGrant)
+        s.send(20, flags: ModelScript.hardirq, .irqEnter(.hardirq, vector: 5))
+        s.send(25, flags: ModelScript.hardirq, .irqExit(.hardirq, vector: 5))
+        s.send(30, .marker)
+        s.send(40, .pgmapRevoke)
+        let eff = s.recorder.windows(.effective, api: "grant")
+        XCTAssertEqual(eff.map(\.durationNs), [10_000, 15_000])
+        XCTAssertEqual(eff.map(\.closeCause), [.shadowed, .unmap])
+    }
+
+    // §4.5 A0: kmap() grants nothing; the mapper's access is global_kmap, the receiver's handoff (seed 000).
+    func testKmapUnsupportedHandoff() {
+        let (s, _) = pks()
+        s.send(10, pid: 1, .kmap(.kmapHigh, page: page, pfn: nil))
+        s.send(11, pid: 1, .kmapReturn(.kmapHigh, vaddr: 0xffff888001000000))
+        s.send(50, pid: 2, .kunmapHigh(page: page))
+        XCTAssertEqual(s.recorder.anomalyKinds, ["global_kmap_unsupported"])
+        XCTAssertEqual(s.recorder.classes(), ["global_kmap", "handoff"])
+        XCTAssertEqual(s.recorder.outcomes(), [.fixedUp, .fixedUp])
+    }
+
+    // §4.5 A1: while a kmap() is out the global cache is RW: accesses are fixed silently, not unprotected;
+    // after the last kunmap each CPU stays open until its next context switch.
+    func testGlobalUnprotect() {
+        let (s, _) = pks(.relaxed, .globalUnprotect)
+        s.send(10, pid: 1, .kmap(.kmapHigh, page: page, pfn: nil))
+        s.send(11, pid: 1, .kmapReturn(.kmapHigh, vaddr: 0xffff888001000000))
+        s.send(50, pid: 2, .kunmapHigh(page: page))
+        s.send(80, pid: 2, .contextSwitch(prevPid: 2, prevComm: 1, prevRunnable: false, nextPid: 3, nextComm: 1))
+        s.finish()
+        XCTAssertTrue(s.recorder.accesses.isEmpty)
+        XCTAssertEqual(s.recorder.windows(.effective, api: "global_unprotect").map(\.durationNs), [40_000])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "global_unprotect_lag").map(\.durationNs), [30_000])
+        XCTAssertEqual(s.recorder.windows(.granted, api: "global_unprotect").map(\.durationNs), [40_000])
+    }
+
+    // §4.5 A2: pardon only kmap()ed pages; the unprotect lasts until the context is left (sched-out).
+    func testFlagFaultPardonsOnlyKmappedPages() {
+        let (s, _) = pks(.relaxed, .flagFault, ranges: [0x1000...0x1fff])
+        s.send(10, pid: 1, .kmap(.kmapHigh, page: page, pfn: nil))
+        s.send(11, pid: 1, .kmapReturn(.kmapHigh, vaddr: 0xffff888001000000))
+        s.send(20, pid: 1, .contextSwitch(prevPid: 1, prevComm: 1, prevRunnable: true, nextPid: 2, nextComm: 1))
+        // A stray supervisor PK fault on another protected page (pfn 0x1001), not kmapped: dies.
+        s.send(30, pid: 2, .fault(address: 0xffff888001001000, ip: 0, errorCode: 0x21, user: false))
+        XCTAssertEqual(s.recorder.classes(), ["global_kmap", "stray"])
+        XCTAssertEqual(s.recorder.outcomes(), [.fixedUp, .blocked])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "flag_fault_unprotect").map(\.durationNs), [9_000])
+    }
+
+    // §4.4 off: no protection, no accesses.
+    func testModeOff() {
+        let (s, _) = pks(.off)
+        s.send(10, pid: 1, .kmap(.kmapHigh, page: page, pfn: nil))
+        s.send(20, .fault(address: 0xffff888001000000, ip: 0, errorCode: 0x21, user: false))
+        s.finish()
+        XCTAssertTrue(s.recorder.accesses.isEmpty)
+        XCTAssertEqual(s.recorder.windows(.effective, api: "pks_off").count, 1)
+    }
+
+    // A user-mode PK fault (error_code 0x27) is PKU, not PKS.
+    func testUserPKFaultIsNotPKS() {
+        let (s, _) = pks()
+        s.send(10, .fault(address: 0x7f5c237ff000, ip: 0x4026b8, errorCode: 0x27, user: true))
+        XCTAssertTrue(s.recorder.accesses.isEmpty)
+        XCTAssertEqual(s.model.counters["user_pk_faults"], 1)
+    }
+
+    // E2: a revoke in another task: the revoker underflows, the maker's grant leaks.
+    func testCrossContextRelease() {
+        let (s, _) = pks()
+        s.send(10, pid: 1, .kmap(.kmapLocalPage, page: page, pfn: nil))
+        s.send(11, pid: 1, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001000000))
+        s.send(20, pid: 2, .kunmapLocal(vaddr: 0xffff888001000000))
+        XCTAssertEqual(s.recorder.anomalyKinds, [])  // task 2 has no grant of that address: nothing to revoke
+        s.send(30, pid: 1, .pgmapRevoke)
+        s.send(40, pid: 2, .pgmapRevoke)
+        XCTAssertEqual(s.recorder.anomalyKinds, ["counter_underflow"])
+    }
+}
+
+final class S390PVTransitionTests: XCTestCase {
+    func s390() -> ModelScript {
+        let r = AddressResolver(profile: KernelProfile(arch: .s390x), userFixedLayout: false, userFixedArch: true)
+        return ModelScript(S390PVModel(resolver: r))
+    }
+
+    // §5.3 GUP_ACQUIRE(pin): implied make-accessible; the I/O is fine. GUP_ACQUIRE(get): no state change; I/O fails.
+    func testPinVersusGetThenIO() {
+        let s = s390()
+        s.send(10, .gupAcquire(.pin, path: .fast, start: 0x1000, pages: 1, flags: 0))
+        s.send(11, .gupPage(page: 0xA000, refs: 1, flags: 0x40000))
+        s.send(12, .gupReturn(.pin, path: .fast, result: 1))
+        s.send(20, .ioSubmit(page: 0xA000))
+        s.send(30, .gupAcquire(.get, path: .fast, start: 0x2000, pages: 1, flags: 0))
+        s.send(31, .gupPage(page: 0xB000, refs: 1, flags: 0x4))
+        s.send(32, .gupReturn(.get, path: .fast, result: 1))
+        s.send(40, .ioSubmit(page: 0xB000))
+        XCTAssertEqual(s.recorder.classes(), ["io_after_get"])
+        XCTAssertEqual(s.recorder.outcomes(), [.ioErrorExpected])
+        XCTAssertEqual(s.model.counters["make_accessible_implied_gup"], 1)
+    }
+
+    // The sendfile hole: a page-cache page sent zero-copy with no make-accessible.
+    func testSendfileHole() {
+        let s = s390()
+        s.send(10, .spliceZeroCopy(page: 0xC000))
+        XCTAssertEqual(s.recorder.classes(), ["sendfile_hole"])
+    }
+
+    // WB_START makes accessible (observed from arch_make_page_accessible when present); WB_END ends the hold.
+    func testWritebackObservedMakeAccessible() {
+        let s = s390()
+        s.send(10, .writebackStart(folio: 0xD000))
+        s.send(11, .makeAccessible(page: 0xD000))
+        s.send(12, site: 0, .makeAccessibleReturn(result: 0))
+        s.send(20, .writebackEnd(folio: 0xD000))
+        s.send(30, .ioSubmit(page: 0xD000))
+        s.finish()
+        XCTAssertTrue(s.recorder.accesses.isEmpty)
+        XCTAssertEqual(s.model.counters["make_accessible_implied_writeback"], 0)
+        XCTAssertEqual(s.recorder.windows(.granted, api: "writeback").map(\.durationNs), [10_000])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "writeback").map(\.durationNs), [20_000])
+    }
+
+    // Seed 003: gup grabbing a page of a VM_PFNMAP mapping.
+    func testGupSpecialPfn() {
+        let s = s390()
+        s.send(10, .gupAcquire(.get, path: .slow, start: 0x1000, pages: 1, flags: 0))
+        s.send(11, .gupPte(vmFlags: 0x400, special: nil))
+        s.send(12, .gupPage(page: 0xE000, refs: 1, flags: 0x4))
+        XCTAssertEqual(s.recorder.anomalyKinds, ["gup_special_pfn"])
+    }
+}
+
+final class DirectMapTransitionTests: XCTestCase {
+    func testSecretmemLifecycleWindows() {
+        var p = KernelProfile(arch: .x86_64)
+        p.memMapBase = 0xffffea0000000000
+        p.structPageSize = 64
+        p.pageOffsetBase = 0xffff888000000000
+        let r = AddressResolver(profile: p, userFixedLayout: true, userFixedArch: true)
+        let s = ModelScript(DirectMapModel(resolver: r))
+        let page: UInt64 = 0xffffea0001ff0000            // pfn 0x7fc00
+        s.send(10, .secretmemFault(address: 0x7f5c237ff000))
+        s.send(12, .pageAlloc(pfn: 0x7fc00, order: 0))
+        s.send(15, .directMap(page: page, valid: false))
+        s.send(20, .tlbFlushKernelRange(start: 0xffff88807fc00000, end: 0xffff88807fc01000))
+        s.send(30, .fault(address: 0xffff88807fc00010, ip: 0, errorCode: 0x0, user: false))
+        s.send(50, .secretmemFree(folio: page))
+        s.send(52, .directMap(page: page, valid: true))
+        s.send(55, .fault(address: 0xffff88807fc00010, ip: 0, errorCode: 0x0, user: false))  // restored: not removed
+        s.send(60, .pageFree(pfn: 0x7fc00, order: 0))
+        XCTAssertEqual(s.recorder.classes(), ["removed_direct_map"])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "pre_removal").map(\.durationNs), [3_000])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "stale_tlb").map(\.durationNs), [5_000])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "residual").map(\.durationNs), [8_000])
+        XCTAssertEqual(s.recorder.windows(.granted, api: "residual").map(\.scope), [.ctx])
+        XCTAssertEqual(s.recorder.windows(.intended, api: "user_alias").map(\.durationNs), [42_000])
+    }
+}
