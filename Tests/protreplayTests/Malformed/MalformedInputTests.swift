@@ -1,0 +1,153 @@
+import XCTest
+import Foundation
+@testable import protreplay
+
+/// The malformed-input corpus: each case states the documented behaviour (counted and reported, or a
+/// clear error with `--strict`), and none may crash, hang or grow memory without bound.
+final class MalformedInputTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("protreplay-malformed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func file(_ name: String, _ data: Data) -> String {
+        let p = dir.appendingPathComponent(name).path
+        FileManager.default.createFile(atPath: p, contents: data)
+        return p
+    }
+    func file(_ name: String, _ text: String) -> String { file(name, Data(text.utf8)) }
+
+    static let kmapLines = """
+           wl-a-10      [000] .....     1.000000: kmap_local_page: (__kmap_local_page_prot+0x0/0x60) page=0xf6dfd788
+           wl-a-10      [000] .....     1.000010: kmap_local_pfn: (__kmap_local_pfn_prot+0x0/0x180) pfn=0x7fafd
+           wl-a-10      [000] ...11     1.000020: kmap_local_pfn_ret: (__kmap_local_page_prot+0x51/0x60 <- __kmap_local_pfn_prot) vaddr=0xfffbb000
+           wl-a-10      [000] ...11     1.000030: kmap_local_page_ret: (copy_page_to_iter+0x1/0x2 <- __kmap_local_page_prot) vaddr=0xfffbb000
+           wl-a-10      [000] .....     1.000100: kunmap_local: (kunmap_local_indexed+0x0/0x110) vaddr=0xfffbb000
+
+    """
+
+    /// Every prefix of a small real-shaped trace: no crash, and the counts never exceed the full trace's.
+    func testTruncatedAtEveryByte() throws {
+        let full = Data((Self.kmapLines + "           wl-a-10      [000] d..2.     1.000200: sched_switch: prev_comm=wl-a prev_pid=10 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120\n").utf8)
+        let whole = try report([file("full.txt", full)])
+        let fullEvents = value(whole, "trace.events") as! Int
+        for cut in stride(from: 1, to: full.count, by: 3) {
+            let path = file("cut.txt", full.prefix(cut))
+            do {
+                let j = try report([path])
+                XCTAssertLessThanOrEqual(value(j, "trace.events") as! Int, fullEvents)
+            } catch {
+                // Only "no events" is acceptable for prefixes that end inside the first line.
+                XCTAssertTrue("\(error)".contains("no trace events") || "\(error)".contains("not a supported"), "cut \(cut): \(error)")
+            }
+        }
+    }
+
+    func testInvalidUTF8InCommIsKeptAndEscaped() throws {
+        var bytes = Data("           wl-".utf8)
+        bytes.append(contentsOf: [0xFF, 0xFE, 0xC3])
+        bytes.append(Data("-10      [000] .....     1.000000: kmap_high: (kmap_high+0x0/0x260) page=0xf6ded6a8\n".utf8))
+        bytes.append(Data("           wl-b-11      [000] .....     1.000100: kunmap_high: (kunmap_high+0x0/0x50) page=0xf6ded6a8\n".utf8))
+        let path = file("utf8.txt", bytes)
+        let r = try runTool(["report", path, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(r.out.utf8)), "valid JSON")
+        let j = try report([path])
+        XCTAssertEqual(value(j, "trace.events") as? Int, 2)
+        XCTAssertEqual(value(j, "trace.malformed") as? Int, 0)
+    }
+
+    /// A value that does not fit 64 bits makes that event malformed (counted, with its line), not zero.
+    func testNumbersOverflowing64Bits() throws {
+        let j = try report([file("big.txt", "           wl-a-10      [000] .....     1.000000: kmap_high: (kmap_high+0x0/0x260) page=0x1ffffffffffffffffff\n           wl-a-10      [000] .....     1.000001: tracing_mark_write: x\n")])
+        XCTAssertEqual(value(j, "trace.events") as? Int, 2)
+        XCTAssertEqual(value(j, "trace.malformed") as? Int, 1)
+        XCTAssertEqual(value(j, "trace.malformed_events") as? Int, 1)
+        let ex = (value(j, "trace.malformed_examples") as? [[String: Any]])?.first
+        XCTAssertEqual(ex?["line"] as? Int, 1)
+    }
+
+    /// Timestamps going backwards are kept in file order and counted.
+    func testTimestampsBackwards() throws {
+        let j = try report([file("back.txt", """
+                   wl-a-10      [000] .....     2.000000: tracing_mark_write: a
+                   wl-a-10      [001] .....     1.000000: tracing_mark_write: b
+
+        """)])
+        XCTAssertEqual(value(j, "trace.timestamps_backwards") as? Int, 1)
+        XCTAssertEqual(value(j, "trace.first_ns") as? Int, 2_000_000_000)
+    }
+
+    /// A CPU number above the supported maximum is counted and not replayed; one too long to be a CPU
+    /// column makes the line malformed.
+    func testCPUOutOfRange() throws {
+        let j = try report([file("cpu.txt", """
+                   wl-a-10      [9999] .....     1.000000: tracing_mark_write: a
+                   wl-a-10      [12345678] .....     1.000001: tracing_mark_write: b
+                   wl-a-10      [000] .....     1.000002: tracing_mark_write: c
+
+        """)])
+        XCTAssertEqual(value(j, "trace.cpu_out_of_range") as? Int, 1)
+        XCTAssertEqual(value(j, "trace.malformed") as? Int, 1)
+        XCTAssertEqual(value(j, "trace.events") as? Int, 2)
+    }
+
+    /// Events before any sched_switch run in the task their pid names; duplicate and missing kretprobes
+    /// change nothing but the call site.
+    func testDuplicateAndMissingKretprobes() throws {
+        let text = """
+               wl-a-10      [000] .....     1.000000: kmap_local_page: (__kmap_local_page_prot+0x0/0x60) page=0xf6dfd788
+               wl-a-10      [000] .....     1.000010: kmap_local_pfn: (__kmap_local_pfn_prot+0x0/0x180) pfn=0x7fafd
+               wl-a-10      [000] ...11     1.000020: kmap_local_pfn_ret: (__kmap_local_page_prot+0x51/0x60 <- __kmap_local_pfn_prot) vaddr=0xfffbb000
+               wl-a-10      [000] ...11     1.000021: kmap_local_pfn_ret: (__kmap_local_page_prot+0x51/0x60 <- __kmap_local_pfn_prot) vaddr=0xfffbb000
+               wl-a-10      [000] .....     1.000030: kmap_local_page: (__kmap_local_page_prot+0x0/0x60) page=0xf6dfd7b0
+               wl-a-10      [000] .....     1.000040: kmap_local_pfn: (__kmap_local_pfn_prot+0x0/0x180) pfn=0x7fafe
+               wl-a-10      [000] .....     1.000050: kunmap_local: (kunmap_local_indexed+0x0/0x110) vaddr=0xfffba000
+               wl-a-10      [000] .....     1.000060: kunmap_local: (kunmap_local_indexed+0x0/0x110) vaddr=0xfffbb000
+
+        """
+        let j = try report([file("kret.txt", text)])
+        XCTAssertEqual(value(j, "exposure.granted.windows") as? Int, 2)
+        XCTAssertEqual(value(j, "anomalies.total") as? Int, 0)
+    }
+
+    /// Binary garbage in the middle of a text trace: counted as malformed lines, the rest is read.
+    func testBinaryGarbageInTheMiddle() throws {
+        var d = Data(Self.kmapLines.utf8)
+        var rng = SystemRandomNumberGenerator()
+        var junk = [UInt8](repeating: 0, count: 4096)
+        for i in junk.indices { junk[i] = UInt8.random(in: 0...255, using: &rng) }
+        d.append(contentsOf: junk)
+        d.append(0x0A)
+        d.append(Data(Self.kmapLines.utf8))
+        let j = try report([file("junk.txt", d)])
+        XCTAssertEqual(value(j, "trace.events") as? Int, 10)
+        XCTAssertGreaterThan(value(j, "trace.malformed") as! Int, 0)
+    }
+
+    /// A 10 MB line is one malformed line; the read goes on (file and stdin).
+    func testTenMegabyteLine() throws {
+        var d = Data(Self.kmapLines.utf8)
+        d.append(Data(repeating: UInt8(ascii: "x"), count: 10 << 20))
+        d.append(0x0A)
+        d.append(Data(Self.kmapLines.utf8))
+        let path = file("long.txt", d)
+        let j = try report([path])
+        XCTAssertEqual(value(j, "trace.events") as? Int, 10)
+        XCTAssertEqual(value(j, "trace.malformed") as? Int, 1)
+        let viaStdin = try runTool(["report", "-", "--format", "json"], stdin: d)
+        XCTAssertEqual(viaStdin.status, 0, viaStdin.err)
+        XCTAssertTrue(viaStdin.out.contains("\"malformed\": 1"))
+        let strict = try runTool(["report", path, "--strict"])
+        XCTAssertNotEqual(strict.status, 0)
+        XCTAssertTrue(strict.err.contains("\(path):6:"), strict.err)
+    }
+
+    /// Unknown events are unmapped and listed by name.
+    func testUnknownEvents() throws {
+        let j = try report([file("unk.txt", "           wl-a-10      [000] .....     1.000000: my_new_event: a=1\n")])
+        XCTAssertEqual(value(j, "trace.unmapped_by_name.my_new_event") as? Int, 1)
+    }
+}
