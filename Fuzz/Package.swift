@@ -1,0 +1,26 @@
+// swift-tools-version: 6.0
+// libFuzzer targets for protreplay's readers and the probe-map parser. The library sources are the
+// main package's (symlinked under Sources/); build and run with `scripts/fuzz TARGET SECONDS`.
+import PackageDescription
+
+let fuzzTargets = ["ftrace-text", "trace-cmd-report", "perf-script", "trace-dat", "perf-data", "lz4", "probe-map"]
+
+let package = Package(
+    name: "protreplay-fuzz",
+    dependencies: [
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4"),
+        .systemLibrary(name: "CTraceCmd", pkgConfig: "libtracecmd"),
+        .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd"]),
+        .target(name: "EventModel", dependencies: ["TraceIngest"]),
+        .target(name: "Replay", dependencies: ["EventModel"]),
+        .target(name: "Models", dependencies: ["Replay"]),
+        .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .target(name: "FuzzSupport", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis"], path: "Support"),
+    ] + fuzzTargets.map {
+        .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzSupport"], path: "Targets/\($0)",
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])])
+    }
+)

@@ -1,0 +1,51 @@
+import Foundation
+import TraceIngest
+import EventModel
+import Replay
+import Models
+import Analysis
+
+/// Runs the whole pipeline (read, normalize, replay through every model, fold) on fuzzer input.
+/// Inputs are written to one scratch file per process, because readers take a path (mmap, libtracecmd).
+public enum FuzzSupport {
+    nonisolated(unsafe) static let path: String = {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("protreplay-fuzz-\(getpid())").path
+        return p
+    }()
+
+    public static func run(_ data: UnsafeRawBufferPointer, format: TraceFormat?) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return }
+        if let base = data.baseAddress, data.count > 0 { _ = write(fd, base, data.count) }
+        close(fd)
+        replay(path: path, format: format)
+    }
+
+    static func replay(path: String, format: TraceFormat?) {
+        let names = StringTable(), comms = StringTable(), symbols = StringTable()
+        let resolver = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
+        let normalizer = EventNormalizer(probeMap: ProbeMap(), resolver: resolver, names: names, comms: comms, symbols: symbols)
+        let builder = SummaryBuilder(comms: comms, symbols: symbols)
+        let models: [ProtectionModel] = [
+            HighmemModel(resolver: resolver), PKSModel(resolver: resolver), S390PVModel(resolver: resolver, symbols: symbols),
+            DirectMapModel(resolver: resolver, symbols: symbols),
+        ]
+        let engine = ReplayEngine(models: models, sink: builder)
+        normalizer.connect(engine)
+        do {
+            let input = try TraceInput(path: path, forcedFormat: format)
+            try TraceReader(names: names).read(input, into: normalizer) {}
+        } catch {
+            // Clear errors are the expected outcome for broken input; crashes are what we look for.
+        }
+        normalizer.finish()
+        engine.finish()
+        for m in models { _ = builder.summary(for: m) }
+    }
+
+    public static func probeMap(_ data: UnsafeRawBufferPointer) {
+        var pm = ProbeMap()
+        _ = try? pm.load(data: Data(data), path: "fuzz.json")
+        _ = pm.rule(event: "kmap_high", function: "kmap_high", isReturn: false)
+    }
+}

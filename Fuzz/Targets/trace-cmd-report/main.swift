@@ -1,0 +1,9 @@
+import FuzzSupport
+import TraceIngest
+
+/// libFuzzer entry: the trace-cmd-report reader (and everything after it) on arbitrary bytes.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafeRawPointer, _ count: Int) -> CInt {
+    FuzzSupport.run(UnsafeRawBufferPointer(start: data, count: count), format: .traceCmdReport)
+    return 0
+}
