@@ -67,6 +67,7 @@ final class PKSTransitionTests: XCTestCase {
             s.send(11, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001000000))
             s.send(20, flags: ModelScript.hardirq, .irqEnter(.hardirq, vector: 5))
             s.send(21, flags: ModelScript.hardirq, .kmap(.kmapLocalPage, page: page, pfn: nil))
+            s.send(22, flags: ModelScript.hardirq, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001000000))
             XCTAssertEqual(s.recorder.classes(), ["irq_shadow"], "\(mode)")
             XCTAssertEqual(s.recorder.outcomes(), [outcome], "\(mode)")
         }
@@ -196,7 +197,8 @@ final class S390PVTransitionTests: XCTestCase {
         XCTAssertTrue(s.recorder.accesses.isEmpty)
         XCTAssertEqual(s.model.counters["make_accessible_implied_writeback"], 0)
         XCTAssertEqual(s.recorder.windows(.granted, api: "writeback").map(\.durationNs), [10_000])
-        XCTAssertEqual(s.recorder.windows(.effective, api: "writeback").map(\.durationNs), [20_000])
+        // Accessible from the make-accessible call (11), not the writeback start (10), to the end (30).
+        XCTAssertEqual(s.recorder.windows(.effective, api: "writeback").map(\.durationNs), [19_000])
     }
 
     // Seed 003: gup grabbing a page of a VM_PFNMAP mapping.
@@ -232,6 +234,6 @@ final class DirectMapTransitionTests: XCTestCase {
         XCTAssertEqual(s.recorder.windows(.effective, api: "stale_tlb").map(\.durationNs), [5_000])
         XCTAssertEqual(s.recorder.windows(.effective, api: "residual").map(\.durationNs), [8_000])
         XCTAssertEqual(s.recorder.windows(.granted, api: "residual").map(\.scope), [.ctx])
-        XCTAssertEqual(s.recorder.windows(.intended, api: "user_alias").map(\.durationNs), [42_000])
+        XCTAssertEqual(s.recorder.windows(.intended, api: "user_alias").map(\.durationNs), [50_000])  // fault to free
     }
 }

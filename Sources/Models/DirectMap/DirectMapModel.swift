@@ -163,8 +163,6 @@ public final class DirectMapModel: ProtectionModel {
             // Never flushed: the stale-TLB window runs until the restore.
             emitEffective(f, page: page, api: "stale_tlb", open: f.removedNs, close: e.timestamp, cause: .stateChange, emit)
         }
-        // USER_ALIAS: the owner's mapping, fault to free (intended).
-        emitWindow(f, page: page, layer: .intended, scope: .task, api: "user_alias", open: f.faultNs, close: e.timestamp, cause: .stateChange, emit)
         f.state = .restoredDirty
         f.restoredNs = e.timestamp
         f.holderPid = ctx.pid
@@ -177,6 +175,8 @@ public final class DirectMapModel: ProtectionModel {
         guard let page = pageOfPfn[pfn], let f = frames[page], f.state == .restoredDirty else { return }
         // RESIDUAL: the secret is readable through the restored direct map until the page is zeroed and freed.
         emitPair(f, page: page, api: "residual", open: f.restoredNs, close: ts, cause: .stateChange, emit)
+        // USER_ALIAS: the frame's whole life with the owner, fault to free (intended).
+        emitWindow(f, page: page, layer: .intended, scope: .task, api: "user_alias", open: f.faultNs, close: ts, cause: .stateChange, emit)
         frames[page] = nil
         pageOfPfn[pfn] = nil
     }
@@ -218,6 +218,7 @@ public final class DirectMapModel: ProtectionModel {
                 emitWindow(f, page: page, layer: .intended, scope: .task, api: "user_alias", open: f.faultNs, close: ts, cause: .traceEnd, emit, censored: true)
             case .restoredDirty:
                 emitPair(f, page: page, api: "residual", open: f.restoredNs, close: ts, cause: .traceEnd, emit, censored: true)
+                emitWindow(f, page: page, layer: .intended, scope: .task, api: "user_alias", open: f.faultNs, close: ts, cause: .traceEnd, emit, censored: true)
             case .allocated:
                 break
             }

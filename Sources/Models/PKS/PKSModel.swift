@@ -148,6 +148,7 @@ public final class PKSModel: ProtectionModel {
         case let .kmap(api, page, pfn):
             switch api {
             case .kmapLocalPage:
+                touchAfterReturn(ctx, at: e.timestamp, e, emit)   // a previous call whose return was not probed
                 if let page { pendingLocal[ctx.instance] = (e.timestamp, page, false) }
                 if protected == .kmapped, let page { decideLocal(frame: pfn ?? resolver.pfn(forPage: page), e, ctx, emit) }
             case .kmapLocalPfn:
@@ -167,6 +168,7 @@ public final class PKSModel: ProtectionModel {
             case .kmapLocalPage:
                 if let p = pendingLocal.removeValue(forKey: ctx.instance) {
                     if !p.decided { grantLocal(frame: resolver.pfn(forPage: p.page), open: p.ts, e, ctx, emit) }
+                    touchAfterReturn(ctx, at: e.timestamp, e, emit)
                     if var list = localGrants[ctx.pid], let i = list.lastIndex(where: { $0.holder == ctx.instance && $0.vaddr == nil }) {
                         list[i].vaddr = vaddr & ~0xfff
                         localGrants[ctx.pid] = list
@@ -182,6 +184,7 @@ public final class PKSModel: ProtectionModel {
             default: break
             }
         case let .kunmapLocal(vaddr):
+            touchAfterReturn(ctx, at: e.timestamp, e, emit)
             revokeLocal(vaddr: vaddr & ~0xfff, e, ctx, emit)
         case let .kunmapHigh(page):
             kunmapGlobalCall(page: page, e, ctx, emit)
@@ -253,10 +256,16 @@ public final class PKSModel: ProtectionModel {
         localGrants[ctx.pid, default: []].append(LocalGrant(holder: ctx.instance, vaddr: nil, frame: frame, protected: isProtected))
         guard isProtected else { return }
         grant(frameProtected: true, open: open, e, ctx, emit)
-        // The mapping context touches the page once it has it.
-        if !(contexts[ctx.instance]?.rw ?? false) || globalAllows {
-            impliedAccess(by: ctx, frame: frame, page: nil, at: e.timestamp, e, emit)
-        }
+        // The mapping context touches the page once the call returns.
+        pendingTouch[ctx.instance] = frame
+    }
+
+    /// Frames a context mapped with kmap_local and will touch when the call returns.
+    private var pendingTouch: [ContextInstance: UInt64?] = [:]
+
+    private func touchAfterReturn(_ ctx: ExecutionContext, at ts: UInt64, _ e: ProtEvent, _ emit: ObservationSink) {
+        guard let frame = pendingTouch.removeValue(forKey: ctx.instance) else { return }
+        impliedAccess(by: ctx, frame: frame, page: nil, at: ts, e, emit)
     }
 
     /// `PGMAP_GRANT` (V10 §4.3): `old = cnt[T]++`; on 0 -> 1 the key becomes RW for this context.
@@ -395,10 +404,10 @@ public final class PKSModel: ProtectionModel {
         guard mode != .off else { return }
         guard protected.contains(pfn: frame) || (observed && protected == .kmapped) else { return }
         if contexts[ctx.instance]?.rw ?? false { return }
-        if globalAllows {
-            // A1: the fault ANDs the MSR with the global value for the rest of the time slice (silent).
+        if globalAllows || globalLagCPUs[ctx.cpu] != nil {
+            // A1: the fault ANDs the MSR with the global value for the rest of the time slice, silently.
+            // That reach is the global window (and the CPU's lag until it switches): no window of its own.
             silentFixups += 1
-            setRW(ctx.instance, true, cause: .relaxedFixup, at: ts, cause: .unmap, emit)
             return
         }
         let cls = classify(ctx: ctx, frame: frame, page: page, at: ts)
@@ -556,6 +565,7 @@ public final class PKSModel: ProtectionModel {
     }
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
+        pendingTouch[ctx.instance] = nil
         if var c = contexts.removeValue(forKey: ctx.instance) {
             closeSegment(&c, at: ts, cause: .contextEnd, emit)
             if c.ownGrants > 0 { closeGrant(&c, ctx.instance, at: ts, cause: .contextEnd, emit) }

@@ -173,9 +173,11 @@ public final class S390PVModel: ProtectionModel {
         guard isProtected(page) else { return }
         var f = frames[page] ?? Frame()
         if let imp = f.impliedAt, imp.ctx == ctx.instance {
-            // The transition we implied at the gup/writeback is now seen: not implied after all.
+            // The transition we implied at the gup/writeback is now seen: not implied after all, and the
+            // frame became accessible at the make-accessible call, not before.
             if imp.writeback { impliedWriteback -= 1 } else { impliedGup -= 1 }
             f.impliedAt = nil
+            f.accessibleSince = ts
         } else if f.state != .accessible {
             makeAccessible(&f, cause: fromWB ? "writeback" : (fromGUP ? "gup_pin" : "other"), at: ts)
         }
