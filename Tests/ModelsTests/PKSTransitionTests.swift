@@ -47,7 +47,7 @@ final class PKSTransitionTests: XCTestCase {
         s.send(20, .pgmapGrant)        // nested: count 2, no change
         s.send(30, .pgmapRevoke)
         s.send(40, .pgmapRevoke)       // 1 -> 0: AD
-        XCTAssertEqual(s.recorder.windows(.granted, api: "kmap_local").map(\.durationNs), [30_000])
+        XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.durationNs), [30_000])
         XCTAssertEqual(s.recorder.windows(.effective, api: "grant").map(\.durationNs), [30_000])
         XCTAssertEqual(s.recorder.windows.first?.scope, .task)
     }

@@ -79,7 +79,7 @@ public final class DirectMapModel: ProtectionModel {
             if secretVMAs.count > 4096 { secretVMAs.removeFirst() }
         case .secretmemFault:
             pendingFault[ctx.instance] = (ts, nil)
-        case let .pageAlloc(_, _):
+        case .pageAlloc:
             if var p = pendingFault[ctx.instance], p.allocNs == nil { p.allocNs = ts; pendingFault[ctx.instance] = p }
         case let .directMap(page, valid):
             if valid { restore(page: page, e, ctx, emit) } else { remove(page: page, e, ctx, emit) }

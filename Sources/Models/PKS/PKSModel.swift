@@ -515,7 +515,7 @@ public final class PKSModel: ProtectionModel {
 
     private func closeGrant(_ c: inout ContextState, _ instance: ContextInstance, at ts: UInt64, cause: CloseCause, _ emit: ObservationSink, censored: Bool = false) {
         var w = ExposureWindow(model: name, layer: .granted, scope: c.kind == .task ? .task : .ctx, frame: nil, alias: "pks_key",
-                               api: "kmap_local", holderPid: c.pid, holderComm: c.comm, holderContext: c.kind, cpu: c.cpu,
+                               api: "grant", holderPid: c.pid, holderComm: c.comm, holderContext: c.kind, cpu: c.cpu,
                                openNs: c.grantOpen, closeNs: ts, site: c.grantSite, closeCause: cause)
         w.censoredRight = censored
         w.uncertain = c.uncertain
