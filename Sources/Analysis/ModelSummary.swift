@@ -16,6 +16,16 @@ public struct ModelSummary: Sendable {
     public var overexposureNs: Int64 { Int64(bitPattern: effective.all.totalNs) &- Int64(bitPattern: granted.all.totalNs) }
     public var accesses: AccessSummary
     public var anomalies: AnomalySummary
+    /// Effective windows and accesses over time, per CPU (collected only when asked: HTML reports).
+    public var timeline: Timeline? = nil
+
+    public init(model: String, options: [String: String], counters: [String: Int], accessClasses: [String], anomalyKinds: [String],
+                granted: LayerSummary, effective: LayerSummary, intended: LayerSummary, accesses: AccessSummary,
+                anomalies: AnomalySummary, timeline: Timeline? = nil) {
+        self.model = model; self.options = options; self.counters = counters; self.accessClasses = accessClasses
+        self.anomalyKinds = anomalyKinds; self.granted = granted; self.effective = effective; self.intended = intended
+        self.accesses = accesses; self.anomalies = anomalies; self.timeline = timeline
+    }
 }
 
 /// One window layer: overall, by scope, by API, by close cause, top sites and tasks.
@@ -26,9 +36,16 @@ public struct LayerSummary: Sendable {
     public var byCloseCause: [String: Int] = [:]
     public var topSites: [Attribution] = []
     public var topTasks: [Attribution] = []
+
+    public init(all: WindowStats = WindowStats(), byScope: [String: WindowStats] = [:], byAPI: [String: WindowStats] = [:],
+                byCloseCause: [String: Int] = [:], topSites: [Attribution] = [], topTasks: [Attribution] = []) {
+        self.all = all; self.byScope = byScope; self.byAPI = byAPI; self.byCloseCause = byCloseCause
+        self.topSites = topSites; self.topTasks = topTasks
+    }
 }
 
 public struct AccessSummary: Sendable {
+    public init() {}
     public var total = 0
     public var uncertain = 0
     public var byClass: [String: Int] = [:]
@@ -38,6 +55,7 @@ public struct AccessSummary: Sendable {
 }
 
 public struct AnomalySummary: Sendable {
+    public init() {}
     public var total = 0
     public var byKind: [String: Int] = [:]
     /// The first few, in trace order, for the report.
@@ -51,4 +69,8 @@ public struct AnomalyExample: Sendable, Equatable {
     public var pid: Int32
     public var kind: String
     public var detail: String
+
+    public init(line: Int, timestampNs: UInt64, cpu: Int32, pid: Int32, kind: String, detail: String) {
+        self.line = line; self.timestampNs = timestampNs; self.cpu = cpu; self.pid = pid; self.kind = kind; self.detail = detail
+    }
 }

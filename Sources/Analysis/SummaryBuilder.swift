@@ -44,11 +44,23 @@ public final class SummaryBuilder: ObservationSink {
         var accesses = AccessSummary()
         var accessSites = IDTally()
         var anomalies = AnomalySummary()
+        var timeline: Timeline?
     }
 
     private var folds: [(StaticString, ModelFold)] = []
+    /// Folds of isolated model instances (`isolate(_:)`), keyed by the instance.
+    private var instanceFolds: [ObjectIdentifier: ModelFold] = [:]
     /// Called for every window as it closes (the `--windows` CSV writer hooks in here).
     public var windowObserver: ((ExposureWindow) -> Void)?
+    /// Called for every unprotected access (the `--accesses` CSV writer hooks in here).
+    public var accessObserver: ((AccessRecord) -> Void)?
+    /// Also fold effective windows and accesses into a per-CPU `Timeline` (HTML reports). Set before the run.
+    public var collectTimeline = false {
+        didSet {
+            for (_, f) in folds where collectTimeline && f.timeline == nil { f.timeline = Timeline() }
+            for (_, f) in instanceFolds where collectTimeline && f.timeline == nil { f.timeline = Timeline() }
+        }
+    }
 
     public init(comms: StringTable, symbols: StringTable) {
         self.comms = comms
@@ -57,23 +69,45 @@ public final class SummaryBuilder: ObservationSink {
 
     private func fold(_ model: StaticString) -> ModelFold {
         for (name, f) in folds where name.utf8Start == model.utf8Start || "\(name)" == "\(model)" { return f }
-        let f = ModelFold()
+        let f = newFold()
         folds.append((model, f))
         return f
     }
 
-    public func window(_ w: ExposureWindow) {
+    private func newFold() -> ModelFold {
+        let f = ModelFold()
+        if collectTimeline { f.timeline = Timeline() }
+        return f
+    }
+
+    /// Wraps `model` so that its observations fold separately from every other instance of the same
+    /// model (what-if replays: one trace, several configurations, one pass). Give the returned model
+    /// to the `ReplayEngine` and ask `summary(for:)` with it.
+    public func isolate(_ model: ProtectionModel) -> ProtectionModel {
+        let f = newFold()
+        let wrapped = IsolatedModel(model, sink: InstanceSink(builder: self, fold: f))
+        instanceFolds[ObjectIdentifier(wrapped)] = f
+        return wrapped
+    }
+
+    public func window(_ w: ExposureWindow) { window(w, into: fold(w.model)) }
+
+    func window(_ w: ExposureWindow, into f: ModelFold) {
         windowObserver?(w)
-        let f = fold(w.model)
         switch w.layer {
         case .granted: f.granted.add(w)
-        case .effective: f.effective.add(w)
+        case .effective:
+            f.effective.add(w)
+            f.timeline?.add(w)
         case .intended: f.intended.add(w)
         }
     }
 
-    public func access(_ a: AccessRecord) {
-        let f = fold(a.model)
+    public func access(_ a: AccessRecord) { access(a, into: fold(a.model)) }
+
+    func access(_ a: AccessRecord, into f: ModelFold) {
+        accessObserver?(a)
+        f.timeline?.addAccess(at: a.timestamp, cpu: a.cpu)
         f.accesses.total += 1
         if a.uncertain { f.accesses.uncertain += 1 }
         f.accesses.byClass["\(a.accessClass)", default: 0] += 1
@@ -82,8 +116,9 @@ public final class SummaryBuilder: ObservationSink {
         f.accessSites.add(a.site, 0)
     }
 
-    public func anomaly(_ a: Anomaly) {
-        let f = fold(a.model)
+    public func anomaly(_ a: Anomaly) { anomaly(a, into: fold(a.model)) }
+
+    func anomaly(_ a: Anomaly, into f: ModelFold) {
         f.anomalies.total += 1
         f.anomalies.byKind[a.kind, default: 0] += 1
         if f.anomalies.examples.count < SummaryBuilder.anomalyExampleLimit {
@@ -96,12 +131,13 @@ public final class SummaryBuilder: ObservationSink {
     public func register(_ model: ProtectionModel) { _ = fold(model.name) }
 
     public func summary(for model: ProtectionModel) -> ModelSummary {
-        let f = fold(model.name)
+        let f = instanceFolds[ObjectIdentifier(model)] ?? fold(model.name)
         var acc = f.accesses
         acc.topSites = top(f.accessSites, in: symbols, none: "[unknown]")
         return ModelSummary(model: "\(model.name)", options: model.options, counters: model.counters,
                             accessClasses: model.accessClasses, anomalyKinds: model.anomalyKinds,
-                            granted: layer(f.granted), effective: layer(f.effective), intended: layer(f.intended), accesses: acc, anomalies: f.anomalies)
+                            granted: layer(f.granted), effective: layer(f.effective), intended: layer(f.intended), accesses: acc, anomalies: f.anomalies,
+                            timeline: f.timeline)
     }
 
     private func layer(_ l: LayerFold) -> LayerSummary {

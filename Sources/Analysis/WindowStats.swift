@@ -18,6 +18,16 @@ public struct WindowStats: Sendable {
         durations.record(durationNs)
     }
 
+    /// Folds `other` in, as if its windows had been added here.
+    public mutating func merge(_ other: WindowStats) {
+        windows += other.windows
+        totalNs &+= other.totalNs
+        maxNs = max(maxNs, other.maxNs)
+        censored += other.censored
+        uncertain += other.uncertain
+        durations.merge(other.durations)
+    }
+
     public var p50Ns: UInt64 { durations.percentile(50) }
     public var p99Ns: UInt64 { durations.percentile(99) }
 }
@@ -27,4 +37,8 @@ public struct Attribution: Sendable, Equatable {
     public var name: String
     public var windows: Int
     public var totalNs: UInt64
+
+    public init(name: String, windows: Int, totalNs: UInt64) {
+        self.name = name; self.windows = windows; self.totalNs = totalNs
+    }
 }

@@ -46,6 +46,10 @@ public final class EventNormalizer: RawEventSink {
 
     public func connect(_ sink: ProtEventSink) { self.sink = sink }
 
+    /// Kinds the replay will use; mapped events of other kinds are not decoded at all (they count as
+    /// ignored). Nil decodes everything. Set before the first event.
+    public var wantedTags: Set<ProtEventTag>?
+
     /// What an event name maps to, for `protreplay events`.
     public struct NameSummary: Sendable {
         public var name: String
@@ -115,8 +119,14 @@ public final class EventNormalizer: RawEventSink {
             if bindings[id] == nil { bindings[id] = makeBinding(raw) }
             let b = bindings[id]!
             switch b.target {
-            case .unmapped: stats.unmapped += 1
-            case .ignored: stats.ignored += 1
+            case .unmapped:
+                stats.unmapped += 1
+                sink?.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
+            case .ignored:
+                stats.ignored += 1
+                sink?.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
+            case .tag where !b.wanted:
+                sink?.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
             case .tag:
                 let loc = b.isKprobe ? Fields.probeLocation(raw.payload) : nil
                 if let kind = decode(raw, b, loc) {
@@ -127,6 +137,7 @@ public final class EventNormalizer: RawEventSink {
                     pendingBinding = id
                 } else {
                     stats.malformedEvents += 1
+                    sink?.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
                     recordMalformed(line: raw.line, offset: raw.offset,
                                     reason: "\(names.string(raw.name)): missing or unreadable field for \(b.description)",
                                     text: raw.payload)
@@ -213,6 +224,7 @@ public final class EventNormalizer: RawEventSink {
             binding = Binding(target: .tag(ProtEventTag(rawValue: rule.mapsTo)!), rule: rule, function: function, isKprobe: loc != nil)
         }
         binding.isReturn = loc?.isReturn ?? false
+        if case let .tag(t) = binding.target, let wantedTags { binding.wanted = wantedTags.contains(t) }
         // `@vmemmap_base` / `@page_offset_base` fetchargs teach the x86_64 layout.
         binding.carriesLayout = loc != nil && (Fields.value("vmemmap_base", in: raw.payload) != nil || Fields.value("page_offset_base", in: raw.payload) != nil)
         return binding
@@ -411,6 +423,8 @@ final class Binding {
     var functionBytes: [UInt8]?
     var isKprobe: Bool
     var isReturn = false
+    /// Some consumer wants this kind (see `EventNormalizer.wantedTags`).
+    var wanted = true
     var carriesLayout = false
     var kmapAPI: KmapAPI?
     var gupAPI: GupAPI = .get

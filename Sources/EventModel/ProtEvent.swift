@@ -269,4 +269,7 @@ public protocol ProtEventSink: AnyObject {
     func lost(cpu: Int32, count: UInt64, line: Int)
     /// The ring buffer for `cpu` starts here; earlier data was overwritten.
     func bufferStarted(cpu: Int32, line: Int)
+    /// An event that is read but not used (unmapped, ignored, undecodable): it still moves time and,
+    /// through its flags, the CPU's context.
+    func tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int)
 }

@@ -17,7 +17,7 @@ public final class ReplayEngine: ProtEventSink {
         public var lastTimestamp: UInt64 = 0
         /// Events whose timestamp is lower than the previous event's (kept in file order).
         public var timestampsBackwards = 0
-        /// Events on a CPU number above `maximumCPUs` (not replayed).
+        /// Events on a CPU number above `maximumCPUs` (not replayed; also counted as used/ignored/unmapped).
         public var cpuOutOfRange = 0
         public var cpusSeen = 0
         public var contextSwitches = 0
@@ -50,6 +50,11 @@ public final class ReplayEngine: ProtEventSink {
     private var wanted: [Bool]
     private var modelsFor: [[ProtectionModel]]
 
+    /// The kinds the engine or a model consumes: everything else need not be decoded.
+    public var wantedTags: Set<ProtEventTag> {
+        Set(ProtEventTag.allCases.filter { wanted[$0.ordinal] })
+    }
+
     public init(models: [ProtectionModel], sink: ObservationSink) {
         self.models = models
         self.sink = sink
@@ -61,26 +66,12 @@ public final class ReplayEngine: ProtEventSink {
     public func consume(_ event: ProtEvent) {
         let cpu = Int(event.cpu)
         guard cpu >= 0 && cpu < ReplayEngine.maximumCPUs else { stats.cpuOutOfRange += 1; return }
-        if cpu >= cpus.count { cpus.append(contentsOf: repeatElement(CPUState(), count: cpu + 1 - cpus.count)) }
         let ts = event.timestamp
-        if stats.firstTimestamp == nil { stats.firstTimestamp = ts }
-        if ts < stats.lastTimestamp { stats.timestampsBackwards += 1 } else { stats.lastTimestamp = ts }
-        if !cpus[cpu].seen || cpus[cpu].restartPending {
-            if !cpus[cpu].seen { stats.cpusSeen += 1 }
-            cpus[cpu].seen = true
-            cpus[cpu].restartPending = false
-            cpus[cpu].traceStart = ts
-        }
-        cpus[cpu].lastTimestamp = ts
+        advance(cpu: cpu, pid: event.pid, timestamp: ts, flags: event.flags, line: event.line)
+        if event.comm != 0 { cpus[cpu].currentComm = event.comm }
         let ordinal = event.kind.tag.ordinal
         let used = wanted[ordinal]
         if used { stats.eventsUsed += 1 }
-
-        // Context: the flag column first, then explicit irq events.
-        if event.flags.present { reconcile(cpu: cpu, flags: event.flags, pid: event.pid, at: ts, line: event.line) }
-        // `common_pid` is always `current` (the interrupted task in IRQ context).
-        cpus[cpu].currentPid = event.pid
-        if event.comm != 0 { cpus[cpu].currentComm = event.comm }
         switch event.kind {
         case let .irqEnter(kind, _):
             if let top = cpus[cpu].irqs.last, top.kind == kind, !top.explicit, event.flags.present {
@@ -106,6 +97,31 @@ public final class ReplayEngine: ProtEventSink {
             cpus[cpu].currentComm = nextComm
         default: break
         }
+    }
+
+    /// An event no model uses still moves time and context forward: the trace's first and last
+    /// timestamps, the CPU's start, and the IRQ instances its flags show.
+    public func tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int) {
+        let c = Int(cpu)
+        guard c >= 0 && c < ReplayEngine.maximumCPUs else { stats.cpuOutOfRange += 1; return }
+        advance(cpu: c, pid: pid, timestamp: timestamp, flags: flags, line: line)
+    }
+
+    private func advance(cpu: Int, pid: Int32, timestamp ts: UInt64, flags: TraceFlags, line: Int) {
+        if cpu >= cpus.count { cpus.append(contentsOf: repeatElement(CPUState(), count: cpu + 1 - cpus.count)) }
+        if stats.firstTimestamp == nil { stats.firstTimestamp = ts }
+        if ts < stats.lastTimestamp { stats.timestampsBackwards += 1 } else { stats.lastTimestamp = ts }
+        if !cpus[cpu].seen || cpus[cpu].restartPending {
+            if !cpus[cpu].seen { stats.cpusSeen += 1 }
+            cpus[cpu].seen = true
+            cpus[cpu].restartPending = false
+            cpus[cpu].traceStart = ts
+        }
+        cpus[cpu].lastTimestamp = ts
+        // Context: the flag column first (explicit irq events adjust it in `consume`).
+        if flags.present { reconcile(cpu: cpu, flags: flags, pid: pid, at: ts, line: line) }
+        // `common_pid` is always `current` (the interrupted task in IRQ context).
+        cpus[cpu].currentPid = pid
     }
 
     private func context(cpu: Int, event: ProtEvent) -> ExecutionContext {

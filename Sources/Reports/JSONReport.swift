@@ -9,23 +9,13 @@ public enum JSONReport {
 
     public static func render(_ r: TraceReport) -> String { document(r).rendered() }
 
-    public static func document(_ r: TraceReport) -> JSONValue {
-        var top: [String: JSONValue] = [
-            "schema": .string(schema),
-            "input": .object([
-                "path": .string(r.input.path), "format": .string(r.input.format),
-                "compression": .string(r.input.compression), "bytes": .int(r.input.bytes),
-            ]),
-            "trace": trace(r),
-            "profile": profile(r),
-        ]
-        if let first = r.models.first {
-            for (k, v) in model(first) { top[k] = v }
-        }
-        if r.models.count > 1 {
-            top["models"] = .array(r.models.map { .object(model($0)) })
-        }
-        return .object(top)
+    public static func document(_ r: TraceReport) -> JSONValue { SavedReport(r).document }
+
+    static func input(_ r: TraceReport) -> JSONValue {
+        .object([
+            "path": .string(r.input.path), "format": .string(r.input.format),
+            "compression": .string(r.input.compression), "bytes": .int(r.input.bytes),
+        ])
     }
 
     static func trace(_ r: TraceReport) -> JSONValue {
@@ -118,7 +108,18 @@ public enum JSONReport {
             "windows": .int(s.windows), "total_ns": .uint(s.totalNs), "max_ns": .uint(s.maxNs),
             "p50_ns": .uint(s.p50Ns), "p99_ns": .uint(s.p99Ns), "censored": .int(s.censored),
             "uncertain": .int(s.uncertain), "percentiles_exact": .bool(s.durations.isExact),
+            "distribution": distribution(s.durations),
         ]
+    }
+
+    /// Lossless form of a duration distribution (`docs/report-schema.md`, "Mergeable reports").
+    static func distribution(_ d: DurationDistribution) -> JSONValue {
+        let e = d.entries
+        return .object([
+            "encoding": .string(d.isExact ? "exact" : "hdr3"),
+            "values": .array(e.map { .uint($0.value) }),
+            "counts": .array(e.map { .uint($0.count) }),
+        ])
     }
 
     static func layer(_ l: LayerSummary) -> JSONValue {

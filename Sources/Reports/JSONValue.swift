@@ -34,6 +34,16 @@ public indirect enum JSONValue: Equatable, Sendable {
             out += String(repeating: "  ", count: indent) + "}"
         case let .array(a):
             if a.isEmpty { out += "[]"; return }
+            if a.allSatisfy(\.isInteger) {
+                // Integer arrays (duration distributions) on one line.
+                out += "["
+                for (i, v) in a.enumerated() {
+                    if i > 0 { out += ", " }
+                    v.render(into: &out, indent: 0)
+                }
+                out += "]"
+                return
+            }
             out += "[\n"
             for (i, v) in a.enumerated() {
                 out += String(repeating: "  ", count: indent + 1)
@@ -47,6 +57,10 @@ public indirect enum JSONValue: Equatable, Sendable {
         case let .bool(b): out += b ? "true" : "false"
         case .null: out += "null"
         }
+    }
+
+    var isInteger: Bool {
+        switch self { case .int, .uint: return true; default: return false }
     }
 
     /// RFC 8259 string escaping; anything a trace puts in a comm name comes out as valid JSON.

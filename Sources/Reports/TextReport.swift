@@ -36,6 +36,20 @@ public enum TextReport {
         return out
     }
 
+    /// A saved or merged report (`protreplay merge --format text`): header from its JSON, then each model.
+    public static func render(_ r: SavedReport) -> String {
+        var out = ""
+        let t = r.trace
+        func n(_ k: String) -> String { String(t[k]?.int64 ?? 0) }
+        out += "# protreplay report\n"
+        out += "# input:    \(clean(r.input["path"]?.stringValue ?? "?")) (\(r.input["format"]?.stringValue ?? "?"), \(r.input["bytes"]?.int64 ?? 0) bytes)\n"
+        if let m = r.merged { out += "# merged:   \(m["reports"]?.int64 ?? 0) reports\n" }
+        out += "# events:   \(n("events"))  used \(n("events_used"))  ignored \(n("events_ignored"))  unmapped \(n("unmapped"))  malformed \(n("malformed"))  lost \(n("lost_events"))  stack traces \(n("stack_traces"))\n"
+        out += "# cpus:     \(n("cpus"))  span \(duration(t["span_ns"]?.uint64 ?? 0))\n"
+        for m in r.models { renderModel(m, into: &out) }
+        return out
+    }
+
     static func renderModel(_ m: ModelSummary, into out: inout String) {
         func line(_ s: String = "") { out += s + "\n" }
         line()

@@ -31,9 +31,9 @@ public struct TraceReport: Sendable {
     }
 
     /// Events read but deliberately not used: mapped to IGNORE, or wanted by no active model.
-    /// `events = events_used + events_ignored + unmapped + malformed_events + cpu_out_of_range`.
+    /// `events = events_used + events_ignored + unmapped + malformed_events`.
     public var eventsIgnored: Int {
-        ingest.events - replay.eventsUsed - ingest.unmapped - ingest.malformedEvents - replay.cpuOutOfRange
+        ingest.events - replay.eventsUsed - ingest.unmapped - ingest.malformedEvents
     }
 
     /// The `struct page` layout in force: fixed or learned from `@vmemmap_base`, else calibrated.

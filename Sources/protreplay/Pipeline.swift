@@ -23,21 +23,36 @@ final class Pipeline {
 
     /// `--model auto`: report only the models whose events the trace had.
     let autoSelect: Bool
+    /// What-if replays: the models of each configuration (isolated instances; `models` holds them all).
+    private(set) var configurationModels: [[ProtectionModel]] = []
+    private var configurationAuto: [Bool] = []
+    /// Called after every chunk read with the input bytes handed out so far and the events read.
+    var progress: ((_ bytes: Int, _ events: Int) -> Void)?
 
-    init(path: String, options: ModelOptions, strict: Bool, selection: ModelSelection?) throws {
+    /// - Parameter configurations: what-if replays: one set of models per configuration, all replayed in
+    ///   this one pass over the input, each folded separately (`report(configuration:)`).
+    init(path: String, options: ModelOptions, strict: Bool, selection: ModelSelection?, configurations: [ModelSelection] = []) throws {
         input = try TraceInput(path: path, forcedFormat: try options.inputFormat())
         var probeMap = ProbeMap()
         if let pm = options.probeMap { try probeMap.load(path: pm) }
         resolver = AddressResolver(profile: try options.profile(), userFixedLayout: options.fixesLayout, userFixedArch: options.arch != nil)
         normalizer = EventNormalizer(probeMap: probeMap, resolver: resolver, names: names, comms: comms, symbols: symbols,
                                      strict: strict, sourceName: path)
-        builder = SummaryBuilder(comms: comms, symbols: symbols)
-        let ms = try selection?.makeModels(resolver: resolver, symbols: symbols) ?? []
+        let builder = SummaryBuilder(comms: comms, symbols: symbols)
+        self.builder = builder
+        var ms = try selection?.makeModels(resolver: resolver, symbols: symbols) ?? []
         autoSelect = selection?.isAuto ?? false
+        for c in configurations {
+            let isolated = try c.makeModels(resolver: resolver, symbols: symbols).map { builder.isolate($0) }
+            configurationModels.append(isolated)
+            configurationAuto.append(c.isAuto)
+            ms += isolated
+        }
         models = ms
         for m in ms { builder.register(m) }
         engine = ReplayEngine(models: ms, sink: builder)
         normalizer.connect(engine)
+        if selection != nil { normalizer.wantedTags = engine.wantedTags }
     }
 
     /// Reads the whole input. In strict mode stops at the first malformed line.
@@ -45,6 +60,7 @@ final class Pipeline {
         let n = normalizer
         let displayPath = input.path == "-" ? "<stdin>" : input.path
         try TraceReader(names: names).read(input, into: n) {
+            self.progress?(self.input.bytesRead, n.stats.events)
             if let f = n.strictFailure {
                 throw Failure(description: "\(displayPath):\(f.line): byte \(f.offset): \(f.reason): \(f.text)")
             }
@@ -67,8 +83,21 @@ final class Pipeline {
 
     /// With `--model auto`, the models whose events were present (all of them if none was).
     var reportedModels: [ProtectionModel] {
-        guard autoSelect else { return models }
-        let applicable = models.filter(\.applicable)
-        return applicable.isEmpty ? models : applicable
+        let own = configurationModels.isEmpty ? models : Array(models.prefix(models.count - configurationModels.reduce(0) { $0 + $1.count }))
+        guard autoSelect else { return own }
+        let applicable = own.filter(\.applicable)
+        return applicable.isEmpty ? own : applicable
+    }
+
+    /// The report of what-if configuration `i` (same input, its own models).
+    func report(configuration i: Int) -> TraceReport {
+        var r = report()
+        var ms = configurationModels[i]
+        if configurationAuto[i] {
+            let applicable = ms.filter(\.applicable)
+            if !applicable.isEmpty { ms = applicable }
+        }
+        r.models = ms.map { builder.summary(for: $0) }
+        return r
     }
 }

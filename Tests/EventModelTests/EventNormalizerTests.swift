@@ -9,6 +9,8 @@ final class Sink: ProtEventSink {
     func consume(_ e: ProtEvent) { events.append(e) }
     func lost(cpu: Int32, count: UInt64, line: Int) { lost.append((cpu, count)) }
     func bufferStarted(cpu: Int32, line: Int) {}
+    var ticks = 0
+    func tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int) { ticks += 1 }
 }
 
 func normalize(_ text: String, probeMap: ProbeMap = ProbeMap()) -> (EventNormalizer, Sink) {

@@ -89,7 +89,15 @@ public final class TraceCmdReportReader {
                     ev.kind = .stackTrace
                     ev.userStack = ev.name == userStack
                     ev.name = 0
+                    let raw = p
                     ev.payload = UnsafeRawBufferPointer(start: nil, count: 0)
+                    if raw.starts(with: "size=".utf8) {
+                        // -R: "size=12 caller=ARRAY[d5, 55, 1f, 81, ff, ff, ff, ff, ...]": the frames are the
+                        // little-endian longs of the array, printed as addresses (no kallsyms in the text).
+                        target.consume(&ev)
+                        rawFrames(raw, &ev, target)
+                        return
+                    }
                 } else if ev.name == schedSwitch {
                     if rewriteSchedSwitch(p) { ev.payload = writer.bytes }
                 } else if ev.name == fork && p.starts(with: "parent_comm=".utf8) {
@@ -111,6 +119,42 @@ public final class TraceCmdReportReader {
                 break
             }
             target.consume(&ev)
+        }
+
+        private func rawFrames(_ p: UnsafeRawBufferPointer, _ ev: inout RawEvent, _ target: RawEventSink) {
+            var count = 0
+            var i = 5
+            while i < p.count && p[i] >= 0x30 && p[i] <= 0x39 { count = count &* 10 &+ Int(p[i] - 0x30); i += 1 }
+            guard let open = indexOf(p, "ARRAY[") else { return }
+            var bytes: [UInt8] = []
+            var j = open + 6
+            var v = 0, digits = 0
+            while j < p.count && p[j] != UInt8(ascii: "]") {
+                let c = p[j]
+                if let d = hexValue(c) { v = v * 16 + d; digits += 1 } else if digits > 0 { bytes.append(UInt8(truncatingIfNeeded: v)); v = 0; digits = 0 }
+                j += 1
+            }
+            if digits > 0 { bytes.append(UInt8(truncatingIfNeeded: v)) }
+            let n = min(count, bytes.count / 8)
+            ev.kind = .stackFrame
+            for k in 0..<n {
+                var a: UInt64 = 0
+                for b in (0..<8).reversed() { a = a << 8 | UInt64(bytes[k * 8 + b]) }
+                if a == 0 || a == .max { break }
+                writer.reset()
+                writer.hex(a)
+                ev.payload = writer.bytes
+                target.consume(&ev)
+            }
+        }
+
+        private func hexValue(_ c: UInt8) -> Int? {
+            switch c {
+            case 0x30...0x39: return Int(c - 0x30)
+            case 0x61...0x66: return Int(c - 0x61 + 10)
+            case 0x41...0x46: return Int(c - 0x41 + 10)
+            default: return nil
+            }
         }
 
         private func indexOf(_ p: UnsafeRawBufferPointer, _ s: StaticString) -> Int? {

@@ -24,8 +24,13 @@ final class TepDecoder {
     private var commonFlags = (offset: 2, size: 1)
     private var commonPreempt = (offset: 3, size: 1)
     private var commonPid = (offset: 4, size: 4)
-    private var symbolCache: [UInt64: (name: [UInt8], start: UInt64, size: UInt64)] = [:]
-    private var commCache: [Int32: [UInt8]] = [:]
+    /// Direct-mapped cache of kallsyms lookups (address -> name, start, size; name empty = unknown).
+    private var symbolCache = [SymbolEntry](repeating: SymbolEntry(), count: 4096)
+    struct SymbolEntry { var addr: UInt64 = 0; var valid = false; var name = UnsafeRawBufferPointer(start: nil, count: 0); var start: UInt64 = 0; var size: UInt64 = 0 }
+    /// Comm per pid (pids up to 4M), bytes in `arena`.
+    private var commByPid: [UnsafeRawBufferPointer?] = []
+    /// Labels and comms, kept for the decoder's lifetime.
+    private let arena = ByteArena()
     /// Frames of the last stack event, for the reader to emit after it.
     private(set) var frames: [UInt64] = []
     let path: String
@@ -36,7 +41,7 @@ final class TepDecoder {
     enum Style: UInt8 { case hex, signed, unsigned, string, array, skip, symbol, symbolOffset }
 
     struct FieldPlan {
-        var label: [UInt8]      // "name="
+        var label: UnsafeRawBufferPointer   // "name=", in the decoder's arena
         var offset: Int
         var size: Int
         var style: Style
@@ -70,6 +75,11 @@ final class TepDecoder {
             if let f = tep_find_common_field(first, "common_flags") { commonFlags = (Int(f.pointee.offset), Int(f.pointee.size)) }
             if let f = tep_find_common_field(first, "common_preempt_count") { commonPreempt = (Int(f.pointee.offset), Int(f.pointee.size)) }
             if let f = tep_find_common_field(first, "common_pid") { commonPid = (Int(f.pointee.offset), Int(f.pointee.size)) }
+        }
+        // A damaged format must not make the reader look outside a record.
+        for f in [commonType, commonFlags, commonPreempt, commonPid] where f.offset < 0 || f.offset > 64 || !(1...8).contains(f.size) {
+            commonType = (0, 2); commonFlags = (2, 1); commonPreempt = (3, 1); commonPid = (4, 4)
+            break
         }
     }
 
@@ -137,14 +147,14 @@ final class TepDecoder {
         case .kernelStack, .userStack: readFrames(plan, data, size)
         case .kprobe:
             writer.byte(UInt8(ascii: "("))
-            if let ip = plan.probeIP, ip.offset + ip.size <= size { writeSymbol(number(data, ip.offset, ip.size), withOffset: false) }
+            if let ip = plan.probeIP, ip.offset >= 0, ip.offset + ip.size <= size { writeSymbol(number(data, ip.offset, ip.size), withOffset: false) }
             writer.append(") ")
             writeFields(plan.fields, data, size)
         case .kretprobe:
             writer.byte(UInt8(ascii: "("))
-            if let r = plan.probeRetIP, r.offset + r.size <= size {
+            if let r = plan.probeRetIP, r.offset >= 0, r.offset + r.size <= size {
                 let ret = number(data, r.offset, r.size)
-                if let s = lookup(ret), TepDecoder.trampolines.contains(s.name) {
+                if let s = lookup(ret), TepDecoder.trampolines.contains(Array(s.name)) {
                     // ftrace's words when the return address is the kretprobe trampoline itself.
                     writer.append("[unknown/kretprobe'd]")
                 } else {
@@ -152,7 +162,7 @@ final class TepDecoder {
                 }
             }
             writer.append(" <- ")
-            if let f = plan.probeFunc, f.offset + f.size <= size { writeSymbolName(number(data, f.offset, f.size)) }
+            if let f = plan.probeFunc, f.offset >= 0, f.offset + f.size <= size { writeSymbolName(number(data, f.offset, f.size)) }
             writer.append(") ")
             writeFields(plan.fields, data, size)
         case .failed:
@@ -165,24 +175,49 @@ final class TepDecoder {
 
     /// The comm the file's saved cmdlines give `pid` (`<idle>` for 0, `<...>` when unknown).
     func comm(_ pid: Int32) -> UnsafeRawBufferPointer {
-        if commCache[pid] == nil {
-            var bytes: [UInt8]
-            if pid == 0 {
-                bytes = Array("<idle>".utf8)
-            } else if let c = tep_data_comm_from_pid(tep, pid) {
-                bytes = Array(UnsafeRawBufferPointer(start: c, count: strlen(c)))
-            } else {
-                bytes = Array("<...>".utf8)
-            }
-            commCache[pid] = bytes
+        let i = Int(pid)
+        if i >= 0 && i < commByPid.count, let hit = commByPid[i] { return hit }
+        var bytes: [UInt8]
+        if pid == 0 {
+            bytes = Array("<idle>".utf8)
+        } else if let c = tep_data_comm_from_pid(tep, pid) {
+            bytes = Array(UnsafeRawBufferPointer(start: c, count: strlen(c)))
+        } else {
+            bytes = Array("<...>".utf8)
         }
-        return commCache[pid]!.withUnsafeBytes { UnsafeRawBufferPointer(start: $0.baseAddress, count: $0.count) }
+        let stored = arena.store(bytes)
+        if i >= 0 && i < 1 << 22 {
+            if i >= commByPid.count { commByPid.append(contentsOf: repeatElement(nil, count: i + 1 - commByPid.count)) }
+            commByPid[i] = stored
+        }
+        return stored
     }
 
     // MARK: Plans
 
+    /// Makes the plan of every event the file defines, so that decoding interns no new names (the
+    /// name table may then be read by another thread while records are decoded).
+    func preparePlans() {
+        let n = tep_get_events_count(tep)
+        guard n > 0 else { return }
+        for i in 0..<n {
+            guard let event = tep_get_event(tep, i) else { continue }
+            let id = Int(event.pointee.id)
+            guard id >= 0 && id < 1 << 20 else { continue }
+            if id < plans.count, plans[id] != nil { continue }
+            let p = makePlan(event)
+            if id >= plans.count { plans.append(contentsOf: repeatElement(nil, count: id + 1 - plans.count)) }
+            plans[id] = p
+        }
+    }
+
     private func plan(_ type: Int, offset: Int) throws -> EventPlan {
-        if type < plans.count, let p = plans[type] { return p }
+        if type < plans.count, let p = plans[type] {
+            if p.kind == .failed {
+                throw InputError.unusable(path: path, format: format, what: "the format of event \(p.display) (id \(type)) could not be parsed by libtraceevent")
+            }
+            return p
+        }
         guard type >= 0 && type < 1 << 20 else {
             throw InputError.corrupt(path: path, format: format, offset: offset, what: "record has event type \(type), which no event format in the file defines")
         }
@@ -222,7 +257,7 @@ final class TepDecoder {
             else if let s = labels[fname]?.style { style = s == .string ? (signed ? .signed : .hex) : s }
             else { style = signed ? .signed : .hex }
             let label = fname.hasPrefix("__probe_") ? fname : (labels[fname]?.label ?? fname)
-            let fp = FieldPlan(label: Array((label + "=").utf8), offset: Int(field.pointee.offset), size: Int(field.pointee.size),
+            let fp = FieldPlan(label: arena.store(Array((label + "=").utf8)), offset: Int(field.pointee.offset), size: Int(field.pointee.size),
                                style: style, dynamic: flags & UInt32(TEP_FIELD_IS_DYNAMIC.rawValue) != 0,
                                relative: flags & UInt32(TEP_FIELD_IS_RELATIVE.rawValue) != 0,
                                elementSize: max(1, Int(field.pointee.elementsize)), isSigned: signed)
@@ -347,10 +382,12 @@ final class TepDecoder {
     // MARK: Printing
 
     private func writeFields(_ fields: [FieldPlan], _ data: UnsafeRawPointer, _ size: Int) {
-        for f in fields {
-            f.label.withUnsafeBytes { writer.append($0.baseAddress!, $0.count) }
-            writeValue(f, data, size)
-            writer.byte(0x20)
+        fields.withUnsafeBufferPointer { fs in
+            for f in fs {
+                writer.append(f.label.baseAddress!, f.label.count)
+                writeValue(f, data, size)
+                writer.byte(0x20)
+            }
         }
     }
 
@@ -358,7 +395,7 @@ final class TepDecoder {
     /// (u32: length << 16 | offset, relative to the field's end with `__rel_loc`). Nil if out of bounds.
     @inline(__always)
     private func span(_ f: FieldPlan, _ data: UnsafeRawPointer, _ size: Int) -> (Int, Int)? {
-        guard f.offset >= 0, f.offset + f.size <= size else { return nil }
+        guard f.offset >= 0, f.size >= 0, f.offset + f.size <= size else { return nil }
         if f.dynamic {
             let loc = number(data, f.offset, min(f.size, 4))
             var off = Int(loc & 0xffff)
@@ -397,7 +434,7 @@ final class TepDecoder {
         case .symbol, .symbolOffset:
             let a = number(data, off, len)
             if let sym = lookup(a) {
-                writer.append(sym.name)
+                writer.append(sym.name.baseAddress!, sym.name.count)
                 if f.style == .symbolOffset { writeOffset(a &- sym.start, sym.size) }
             } else {
                 writer.hex(a)
@@ -417,7 +454,7 @@ final class TepDecoder {
     private func writeSchedSwitch(_ p: EventPlan, _ data: UnsafeRawPointer, _ size: Int) {
         func field(_ n: String) {
             guard let f = p.named[n] else { return }
-            f.label.withUnsafeBytes { writer.append($0.baseAddress!, $0.count) }
+            writer.append(f.label.baseAddress!, f.label.count)
             writeValue(f, data, size)
             writer.byte(0x20)
         }
@@ -435,24 +472,29 @@ final class TepDecoder {
 
     private func writeTaskState(_ state: UInt64) { TaskState.write(state, into: writer) }
 
-    private func lookup(_ addr: UInt64) -> (name: [UInt8], start: UInt64, size: UInt64)? {
-        if let hit = symbolCache[addr] { return hit.name.isEmpty ? nil : hit }
-        var entry: (name: [UInt8], start: UInt64, size: UInt64) = ([], 0, 0)
+    private func lookup(_ addr: UInt64) -> (name: UnsafeRawBufferPointer, start: UInt64, size: UInt64)? {
+        let slot = Int(truncatingIfNeeded: (addr &* 0x9E3779B97F4A7C15) >> 52)
+        let e = symbolCache[slot]
+        if e.valid && e.addr == addr { return e.name.isEmpty ? nil : (e.name, e.start, e.size) }
+        var entry = SymbolEntry(addr: addr, valid: true)
         var name: UnsafePointer<CChar>?
         var start: UInt64 = 0
         var size: UInt = 0
         if addr != 0, tep_find_function_info(tep, addr, &name, &start, &size) != 0, let n = name {
-            entry = (Array(UnsafeRawBufferPointer(start: n, count: strlen(n))), start, UInt64(size))
+            // libtraceevent keeps its symbol strings for the handle's lifetime.
+            entry.name = UnsafeRawBufferPointer(start: n, count: strlen(n))
+            entry.start = start
+            entry.size = UInt64(size)
         }
-        if symbolCache.count < 1 << 20 { symbolCache[addr] = entry }
-        return entry.name.isEmpty ? nil : entry
+        symbolCache[slot] = entry
+        return entry.name.isEmpty ? nil : (entry.name, entry.start, entry.size)
     }
 
     /// `func+0x0/0x0` (kprobe) or `func+0xOFF/0x0` (kretprobe caller); the hex address when the
     /// file's kallsyms does not know it.
     private func writeSymbol(_ addr: UInt64, withOffset: Bool) {
         if let s = lookup(addr) {
-            writer.append(s.name)
+            writer.append(s.name.baseAddress!, s.name.count)
             writeOffset(withOffset ? addr &- s.start : 0, s.size)
         } else {
             writer.hex(addr, prefix: false)
@@ -460,22 +502,22 @@ final class TepDecoder {
     }
 
     private func writeSymbolName(_ addr: UInt64) {
-        if let s = lookup(addr) { writer.append(s.name) } else { writer.hex(addr, prefix: false) }
+        if let s = lookup(addr) { writer.append(s.name.baseAddress!, s.name.count) } else { writer.hex(addr, prefix: false) }
     }
 
     /// A frame as ftrace prints it after ` => `: the function name, or the hex address.
     func writeFrame(_ addr: UInt64) {
         writer.reset()
-        if let s = lookup(addr) { writer.append(s.name) } else { writer.hex(addr) }
+        if let s = lookup(addr) { writer.append(s.name.baseAddress!, s.name.count) } else { writer.hex(addr) }
     }
 
     /// kernel_stack / user_stack: `int size; unsigned long caller[]` (the array runs to the record's end).
     private func readFrames(_ p: EventPlan, _ data: UnsafeRawPointer, _ size: Int) {
         frames.removeAll(keepingCapacity: true)
-        guard let caller = p.named["caller"], caller.offset < size else { return }
+        guard let caller = p.named["caller"], caller.offset >= 0, caller.offset < size else { return }
         let longSize = max(4, min(8, caller.elementSize))
         var count = (size - caller.offset) / longSize
-        if let sz = p.named["size"], sz.offset + sz.size <= size {
+        if let sz = p.named["size"], sz.offset >= 0, sz.size > 0, sz.offset + sz.size <= size {
             let n = Int(truncatingIfNeeded: number(data, sz.offset, sz.size))
             // Newer kernels store a byte count, older ones an entry count.
             let entries = n > count ? n / longSize : n
@@ -487,4 +529,27 @@ final class TepDecoder {
             frames.append(a)
         }
     }
+}
+
+/// Append-only byte storage that lives as long as its owner: bytes handed out stay valid.
+final class ByteArena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+    private var used = 0
+    private var capacity = 0
+
+    func store(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+        let n = bytes.count
+        if used + n > capacity {
+            let size = max(64 << 10, n)
+            blocks.append(.allocate(byteCount: size, alignment: 8))
+            used = 0
+            capacity = size
+        }
+        let p = blocks[blocks.count - 1] + used
+        bytes.withUnsafeBytes { if n > 0 { p.copyMemory(from: $0.baseAddress!, byteCount: n) } }
+        used += n
+        return UnsafeRawBufferPointer(start: p, count: n)
+    }
+
+    deinit { for b in blocks { b.deallocate() } }
 }

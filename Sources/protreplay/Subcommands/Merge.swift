@@ -1,0 +1,54 @@
+import ArgumentParser
+import Reports
+
+/// `protreplay merge *.json`: folds the JSON reports of many traces into one (fleet runs, docs/fleet.md).
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fold many saved JSON reports into one (windows, accesses, anomalies and duration distributions add up).",
+        discussion: """
+        Reports keep their duration distributions losslessly, so the merged p50/p99 are those of all the
+        windows together. Models merge when their name and options agree. See docs/fleet.md.
+
+        Example:
+          protreplay merge reports/*.json -o fleet.json
+        """)
+
+    @Argument(help: "Saved JSON reports (protreplay report --format json), or merged ones.")
+    var reports: [String]
+
+    @Option(name: .long, help: "Output format: json (a protreplay.report/1 document with a `merged` key), text or html.")
+    var format: String = "json"
+
+    @Option(name: .shortAndLong, help: "Write the merged report to FILE instead of stdout.")
+    var output: String?
+
+    @Option(name: .customLong("fail-if"), help: ArgumentHelp("CI gate on the merged report (absolute thresholds), repeatable.", valueName: "condition"))
+    var failIf: [String] = []
+
+    @Option(name: .long, help: "Saved JSON report that relative --fail-if thresholds compare against.")
+    var baseline: String?
+
+    func validate() throws {
+        guard ["text", "json", "html"].contains(format) else { throw ValidationError("--format must be json, text or html") }
+        guard !reports.isEmpty else { throw ValidationError("give at least one report") }
+    }
+
+    func run() throws {
+        let merged: SavedReport
+        do {
+            let saved = try reports.map { try SavedReport(text: try Output.read($0), source: $0) }
+            merged = SavedReport.merge(saved, paths: reports)
+            let text: String
+            switch format {
+            case "html": text = HTMLReport.render(merged, title: "protreplay merged report")
+            case "text": text = TextReport.render(merged)
+            default: text = merged.json
+            }
+            try Output.write(text, to: output)
+        } catch {
+            Output.fail("\(error)")
+            throw ExitCode(2)
+        }
+        try Gate.check(failIf, current: merged.document, baselinePath: baseline)
+    }
+}
