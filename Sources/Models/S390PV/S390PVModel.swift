@@ -36,12 +36,14 @@ public final class S390PVModel: ProtectionModel {
         var accessibleCause: StaticString = "gup_pin"
         var heldSince: UInt64?
         var holdCause: StaticString = "gup_pin"
+        /// Who took the hold (the first pin or the writeback start), and from where.
+        var holder: (pid: Int32, comm: StringTable.ID, kind: ContextKind, cpu: Int32, site: StringTable.ID)?
         var uncertain = false
         /// The last accessible transition was implied (no make-accessible event yet) at this time, in this context.
         var impliedAt: (ctx: ContextInstance, writeback: Bool)?
     }
 
-    struct GupCall { var api: GupAPI; var specialPte = false }
+    struct GupCall { var api: GupAPI; var specialPte = false; var site: StringTable.ID = 0 }
 
     private var frames: [UInt64: Frame] = [:]       // by struct page *
     private var activeGup: [ContextInstance: GupCall] = [:]
@@ -85,7 +87,7 @@ public final class S390PVModel: ProtectionModel {
         let ts = e.timestamp
         switch e.kind {
         case let .gupAcquire(api, _, _, _, _):
-            activeGup[ctx.instance] = GupCall(api: api)
+            activeGup[ctx.instance] = GupCall(api: api, site: e.site)
         case .gupReturn:
             activeGup[ctx.instance] = nil
         case let .gupPte(vmFlags, special):
@@ -103,7 +105,7 @@ public final class S390PVModel: ProtectionModel {
             if api == .pin {
                 pinsTaken += 1
                 f.pins += Int(refs)
-                hold(&f, cause: "gup_pin", at: ts)
+                hold(&f, cause: "gup_pin", at: ts, ctx, site: activeGup[ctx.instance]?.site ?? e.site)
                 if f.state != .accessible {
                     makeAccessible(&f, cause: "gup_pin", at: ts)
                     f.impliedAt = (ctx.instance, false)
@@ -128,7 +130,7 @@ public final class S390PVModel: ProtectionModel {
             guard isProtected(folio) else { return }
             var f = frames[folio] ?? Frame()
             f.underWriteback = true
-            hold(&f, cause: "writeback", at: ts)
+            hold(&f, cause: "writeback", at: ts, ctx, site: e.site)
             if f.state != .accessible {
                 makeAccessible(&f, cause: "writeback", at: ts)
                 f.impliedAt = (ctx.instance, true)
@@ -190,16 +192,21 @@ public final class S390PVModel: ProtectionModel {
         f.accessibleCause = cause
     }
 
-    private func hold(_ f: inout Frame, cause: StaticString, at ts: UInt64) {
-        if f.heldSince == nil { f.heldSince = ts; f.holdCause = cause }
+    private func hold(_ f: inout Frame, cause: StaticString, at ts: UInt64, _ ctx: ExecutionContext, site: StringTable.ID) {
+        if f.heldSince == nil {
+            f.heldSince = ts
+            f.holdCause = cause
+            f.holder = (ctx.pid, ctx.comm, ctx.kind, ctx.cpu, site)
+        }
     }
 
     /// Ends the GRANTED window when nothing holds the frame any more (no pin, no writeback).
     private func release(_ f: inout Frame, page: UInt64, at ts: UInt64, ctx: ExecutionContext, _ emit: ObservationSink) {
         guard f.pins == 0, !f.underWriteback, let since = f.heldSince else { return }
         f.heldSince = nil
-        var w = window(.granted, page: page, api: f.holdCause, alias: "io_hold", open: since, close: ts, ctx: ctx, cause: .unmap)
+        var w = window(.granted, page: page, api: f.holdCause, alias: "io_hold", open: since, close: ts, ctx: nil, cause: .unmap)
         w.uncertain = f.uncertain
+        holderFields(&w, f)
         emit.window(w)
     }
 
@@ -232,6 +239,7 @@ public final class S390PVModel: ProtectionModel {
                 var w = window(.granted, page: page, api: f.holdCause, alias: "io_hold", open: since, close: ts, ctx: nil, cause: .traceEnd)
                 w.censoredRight = true
                 w.uncertain = f.uncertain
+                holderFields(&w, f)
                 emit.window(w)
             }
             if f.state == .accessible {
@@ -244,6 +252,15 @@ public final class S390PVModel: ProtectionModel {
             }
         }
         frames.removeAll()
+    }
+
+    private func holderFields(_ w: inout ExposureWindow, _ f: Frame) {
+        guard let h = f.holder else { return }
+        w.holderPid = h.pid
+        w.holderComm = h.comm
+        w.holderContext = h.kind
+        w.cpu = h.cpu
+        w.site = h.site
     }
 
     private func frameRef(_ page: UInt64) -> FrameRef { resolver.pfn(forPage: page).map { .pfn($0) } ?? .page(page) }
