@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .target(name: "FuzzSupport", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis"], path: "Support"),
     ] + fuzzTargets.map {
-        .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzSupport"], path: "Targets/\($0)",
-                          swiftSettings: [.unsafeFlags(["-parse-as-library"])])
-    }
+        .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzSupport"], path: "Targets/\($0)")
+    },
+    swiftLanguageModes: [.v5]
 )

@@ -8,6 +8,19 @@ import Analysis
 /// Runs the whole pipeline (read, normalize, replay through every model, fold) on fuzzer input.
 /// Inputs are written to one scratch file per process, because readers take a path (mmap, libtracecmd).
 public enum FuzzSupport {
+    nonisolated(unsafe) static var callback: ((UnsafeRawPointer?, Int) -> Void)?
+
+    /// Runs libFuzzer's driver (`LLVMFuzzerRunDriver`) with `test` as the per-input callback.
+    public static func runDriver(_ test: @escaping (UnsafeRawPointer?, Int) -> Void) -> Int32 {
+        callback = test
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            FuzzSupport.callback?(UnsafeRawPointer(data), size)
+            return 0
+        }
+    }
+
     nonisolated(unsafe) static let path: String = {
         let p = FileManager.default.temporaryDirectory.appendingPathComponent("protreplay-fuzz-\(getpid())").path
         return p
@@ -49,3 +62,8 @@ public enum FuzzSupport {
         _ = pm.rule(event: "kmap_high", function: "kmap_high", isReturn: false)
     }
 }
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32

@@ -260,3 +260,51 @@ final class FormatDetectionTests: XCTestCase {
         XCTAssertNil(TraceFormat(optionName: "pcap"))
     }
 }
+
+
+/// Truncated text from the tools and corrupt LZ4 around a binary file: clear outcomes, never a crash.
+final class TruncatedToolTextTests: XCTestCase {
+    func testTruncatedPerfScriptAndReportText() throws {
+        let dir = try temporaryDirectory(self)
+        var texts = [hostDir + "/perf-script.txt", hostDir + "/perf-script-ns.txt"]
+        if let rep = commandOutput(["trace-cmd", "report", workloadDir + "/trace.dat"]) {
+            let p = dir.appendingPathComponent("report.txt").path
+            try rep.write(toFile: p, atomically: true, encoding: .utf8)
+            texts.append(p)
+        }
+        for src in texts {
+            let all = [UInt8](try Data(contentsOf: URL(fileURLWithPath: src)))
+            let (full, fullInput) = try readAll(src)
+            var c = 1
+            while c < all.count {
+                let p = dir.appendingPathComponent("cut.txt").path
+                try Data(all[0..<c]).write(to: URL(fileURLWithPath: p))
+                let (part, input) = try readAll(p, format: fullInput.format)
+                XCTAssertEqual(input.format, fullInput.format)
+                // At most the cut line is unreadable; everything before it reads as in the whole file.
+                XCTAssertLessThanOrEqual(part.malformed.count, 1, "\(src) cut at \(c)")
+                XCTAssertLessThanOrEqual(part.events.count, full.events.count)
+                c += all.count / 37 + 1
+            }
+        }
+    }
+
+    func testCorruptLZ4AroundTraceDat() throws {
+        let dir = try temporaryDirectory(self)
+        let z = dir.appendingPathComponent("t.lz4").path
+        guard commandOutput(["lz4", "-q", "-f", workloadDir + "/trace.dat", z]) != nil else { throw XCTSkip("lz4 not installed") }
+        var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: z)))
+        for i in stride(from: b.count / 2, to: b.count / 2 + 64, by: 1) { b[i] ^= 0x5a }
+        let p = dir.appendingPathComponent("bad.lz4").path
+        try Data(b).write(to: URL(fileURLWithPath: p))
+        XCTAssertThrowsError(try readAll(p)) { e in
+            let d = "\(e)"
+            XCTAssertTrue(d.hasPrefix(p) && !d.contains("\n") && d.lowercased().contains("lz4"), d)
+        }
+        let cut = dir.appendingPathComponent("cut.lz4").path
+        try Data(b.prefix(b.count / 3)).write(to: URL(fileURLWithPath: cut))
+        XCTAssertThrowsError(try readAll(cut)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(cut), "\(e)")
+        }
+    }
+}

@@ -143,6 +143,44 @@ final class BadBinaryInputTests: XCTestCase {
         expectError(p, contains: ["zstd", "byte offset"])
     }
 
+    /// A damaged header_page format crashes libtracecmd's open: it is checked first (v6 plain, v7 in
+    /// its zstd headers section, v7 uncompressed).
+    func testDamagedHeaderPage() throws {
+        let dir = try temporaryDirectory(self)
+        let z = try copy(workloadDir + "/trace.dat", to: dir, "hz.dat") { b in b[37 + 16 + 8 + 20] ^= 0xff }
+        expectError(z, contains: ["zstd", "headers section", "byte offset"])
+        for (name, args) in [("v6.dat", ["--file-version", "6"]), ("v7n.dat", ["--compression", "none"])] {
+            let out = dir.appendingPathComponent(name).path
+            guard commandOutput(["trace-cmd", "convert", "-i", workloadDir + "/trace.dat", "-o", out] + args) != nil else {
+                throw XCTSkip("trace-cmd convert not available")
+            }
+            let bad = try copy(out, to: dir, "bad-" + name) { b in
+                let needle = Array("timestamp;".utf8)
+                if let i = (0..<(b.count - needle.count)).first(where: { Array(b[$0..<$0 + needle.count]) == needle }) { b[i + 2] = 0x16 }
+            }
+            expectError(bad, contains: ["header_page", "timestamp", "byte offset"])
+        }
+    }
+
+    /// A format libtraceevent crashes on (one byte of a `__print_symbolic` list changed): parsed in a
+    /// child process first, so the read ends with one line naming the event.
+    func testFormatThatCrashesLibtraceevent() throws {
+        let dir = try temporaryDirectory(self)
+        let out = dir.appendingPathComponent("v6.dat").path
+        guard commandOutput(["trace-cmd", "convert", "-i", workloadDir + "/trace.dat", "-o", out, "--file-version", "6"]) != nil else {
+            throw XCTSkip("trace-cmd convert not available")
+        }
+        let bad = try copy(out, to: dir, "bad.dat") { b in
+            func find(_ s: String, from: Int) -> Int? {
+                let n = Array(s.utf8)
+                return (from..<(b.count - n.count)).first { Array(b[$0..<$0 + n.count]) == n }
+            }
+            // "REC->mem_type" -> "REC->mem\x0etype" in xdp:mem_disconnect's print format.
+            if let e = find("name: mem_disconnect", from: 0), let i = find("REC->mem_type", from: e) { b[i + 8] = 0x0e }
+        }
+        expectError(bad, contains: ["xdp:mem_disconnect", "libtraceevent crashes"])
+    }
+
     /// Fuzz-style: every truncation point (a spread of them, plus the section edges) gives an
     /// `InputError` or, past the last byte the reader needs, the full read; never a crash.
     func testTruncationsOfEveryRealTraceDat() throws {

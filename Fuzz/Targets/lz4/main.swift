@@ -1,9 +1,9 @@
+import Glibc
 import FuzzSupport
 import TraceIngest
 
-/// libFuzzer entry: the lz4 reader (and everything after it) on arbitrary bytes.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ data: UnsafeRawPointer, _ count: Int) -> CInt {
+// libFuzzer on the lz4 reader (and everything after it). SwiftPM links its own `main`, so the
+// libFuzzer driver is started from here with the test callback.
+exit(FuzzSupport.runDriver { data, count in
     FuzzSupport.run(UnsafeRawBufferPointer(start: data, count: count), format: nil)
-    return 0
-}
+})

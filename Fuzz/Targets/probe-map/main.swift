@@ -1,8 +1,7 @@
+import Glibc
 import FuzzSupport
 
-/// libFuzzer entry: the probe-map JSON loader on arbitrary bytes.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ data: UnsafeRawPointer, _ count: Int) -> CInt {
+// libFuzzer on the probe-map JSON loader.
+exit(FuzzSupport.runDriver { data, count in
     FuzzSupport.probeMap(UnsafeRawBufferPointer(start: data, count: count))
-    return 0
-}
+})

@@ -4,11 +4,13 @@ import Glibc
 import Musl
 #endif
 
-/// One trace input: a file (mmap'd), or stdin (`-`), each optionally LZ4-framed.
+/// One trace input: a file (mmap'd), or stdin (`-`), each optionally LZ4-framed; its format
+/// (`TraceFormat`) sniffed from the content or forced with `--format-in`.
 ///
-/// Hands the content to a reader as chunks that always end at a line boundary, so a reader never
-/// sees half a line. Memory stays bounded: an mmap'd file is released behind the reader, a stream
-/// is read through one reusable buffer.
+/// Hands text content to a reader as chunks that always end at a line boundary, so a reader never
+/// sees half a line; binary content (trace.dat, perf.data) as one mapped file (`withWholeFile`).
+/// Memory stays bounded: an mmap'd file is released behind the reader, a stream is read through
+/// one reusable buffer (a binary stream is first copied to an unlinked temporary file).
 public final class TraceInput {
     public enum Compression: String, Sendable { case none, lz4 }
 

@@ -24,12 +24,43 @@ public final class PerfDataReader {
 
     public init(names: StringTable) { self.names = names }
 
+    /// Comms handed out with records; lives as long as the reader.
+    private let arena = ByteArena()
+
     // sample_type bits (include/uapi/linux/perf_event.h)
     static let IP: UInt64 = 1 << 0, TID: UInt64 = 1 << 1, TIME: UInt64 = 1 << 2, ADDR: UInt64 = 1 << 3, READ: UInt64 = 1 << 4
     static let CALLCHAIN: UInt64 = 1 << 5, ID: UInt64 = 1 << 6, CPU: UInt64 = 1 << 7, PERIOD: UInt64 = 1 << 8
     static let STREAM_ID: UInt64 = 1 << 9, RAW: UInt64 = 1 << 10, IDENTIFIER: UInt64 = 1 << 16
 
-    struct Attr { var sampleType: UInt64; var sampleIDAll: Bool }
+    struct Attr {
+        var sampleType: UInt64
+        var sampleIDAll: Bool
+        /// Offset of PERF_SAMPLE_TIME in a sample record (nil without it).
+        var timeOffset: Int?
+        /// The sample_id_all trailer of other records: its size and where time and cpu sit in it.
+        var trailerSize = 0
+        var trailerTime: Int?
+        var trailerCPU: Int?
+
+        init(sampleType st: UInt64, sampleIDAll: Bool) {
+            sampleType = st
+            self.sampleIDAll = sampleIDAll
+            if st & PerfDataReader.TIME != 0 {
+                var p = 8
+                for bit in [PerfDataReader.IDENTIFIER, PerfDataReader.IP, PerfDataReader.TID] where st & bit != 0 { p += 8 }
+                timeOffset = p
+            }
+            if sampleIDAll {
+                var n = 0
+                for bit in [PerfDataReader.TID, PerfDataReader.TIME, PerfDataReader.ID, PerfDataReader.STREAM_ID, PerfDataReader.CPU, PerfDataReader.IDENTIFIER] where st & bit != 0 {
+                    if bit == PerfDataReader.TIME { trailerTime = n }
+                    if bit == PerfDataReader.CPU { trailerCPU = n }
+                    n += 8
+                }
+                trailerSize = n
+            }
+        }
+    }
 
     enum EntryKind: UInt8 { case sample, comm, fork, lost }
     struct Entry { var time: UInt64; var seq: Int; var offset: Int; var kind: EntryKind }
@@ -37,6 +68,8 @@ public final class PerfDataReader {
     public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
         let path = input.path == "-" ? "<stdin>" : input.path
         try input.withWholeFile { file, _ in
+            // One thread: parsing and decoding are most of the work here (a second thread for the
+            // sink was measured no faster).
             try read(file.bytes, path: path, into: sink, check: check, release: { file.release(upTo: $0) })
         }
     }
@@ -158,23 +191,30 @@ public final class PerfDataReader {
             _ = tep_parse_header_page(tep, UnsafeMutableRawPointer(mutating: b.baseAddress! + c.pos - Int(hp)).assumingMemoryBound(to: CChar.self), UInt(hp), longSize)
             try c.expect("header_event\0", "section name")
             try c.skip(try c.u64("the header_event size"), "the header_event section")
-            func parseFormats(_ system: String, _ count: UInt32) throws {
+            var formats: [(system: String, text: [UInt8])] = []
+            func collectFormats(_ system: String, _ count: UInt32) throws {
                 guard Int(count) <= c.remaining / 8 else { throw c.fail("format count \(count) of \(system) does not fit", at: c.pos - 4) }
                 for _ in 0..<count {
                     let size = try c.u64("an event format size of \(system)")
                     let start = c.pos
                     try c.skip(size, "an event format of \(system)")
-                    let text = UnsafeRawBufferPointer(rebasing: b[start..<start + Int(size)])
-                    let rc = tep_parse_event(tep, text.baseAddress!.assumingMemoryBound(to: CChar.self), UInt(size), system)
-                    if rc.rawValue != 0 { noteFailure(text, system: system) }
+                    formats.append((system, Array(b[start..<start + Int(size)])))
                 }
             }
-            try parseFormats("ftrace", try c.u32("the ftrace format count"))
+            try collectFormats("ftrace", try c.u32("the ftrace format count"))
             let systems = try c.u32("the event system count")
             guard Int(systems) <= c.remaining / 5 else { throw c.fail("event system count \(systems) does not fit", at: c.pos - 4) }
             for _ in 0..<systems {
                 let sys = try c.cString("an event system name")
-                try parseFormats(sys, try c.u32("the event count of \(sys)"))
+                try collectFormats(sys, try c.u32("the event count of \(sys)"))
+            }
+            // A damaged format can crash libtraceevent: parse them in a child process first.
+            try FormatGuard.check(formats, longSize: Int(longSize), path: path, format: .perfData)
+            for f in formats {
+                let rc = f.text.withUnsafeBytes { t in
+                    tep_parse_event(tep, t.baseAddress?.assumingMemoryBound(to: CChar.self), UInt(t.count), f.system)
+                }
+                if rc.rawValue != 0 { f.text.withUnsafeBytes { noteFailure($0, system: f.system) } }
             }
             let ks = try c.u32("the kallsyms size")
             let ksStart = c.pos
@@ -188,9 +228,8 @@ public final class PerfDataReader {
             let pkStart = c.pos
             try c.skip(UInt64(pk), "the printk formats section")
             if pk > 0 {
-                var text = [CChar](repeating: 0, count: Int(pk) + 1)
-                text.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[pkStart..<pkStart + Int(pk)])) }
-                _ = tep_parse_printk_formats(tep, text)
+                let text = PrintkFormats.sanitized(UnsafeRawBufferPointer(rebasing: b[pkStart..<pkStart + Int(pk)])).text
+                if text.count > 1 { _ = tep_parse_printk_formats(tep, text) }
             }
             if version >= "0.6" && c.remaining >= 8 {
                 let cl = try c.u64("the saved cmdlines size")
@@ -220,6 +259,7 @@ public final class PerfDataReader {
                           tep: OpaquePointer, path: String, sink: RawEventSink, check: () throws -> Void,
                           release: (Int) -> Void) throws {
         let decoder = TepDecoder(tep: tep, names: names, path: path, format: .perfData)
+        decoder.preparePlans()
         let uniform = attrs.allSatisfy { $0.sampleType == attrs[0].sampleType }
         if !uniform && !attrs.allSatisfy({ $0.sampleType & PerfDataReader.IDENTIFIER != 0 }) {
             throw InputError.unusable(path: path, format: .perfData, what: "events with different sample types need PERF_SAMPLE_IDENTIFIER, which this file lacks")
@@ -238,21 +278,12 @@ public final class PerfDataReader {
             return attrs[idToAttr[u64(off + 8)] ?? 0]
         }
         /// The sample_id_all trailer of a non-sample record: (time, cpu).
+        let first = attrs[0]
         func trailer(_ off: Int, _ end: Int) -> (UInt64?, Int32?) {
-            let a = attrs[0]
-            guard a.sampleIDAll else { return (nil, nil) }
-            let st = a.sampleType
-            var n = 0
-            for bit in [PerfDataReader.TID, PerfDataReader.TIME, PerfDataReader.ID, PerfDataReader.STREAM_ID, PerfDataReader.CPU, PerfDataReader.IDENTIFIER] where st & bit != 0 { n += 8 }
-            var p = end - n
+            guard first.sampleIDAll else { return (nil, nil) }
+            let p = end - first.trailerSize
             guard p >= off + 8 else { return (nil, nil) }
-            var time: UInt64?, cpu: Int32?
-            if st & PerfDataReader.TID != 0 { p += 8 }
-            if st & PerfDataReader.TIME != 0 { time = u64(p); p += 8 }
-            if st & PerfDataReader.ID != 0 { p += 8 }
-            if st & PerfDataReader.STREAM_ID != 0 { p += 8 }
-            if st & PerfDataReader.CPU != 0 { cpu = Int32(bitPattern: u32(p)) }
-            return (time, cpu)
+            return (first.trailerTime.map { u64(p + $0) }, first.trailerCPU.map { Int32(bitPattern: u32(p + $0)) })
         }
 
         var queue: [Entry] = []
@@ -260,8 +291,7 @@ public final class PerfDataReader {
         var lastTime: UInt64 = 0
         var maxSeen: UInt64 = 0
         var previousRoundMax: UInt64 = 0
-        // Comm per tid (tids up to 4M), bytes in `arena`.
-        let arena = ByteArena()
+        // Comm per tid (tids up to 4M), bytes in the reader's `arena`.
         var comms: [UnsafeRawBufferPointer?] = []
         func setComm(_ tid: Int32, _ c: UnsafeRawBufferPointer) {
             let i = Int(tid)
@@ -401,11 +431,7 @@ public final class PerfDataReader {
             case 9:  // SAMPLE
                 let a = attrFor(off, off + recSize)
                 var time = lastTime
-                if a.sampleType & PerfDataReader.TIME != 0 {
-                    var p = off + 8
-                    for bit in [PerfDataReader.IDENTIFIER, PerfDataReader.IP, PerfDataReader.TID] where a.sampleType & bit != 0 { p += 8 }
-                    if p + 8 <= off + recSize { time = u64(p) }
-                }
+                if let t = a.timeOffset, t + 8 <= recSize { time = u64(off + t) }
                 lastTime = time
                 maxSeen = max(maxSeen, time)
                 queue.append(Entry(time: time, seq: seq, offset: off, kind: .sample))

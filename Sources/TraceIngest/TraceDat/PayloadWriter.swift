@@ -54,8 +54,6 @@ final class PayloadWriter {
         append(p, n)
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// `0x1f` (always with the prefix: `Fields.parseInteger` reads it).
     @inline(__always)
     func hex(_ v: UInt64, prefix: Bool = true) {
@@ -66,7 +64,8 @@ final class PayloadWriter {
         var i = digits - 1
         var x = v
         while i >= 0 {
-            base[count + i] = PayloadWriter.hexDigits[Int(x & 0xf)]
+            let d = UInt8(truncatingIfNeeded: x & 0xf)
+            base[count + i] = d < 10 ? 0x30 &+ d : 0x57 &+ d
             x >>= 4
             i -= 1
         }

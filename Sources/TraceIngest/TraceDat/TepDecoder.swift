@@ -19,6 +19,8 @@ final class TepDecoder {
     let names: StringTable
     let writer = PayloadWriter()
     private let swap: Bool
+    /// True for little-endian files with 8-byte longs (not s390x, whose kernel sits at low addresses).
+    private let userHalfHasNoSymbols: Bool
     private var plans: [EventPlan?] = []
     private var commonType = (offset: 0, size: 2)
     private var commonFlags = (offset: 2, size: 1)
@@ -69,6 +71,7 @@ final class TepDecoder {
         self.path = path
         self.format = format
         swap = tep_is_file_bigendian(tep) != tep_is_local_bigendian(tep)
+        userHalfHasNoSymbols = !tep_is_file_bigendian(tep) && tep_get_long_size(tep) == 8
         // The common fields, from any event (they are the same for all).
         if let first = tep_get_first_event(tep) {
             if let f = tep_find_common_field(first, "common_type") { commonType = (Int(f.pointee.offset), Int(f.pointee.size)) }
@@ -473,6 +476,9 @@ final class TepDecoder {
     private func writeTaskState(_ state: UInt64) { TaskState.write(state, into: writer) }
 
     private func lookup(_ addr: UInt64) -> (name: UnsafeRawBufferPointer, start: UInt64, size: UInt64)? {
+        // Little-endian 64-bit kernels (x86_64, arm64, riscv64) live in the upper half: a lower
+        // address is a user address with no kallsyms entry (page_fault_user prints two per event).
+        if userHalfHasNoSymbols && addr < 0x8000_0000_0000_0000 { return nil }
         let slot = Int(truncatingIfNeeded: (addr &* 0x9E3779B97F4A7C15) >> 52)
         let e = symbolCache[slot]
         if e.valid && e.addr == addr { return e.name.isEmpty ? nil : (e.name, e.start, e.size) }

@@ -74,6 +74,13 @@ struct BinaryCursor {
     }
 }
 
+import CTraceCmd
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// What the structure walk of a trace.dat found.
 struct TraceDatSummary {
     var version = 0
@@ -81,6 +88,10 @@ struct TraceDatSummary {
     var cpus = 0
     var longSize = 8
     var pageSize = 4096
+    /// The largest ring-buffer page (sub-buffer) of any buffer: no record is bigger.
+    var maxPageSize = 4096
+    /// Every event format text (system, text), for `FormatGuard` before libtracecmd parses them.
+    var formats: [(system: String, text: [UInt8])] = []
 }
 
 /// Walks a trace.dat (versions 6 and 7) without decompressing it: every section, option and per-CPU
@@ -114,6 +125,7 @@ enum TraceDatLayout {
         guard s.longSize == 4 || s.longSize == 8 else { throw c.fail("long size is \(s.longSize), expected 4 or 8", at: c.pos - 1) }
         s.pageSize = Int(try c.u32("the page size"))
         guard s.pageSize >= 512 && s.pageSize <= 1 << 24 else { throw c.fail("page size \(s.pageSize) is not plausible", at: c.pos - 4) }
+        s.maxPageSize = s.pageSize
         switch v {
         case 6: try walkV6(&c, &s)
         case 7: try walkV7(&c, &s)
@@ -127,19 +139,32 @@ enum TraceDatLayout {
 
     private static func walkV6(_ c: inout BinaryCursor, _ s: inout TraceDatSummary) throws {
         try c.expect("header_page\0", "section name")
-        try c.skip(try c.u64("the header_page size"), "the header_page section")
+        let hpSize = try c.u64("the header_page size")
+        let hpStart = c.pos
+        try c.skip(hpSize, "the header_page section")
+        try checkHeaderPage(UnsafeRawBufferPointer(rebasing: c.bytes[hpStart..<c.pos]), longSize: s.longSize, c, at: hpStart)
         try c.expect("header_event\0", "section name")
         try c.skip(try c.u64("the header_event size"), "the header_event section")
         let ftrace = try c.u32("the ftrace event format count")
         guard Int(ftrace) <= c.remaining / 8 else { throw c.fail("ftrace event format count \(ftrace) does not fit in the file", at: c.pos - 4) }
-        for _ in 0..<ftrace { try c.skip(try c.u64("an ftrace event format size"), "an ftrace event format") }
+        for _ in 0..<ftrace {
+            let n = try c.u64("an ftrace event format size")
+            let p = c.pos
+            try c.skip(n, "an ftrace event format")
+            s.formats.append(("ftrace", Array(c.bytes[p..<c.pos])))
+        }
         let systems = try c.u32("the event system count")
         guard Int(systems) <= c.remaining / 5 else { throw c.fail("event system count \(systems) does not fit in the file", at: c.pos - 4) }
         for _ in 0..<systems {
             let name = try c.cString("an event system name")
             let n = try c.u32("the event count of system \(name)")
             guard Int(n) <= c.remaining / 8 else { throw c.fail("event count \(n) of system \(name) does not fit in the file", at: c.pos - 4) }
-            for _ in 0..<n { try c.skip(try c.u64("an event format size of system \(name)"), "an event format of system \(name)") }
+            for _ in 0..<n {
+                let size = try c.u64("an event format size of system \(name)")
+                let p = c.pos
+                try c.skip(size, "an event format of system \(name)")
+                s.formats.append((name, Array(c.bytes[p..<c.pos])))
+            }
         }
         try c.skip(UInt64(try c.u32("the kallsyms size")), "the kallsyms section")
         try c.skip(UInt64(try c.u32("the printk formats size")), "the printk formats section")
@@ -264,7 +289,9 @@ enum TraceDatLayout {
                 let bufOff = try d.u64("the BUFFER option's data offset")
                 _ = try d.cString("the buffer name")
                 _ = try d.cString("the buffer clock")
-                _ = try d.u32("the buffer page size")
+                let bufferPage = Int(try d.u32("the buffer page size"))
+                guard bufferPage <= 1 << 24 else { throw c.fail("buffer page size \(bufferPage) is not plausible", at: optStart) }
+                s.maxPageSize = max(s.maxPageSize, bufferPage)
                 let cpus = try d.u32("the buffer CPU count")
                 guard Int(cpus) <= osz / 20 + 1 else { throw c.fail("BUFFER option claims \(cpus) CPUs, more than it has room for", at: optStart) }
                 let (bflags, _, _) = try section(c, at: bufOff, "the trace data section", compression: s.compression)
@@ -280,7 +307,13 @@ enum TraceDatLayout {
                 s.cpus = max(s.cpus, Int(cpus))
             case 15...22:
                 let sec = try d.u64("the offset in option \(id)")
-                _ = try section(c, at: sec, optionNames[id] ?? "section \(id)", compression: s.compression)
+                let (flags, start, size) = try section(c, at: sec, optionNames[id] ?? "section \(id)", compression: s.compression)
+                if id == 16 { try checkHeadersSection(c, flags: flags, start: start, size: size, s) }
+                if id == 17 || id == 18 {
+                    if let text = try sectionText(c, flags: flags, start: start, size: size, s, what: optionNames[id] ?? "a format section") {
+                        try collectFormats(text, ftrace: id == 17, c, at: start, into: &s)
+                    }
+                }
             case 8:
                 s.cpus = max(s.cpus, Int(try d.u32("the CPU count")))
             default:
@@ -289,6 +322,86 @@ enum TraceDatLayout {
             o.pos += osz
         }
         return next
+    }
+
+    /// The ring-buffer page header format (`header_page`): libtracecmd trusts it, and crashes on one
+    /// without a usable timestamp or commit field, so it is parsed here first with libtraceevent.
+    static func checkHeaderPage(_ text: UnsafeRawBufferPointer, longSize: Int, _ c: BinaryCursor, at offset: Int) throws {
+        guard let tep = tep_alloc() else { return }
+        defer { tep_free(tep) }
+        tep_set_loglevel(TEP_LOG_NONE)
+        var copy = [CChar](repeating: 0, count: text.count + 1)
+        copy.withUnsafeMutableBytes { if text.count > 0 { $0.copyMemory(from: text) } }
+        let rc = copy.withUnsafeMutableBufferPointer { tep_parse_header_page(tep, $0.baseAddress, UInt(text.count), Int32(longSize)) }
+        if rc != 0 || tep_get_header_timestamp_size(tep) <= 0 || tep_get_header_page_size(tep) <= 0 {
+            throw c.fail("the header_page format is damaged: expected its timestamp and commit fields", at: offset)
+        }
+    }
+
+    /// A v7 section's content, decompressed if it has to be; nil when it cannot be (zlib, no libzstd).
+    private static func sectionText(_ c: BinaryCursor, flags: UInt16, start: Int, size: Int, _ s: TraceDatSummary, what: String) throws -> [UInt8]? {
+        guard flags & 1 != 0 && s.compression != "none" else { return Array(c.bytes[start..<start + size]) }
+        guard s.compression == "zstd", let zstd = Zstd.shared else { return nil }   // libtracecmd checks what we cannot
+        var h = c
+        h.pos = start
+        let comp = Int(try h.u32("the compressed size of \(what)"))
+        let raw = Int(try h.u32("the uncompressed size of \(what)"))
+        guard raw <= 256 << 20, comp <= size - 8 else { throw c.fail("\(what) claims \(raw) bytes uncompressed, not plausible", at: start) }
+        var text = [UInt8](repeating: 0, count: raw)
+        let got = text.withUnsafeMutableBytes { zstd.decompress($0.baseAddress, raw, c.bytes.baseAddress! + h.pos, comp) }
+        if zstd.isError(got) != 0 || got != raw {
+            throw c.fail("corrupt zstd block in \(what): it does not decompress to its recorded \(raw) bytes", at: h.pos)
+        }
+        return text
+    }
+
+    /// `count u32, (size u64, text)*` (ftrace) or `systems u32, (name, count u32, (size u64, text)*)*`.
+    private static func collectFormats(_ text: [UInt8], ftrace: Bool, _ c: BinaryCursor, at start: Int, into s: inout TraceDatSummary) throws {
+        try text.withUnsafeBytes { t in
+            var h = BinaryCursor(t, path: c.path, format: .traceDat)
+            h.bigEndian = c.bigEndian
+            do {
+                func formats(_ system: String) throws {
+                    let n = try h.u32("the format count of \(system)")
+                    guard Int(n) <= h.remaining / 8 else { throw h.fail("format count \(n) of \(system) does not fit") }
+                    for _ in 0..<n {
+                        let size = try h.u64("a format size of \(system)")
+                        let p = h.pos
+                        try h.skip(size, "a format of \(system)")
+                        s.formats.append((system, Array(t[p..<h.pos])))
+                    }
+                }
+                if ftrace {
+                    try formats("ftrace")
+                } else {
+                    let systems = try h.u32("the event system count")
+                    guard Int(systems) <= h.remaining / 5 else { throw h.fail("event system count \(systems) does not fit") }
+                    for _ in 0..<systems { try formats(try h.cString("an event system name")) }
+                }
+            } catch let e as InputError {
+                if case let .corrupt(_, _, _, what) = e { throw c.fail((ftrace ? "ftrace formats section: " : "event formats section: ") + what, at: start) }
+                throw e
+            }
+        }
+    }
+
+    /// The headers section of a v7 file (header_page, header_event), decompressed if it has to be.
+    private static func checkHeadersSection(_ c: BinaryCursor, flags: UInt16, start: Int, size: Int, _ s: TraceDatSummary) throws {
+        guard let text = try sectionText(c, flags: flags, start: start, size: size, s, what: "the headers section") else { return }
+        try text.withUnsafeBytes { t in
+            var h = BinaryCursor(t, path: c.path, format: .traceDat)
+            h.bigEndian = c.bigEndian
+            do {
+                try h.expect("header_page\0", "section name")
+                let n = try h.u64("the header_page size")
+                let p = h.pos
+                try h.skip(n, "the header_page section")
+                try checkHeaderPage(UnsafeRawBufferPointer(rebasing: t[p..<h.pos]), longSize: s.longSize, c, at: start)
+            } catch let e as InputError {
+                if case let .corrupt(_, _, _, what) = e { throw c.fail("headers section: " + what, at: start) }
+                throw e
+            }
+        }
     }
 
     /// Compressed per-CPU data: `count u32`, then `count` blocks of `compressed u32, uncompressed u32, data`
@@ -301,6 +414,119 @@ enum TraceDatLayout {
         guard count <= size / 8 else { throw c.fail("CPU \(cpu)'s data claims \(count) compressed blocks, more than fit in \(size) bytes", at: off) }
         for k in 0..<count {
             h.pos = try checkCompressedBlock(h, at: h.pos, limit: end, what: "block \(k) of CPU \(cpu)'s data", compression: compression)
+        }
+    }
+}
+
+/// libzstd's one-shot decompression, looked up at run time (libtracecmd loads the library for zstd
+/// files; no development package is needed to build protreplay).
+final class Zstd {
+    typealias Decompress = @convention(c) (UnsafeMutableRawPointer?, Int, UnsafeRawPointer?, Int) -> Int
+    typealias IsError = @convention(c) (Int) -> UInt32
+    let decompress: Decompress
+    let isError: IsError
+
+    nonisolated(unsafe) static let shared: Zstd? = {
+        guard let h = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL),
+              let d = dlsym(h, "ZSTD_decompress"), let e = dlsym(h, "ZSTD_isError") else { return nil }
+        return Zstd(decompress: unsafeBitCast(d, to: Decompress.self), isError: unsafeBitCast(e, to: IsError.self))
+    }()
+
+    private init(decompress: @escaping Decompress, isError: @escaping IsError) {
+        self.decompress = decompress
+        self.isError = isError
+    }
+}
+
+/// libtraceevent can crash (not fail) on a damaged event format (a print format cut in the middle of
+/// `__print_symbolic(...)`). Before the formats reach libtracecmd or the perf.data reader's own
+/// `tep_parse_event`, a child process parses them all; if it dies, the read stops with one line
+/// naming the format instead of the whole program crashing.
+enum FormatGuard {
+    /// How long the child may take before it counts as hung.
+    static let timeLimit: Double = 60
+
+    static func check(_ formats: [(system: String, text: [UInt8])], longSize: Int, path: String, format: TraceFormat) throws {
+        guard !formats.isEmpty else { return }
+        // Everything the child touches is plain C memory made here: after fork() it calls only
+        // libtraceevent and write/_exit (no Swift allocation, no runtime locks).
+        let n = formats.count
+        let systems = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: n)
+        let texts = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: n)
+        let sizes = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        for (i, f) in formats.enumerated() {
+            systems[i] = strdup(f.system)
+            let t = UnsafeMutablePointer<CChar>.allocate(capacity: f.text.count + 1)
+            f.text.withUnsafeBytes { UnsafeMutableRawPointer(t).copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(t), byteCount: $0.count) }
+            t[f.text.count] = 0
+            texts[i] = t
+            sizes[i] = f.text.count
+        }
+        defer {
+            for i in 0..<n { free(systems[i]); texts[i]?.deallocate() }
+            systems.deallocate(); texts.deallocate(); sizes.deallocate()
+        }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return }
+        let readFD = fds[0], writeFD = fds[1]
+        fflush(stdout)
+        fflush(stderr)
+        let pid = fork()
+        if pid < 0 { close(readFD); close(writeFD); return }
+        if pid == 0 {
+            close(readFD)
+            let devnull = open("/dev/null", O_WRONLY)
+            if devnull >= 0 { dup2(devnull, 2) }
+            tep_set_loglevel(TEP_LOG_NONE)
+            guard let tep = tep_alloc() else { _exit(0) }
+            tep_set_long_size(tep, Int32(longSize))
+            var i = 0
+            while i < n {
+                var k = UInt32(i)
+                _ = write(writeFD, &k, 4)
+                _ = tep_parse_event(tep, texts[i], UInt(sizes[i]), systems[i])
+                i += 1
+            }
+            _exit(0)
+        }
+        close(writeFD)
+        var last: UInt32 = 0
+        var hung = false
+        var started = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &started)
+        var pfd = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
+        reading: while true {
+            let r = poll(&pfd, 1, 1000)
+            if r > 0 {
+                var k: UInt32 = 0
+                let got = read(readFD, &k, 4)
+                if got == 4 { last = k; continue }
+                if got < 0 && errno == EINTR { continue }
+                break reading   // EOF: the child is done (or died)
+            }
+            if r < 0 && errno != EINTR { break }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            if Double(now.tv_sec - started.tv_sec) > timeLimit {
+                kill(pid, SIGKILL)
+                hung = true
+                break
+            }
+        }
+        close(readFD)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // Killed by a signal (WIFSIGNALED): the low 7 bits hold it.
+        let signal = status & 0x7f
+        if hung || (signal != 0 && signal != 0x7f) {
+            let f = formats[Int(min(last, UInt32(n - 1)))]
+            var name = "?"
+            for line in String(decoding: f.text.prefix(200), as: UTF8.self).split(separator: "\n") where line.hasPrefix("name: ") {
+                name = String(line.dropFirst(6))
+                break
+            }
+            let how = hung ? "hangs parsing it" : "crashes parsing it (signal \(signal))"
+            throw InputError.unusable(path: path, format: format, what: "the format of event \(f.system):\(name) is damaged: libtraceevent \(how)")
         }
     }
 }

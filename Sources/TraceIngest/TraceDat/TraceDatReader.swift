@@ -21,7 +21,7 @@ public final class TraceDatReader {
     public private(set) var version = 0
     public private(set) var compression = "none"
     public private(set) var cpus = 0
-    /// The trace clock libtracecmd reported, when the file names one.
+    /// Ring-buffer records read (events and stack traces), after `read`.
     public private(set) var records = 0
 
     public init(names: StringTable) { self.names = names }
@@ -33,6 +33,7 @@ public final class TraceDatReader {
         let path = input.path == "-" ? "<stdin>" : input.path
         try input.withWholeFile { file, fd in
             let layout = try TraceDatLayout.validate(file.bytes, path: path)
+            try FormatGuard.check(layout.formats, longSize: layout.longSize, path: path, format: .traceDat)
             version = layout.version
             compression = layout.compression
             cpus = layout.cpus
@@ -52,6 +53,8 @@ public final class TraceDatReader {
                 throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd returned no event formats")
             }
             let state = IterationState(decoder: TepDecoder(tep: tep, names: names, path: path, format: .traceDat), sink: sink)
+            state.maxRecord = layout.maxPageSize
+            state.compressedNote = layout.compression == "none" ? "file" : "decompressed CPU"
             try withoutActuallyEscaping(check) { check in
                 state.check = check
                 // PROTREPLAY_READER_THREADS=1 keeps everything on one thread (for measurements).
@@ -77,57 +80,41 @@ public final class TraceDatReader {
 
     // MARK: Two threads
 
-    /// libtracecmd's iteration (decompression, ring-buffer pages, merging CPUs) and the decoding of
-    /// each record on a second thread, which copies the finished records into one of a few fixed
-    /// batches; this thread hands them to the sink (normalizer, replay, models).
+    /// libtracecmd's iteration (decompression, ring-buffer pages, merging CPUs) on a second thread,
+    /// copying each raw record into one of a few fixed batches; decoding and the sink on this thread.
+    /// (Decoding on the iterating thread too was measured slower: libtracecmd's page-list walks are
+    /// cache-bound and lose more to a bigger working set than the decoding gains.)
     /// Memory: `RecordBatch.count` batches, whatever the file size.
     private func pipelined(_ handle: OpaquePointer, _ state: IterationState) {
-        // Every plan (and so every interned event name) exists before the threads start: the
-        // decoding thread then never writes to the name table the sink reads.
+        // Every plan exists before the threads start: the decoding never asks libtraceevent for an
+        // event while libtracecmd iterates on the other thread.
         state.decoder.preparePlans()
         let ring = (0..<RecordBatch.count).map { _ in RecordBatch() }
         let producer = Producer(ring: ring)
-        let producerState = IterationState(decoder: state.decoder, sink: producer)
-        producerState.producer = producer
+        producer.maxRecord = state.maxRecord
         let done = DispatchSemaphore(value: 0)
         let handleBits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
         DispatchQueue.global(qos: .userInitiated).async {
             let h = OpaquePointer(bitPattern: handleBits)
             producer.start()
-            let ctx = Unmanaged.passUnretained(producerState).toOpaque()
+            let ctx = Unmanaged.passUnretained(producer).toOpaque()
             _ = tracecmd_iterate_events(h, nil, 0, { _, record, _, ctx in
                 guard let ctx, let record else { return 1 }
-                let st = Unmanaged<IterationState>.fromOpaque(ctx).takeUnretainedValue()
-                if st.producer?.stop == true { return 1 }
-                let r = record.pointee
-                return st.process(ts: r.ts, cpu: r.cpu, missed: r.missed_events, offset: Int(truncatingIfNeeded: r.offset),
-                                  data: r.data.map { UnsafeRawPointer($0) }, size: Int(r.size))
+                return Unmanaged<Producer>.fromOpaque(ctx).takeUnretainedValue().add(record.pointee)
             }, ctx)
             producer.finish()
             done.signal()
         }
         var k = 0
-        var event = RawEvent()
-        var handed = 0
         while true {
             producer.ready.wait()
             let b = ring[k % RecordBatch.count]
             k += 1
             if state.error == nil {
-                b.entries.withUnsafeBufferPointer { es in
-                    for e in es where state.error == nil {
-                        let payload = UnsafeRawBufferPointer(start: b.storage + e.payloadStart, count: e.payloadCount)
-                        if e.malformed {
-                            state.sink.malformed(line: e.event.line, offset: e.event.offset, reason: "record shorter than its common fields", text: payload)
-                            continue
-                        }
-                        event = e.event
-                        event.payload = payload
-                        state.sink.consume(&event)
-                        handed += 1
-                        if handed & 4095 == 0, let check = state.check {
-                            do { try check() } catch { state.error = error }
-                        }
+                b.headers.withUnsafeBufferPointer { hs in
+                    for h in hs where state.error == nil {
+                        _ = state.process(ts: h.ts, cpu: h.cpu, missed: h.missed, offset: h.offset,
+                                          data: UnsafeRawPointer(b.storage + h.start), size: h.size)
                     }
                 }
                 if state.error != nil { producer.stop = true }
@@ -137,41 +124,43 @@ public final class TraceDatReader {
             if last { break }
         }
         done.wait()
-        state.index = producerState.index
-        if state.error == nil, let e = producerState.error { state.error = e }
+        if state.error == nil, let bad = producer.oversized {
+            state.error = state.oversizedError(cpu: bad.cpu, offset: bad.offset, size: bad.size)
+        }
     }
 
-    /// Finished records, copied out of the decoding thread's buffers.
+    /// Raw records copied out of libtracecmd, handed from the iterating thread to the decoding one.
     final class RecordBatch {
         static let count = 4
         static let capacity = 1 << 20
-        static let maxEntries = 16384
-        struct Entry { var event: RawEvent; var payloadStart: Int; var payloadCount: Int; var malformed: Bool }
+        static let maxRecords = 16384
+        struct Header { var ts: UInt64; var offset: Int; var missed: Int64; var cpu: Int32; var start: Int; var size: Int }
         var storage: UnsafeMutableRawPointer
         var capacity = RecordBatch.capacity
         var used = 0
-        var entries: [Entry] = []
+        var headers: [Header] = []
         var last = false
 
         init() {
             storage = .allocate(byteCount: RecordBatch.capacity, alignment: 16)
-            entries.reserveCapacity(RecordBatch.maxEntries)
+            headers.reserveCapacity(RecordBatch.maxRecords)
         }
         deinit { storage.deallocate() }
 
-        func reset() { used = 0; entries.removeAll(keepingCapacity: true); last = false }
+        func reset() { used = 0; headers.removeAll(keepingCapacity: true); last = false }
     }
 
-    /// The decoding thread's sink: copies each record into the current batch. Comms point into the
-    /// decoder's arena, which lives as long as the read, so only payloads are copied.
-    final class Producer: RawEventSink {
+    final class Producer {
         let ring: [RecordBatch]
         let free = DispatchSemaphore(value: RecordBatch.count)
         let ready = DispatchSemaphore(value: 0)
         var index = 0
         var current: RecordBatch?
-        /// Set by the sink's thread after an error: the iteration stops at the next record.
+        /// Set by the decoding thread after an error: the iteration stops at the next record.
         var stop = false
+        /// No record is larger than a ring-buffer page; one that claims to be comes from damaged data.
+        var maxRecord = Int.max
+        var oversized: (cpu: Int32, offset: Int, size: Int)?
 
         init(ring: [RecordBatch]) { self.ring = ring }
 
@@ -185,33 +174,30 @@ public final class TraceDatReader {
             current = b
         }
 
-        private func append(_ ev: RawEvent, _ bytes: UnsafeRawBufferPointer, malformed: Bool) {
-            guard var b = current else { return }
-            let size = bytes.count
-            if b.used + size > b.capacity || b.entries.count >= RecordBatch.maxEntries {
+        func add(_ r: tep_record) -> Int32 {
+            if stop { return 1 }
+            guard var b = current else { return 1 }
+            let size = max(0, Int(r.size))
+            if size > maxRecord {
+                oversized = (r.cpu, Int(truncatingIfNeeded: r.offset), size)
+                return 1
+            }
+            if b.used + size > b.capacity || b.headers.count >= RecordBatch.maxRecords {
                 ready.signal()
                 next()
                 b = current!
                 if size > b.capacity {
+                    // A record larger than a batch (large sub-buffers): give this batch room for it.
                     b.storage.deallocate()
                     b.storage = .allocate(byteCount: size, alignment: 16)
                     b.capacity = size
                 }
             }
-            if size > 0, let p = bytes.baseAddress { (b.storage + b.used).copyMemory(from: p, byteCount: size) }
-            var e = ev
-            e.payload = UnsafeRawBufferPointer(start: nil, count: 0)
-            b.entries.append(RecordBatch.Entry(event: e, payloadStart: b.used, payloadCount: size, malformed: malformed))
-            b.used += size
-        }
-
-        func consume(_ event: inout RawEvent) { append(event, event.payload, malformed: false) }
-
-        func malformed(line: Int, offset: Int, reason: StaticString, text: UnsafeRawBufferPointer) {
-            var e = RawEvent()
-            e.line = line
-            e.offset = offset
-            append(e, text, malformed: true)
+            if size > 0, let d = r.data { (b.storage + b.used).copyMemory(from: d, byteCount: size) }
+            b.headers.append(RecordBatch.Header(ts: r.ts, offset: Int(truncatingIfNeeded: r.offset), missed: r.missed_events,
+                                                cpu: r.cpu, start: b.used, size: size))
+            b.used += (size + 7) & ~7
+            return 0
         }
 
         func finish() {
@@ -229,15 +215,27 @@ public final class TraceDatReader {
         var index = 0
         var error: Error?
         var check: (() throws -> Void)?
-        /// In the two-thread read, the batches this state's records go to.
-        var producer: Producer?
 
         init(decoder: TepDecoder, sink: RawEventSink) {
             self.decoder = decoder
             self.sink = sink
         }
 
+        /// The largest record a ring-buffer page can hold.
+        var maxRecord = Int.max
+        /// "file" or "decompressed CPU": what record offsets count in.
+        var compressedNote = "file"
+
+        func oversizedError(cpu: Int32, offset: Int, size: Int) -> InputError {
+            .unusable(path: decoder.path, format: .traceDat,
+                      what: "CPU \(cpu)'s ring-buffer data is corrupt: the record at offset \(offset) (of the \(compressedNote) data) claims \(size) bytes, more than a ring-buffer page (\(maxRecord))")
+        }
+
         func process(ts: UInt64, cpu: Int32, missed: Int64, offset: Int, data: UnsafeRawPointer?, size: Int) -> Int32 {
+            if size > maxRecord {
+                error = oversizedError(cpu: cpu, offset: offset, size: size)
+                return 1
+            }
             index += 1
             if missed != 0 {
                 event = RawEvent()
