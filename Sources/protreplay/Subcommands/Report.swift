@@ -10,7 +10,7 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay a trace and report exposure windows, unprotected accesses and anomalies.")
 
-    @Argument(help: "Trace file (ftrace text, optionally LZ4-framed), or - for stdin.")
+    @Argument(help: "Trace: ftrace text, trace.dat, perf.data, perf script or trace-cmd report text (detected by content, each optionally LZ4-framed), or - for stdin.")
     var trace: String
 
     @Option(name: .long, help: "Output format: text, json, or html (one self-contained page; use with -o).")
