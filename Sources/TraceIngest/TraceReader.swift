@@ -14,29 +14,21 @@ public final class TraceReader {
     /// - Throws: `InputError` for input that cannot be read, or what `check` throws.
     public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
         switch input.format {
-        case .ftraceText:
-            let reader = FtraceTextReader(names: names)
-            try input.forEachChunk { chunk, offset in
-                reader.read(chunk, offset: offset, into: sink)
-                try check()
-            }
-        case .traceCmdReport:
-            let reader = TraceCmdReportReader(names: names)
-            try input.forEachChunk { chunk, offset in
-                reader.read(chunk, offset: offset, into: sink)
-                try check()
-            }
-        case .perfScript:
-            let reader = PerfScriptReader(names: names)
-            try input.forEachChunk { chunk, offset in
-                reader.read(chunk, offset: offset, into: sink)
-                try check()
-            }
+        case .ftraceText: try readText(FtraceTextReader(names: names), input, sink, check)
+        case .traceCmdReport: try readText(TraceCmdReportReader(names: names), input, sink, check)
+        case .perfScript: try readText(PerfScriptReader(names: names), input, sink, check)
         case .traceDat:
             try TraceDatReader(names: names).read(input, into: sink, check: check)
         case .perfData:
             try PerfDataReader(names: names).read(input, into: sink, check: check)
         }
         try check()
+    }
+
+    private func readText(_ reader: TextTraceReader, _ input: TraceInput, _ sink: RawEventSink, _ check: () throws -> Void) throws {
+        try input.forEachChunk { chunk, offset in
+            reader.read(chunk, offset: offset, into: sink)
+            try check()
+        }
     }
 }

@@ -14,7 +14,7 @@ import Musl
 ///              cat-321     [000] d....     7.095703: page_fault_kernel: address=0x16603690 ip=__put_user_nocheck_4 error_code=0x3
 ///          sys_pkey_mprotect(start: 7f9f2d3b5000, len: 10000, prot: 3, pkey: 1)      (syscall enter, named sys_enter_pkey_mprotect)
 ///          sys_memfd_secret -> 0x4                                                   (syscall exit, named sys_exit_memfd_secret)
-public final class FtraceTextReader {
+public final class FtraceTextReader: TextTraceReader {
     public let names: StringTable
     /// Lines read so far (the last line number handed out).
     public private(set) var lineNumber = 0
@@ -36,22 +36,9 @@ public final class FtraceTextReader {
     /// Parses every line of `chunk` (which ends at a line boundary) and hands records to `sink`.
     /// - Parameter offset: byte offset of `chunk` in the input, for messages.
     public func read(_ chunk: UnsafeRawBufferPointer, offset: Int, into sink: RawEventSink) {
-        guard let base = chunk.baseAddress else { return }
-        let p = base.assumingMemoryBound(to: UInt8.self)
-        let end = chunk.count
-        var s = 0
-        while s < end {
-            var e: Int
-            if let nl = memchr(p + s, 0x0A, end - s) {
-                e = UnsafeRawPointer(nl) - base
-            } else {
-                e = end
-            }
-            let next = e + 1
+        Lines.forEach(in: chunk) { p, s, e in
             lineNumber += 1
-            if e > s && p[e - 1] == 0x0D { e -= 1 }
             parseLine(p, s, e, offset: offset + s, sink: sink)
-            s = next
         }
     }
 

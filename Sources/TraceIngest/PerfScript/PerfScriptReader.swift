@@ -17,7 +17,7 @@ import Musl
 /// trace-flag column, so `flags.present` is false. The first call-chain line of a sample yields a
 /// `.stackTrace` record, then every line a `.stackFrame` whose payload is the symbol without its
 /// offset. A missing time column gives timestamp 0, a missing CPU column CPU 0.
-public final class PerfScriptReader {
+public final class PerfScriptReader: TextTraceReader {
     public let names: StringTable
     public private(set) var lineNumber = 0
     private var event = RawEvent()
@@ -36,18 +36,9 @@ public final class PerfScriptReader {
 
     /// Parses every line of `chunk` (which ends at a line boundary) and hands records to `sink`.
     public func read(_ chunk: UnsafeRawBufferPointer, offset: Int, into sink: RawEventSink) {
-        guard let base = chunk.baseAddress else { return }
-        let p = base.assumingMemoryBound(to: UInt8.self)
-        let end = chunk.count
-        var s = 0
-        while s < end {
-            var e: Int
-            if let nl = memchr(p + s, 0x0A, end - s) { e = UnsafeRawPointer(nl) - base } else { e = end }
-            let next = e + 1
+        Lines.forEach(in: chunk) { p, s, e in
             lineNumber += 1
-            if e > s && p[e - 1] == 0x0D { e -= 1 }
             parseLine(p, s, e, offset: offset + s, sink: sink)
-            s = next
         }
     }
 

@@ -16,7 +16,7 @@
 ///     ... __get_user_pages_ret: (ffffffff812c4ec0 <- ffffffff812c6096) ret=1          kretprobe: trace-cmd prints (func <- caller);
 ///                                                                                     turned into ftrace's (caller <- func)
 ///     ... handle_mm_fault:      __probe_ip=ffffffff812d2af0 vma=...                   (-R) -> (ffffffff812d2af0) vma=...
-public final class TraceCmdReportReader {
+public final class TraceCmdReportReader: TextTraceReader {
     public let names: StringTable
     private let inner: FtraceTextReader
     private let adapter: Adapter
