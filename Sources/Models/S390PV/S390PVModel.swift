@@ -214,8 +214,7 @@ public final class S390PVModel: ProtectionModel {
     private func deviceAccess(page: UInt64, zeroCopy: Bool, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         guard isProtected(page) else { return }
         ioChecked += 1
-        var f = frames[page] ?? Frame()
-        defer { frames[page] = f }
+        let f = frames[page] ?? Frame()
         guard f.state == .secure else { return }
         let cls: StaticString = zeroCopy ? "sendfile_hole" : (f.gets > 0 ? "io_after_get" : "no_hook")
         emit.access(AccessRecord(model: name, timestamp: e.timestamp, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,

@@ -55,7 +55,7 @@ public final class TraceDatReader {
             let state = IterationState(decoder: TepDecoder(tep: tep, names: names, path: path, format: .traceDat), sink: sink)
             state.maxRecord = layout.maxPageSize
             state.compressedNote = layout.compression == "none" ? "file" : "decompressed CPU"
-            try withoutActuallyEscaping(check) { check in
+            withoutActuallyEscaping(check) { check in
                 state.check = check
                 // PROTREPLAY_READER_THREADS=1 keeps everything on one thread (for measurements).
                 let oneThread = getenv("PROTREPLAY_READER_THREADS").map { String(cString: $0) == "1" } ?? false
