@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import TraceIngest
 import EventModel
 import Replay
@@ -5,13 +7,25 @@ import Models
 import Analysis
 import Reports
 
+/// How the reading thread of a pipelined run ended (read after `done` is signalled).
+private final class ReadOutcome: @unchecked Sendable {
+    var error: Error?
+    let done = DispatchSemaphore(value: 0)
+}
+
 /// Wires the stages for one input: bytes -> RawEvent -> ProtEvent -> replay -> models -> summary.
 final class Pipeline {
     let input: TraceInput
     let names = StringTable()
     let comms = StringTable()
     let symbols = StringTable()
+    /// The reading side's resolver (learns the layout from the trace; reported).
     let resolver: AddressResolver
+    /// The models' resolver: the same object when serial; a copy kept in step when pipelined.
+    let modelResolver: AddressResolver
+    /// Reading + normalizing on one thread, replay + models + analysis on this one (text inputs,
+    /// more than one CPU, unless PROTREPLAY_READER_THREADS=1). Same results as serial.
+    let pipelined: Bool
     let normalizer: EventNormalizer
     let engine: ReplayEngine
     let builder: SummaryBuilder
@@ -36,14 +50,19 @@ final class Pipeline {
         var probeMap = ProbeMap()
         if let pm = options.probeMap { try probeMap.load(path: pm) }
         resolver = AddressResolver(profile: try options.profile(), userFixedLayout: options.fixesLayout, userFixedArch: options.arch != nil)
+        let oneThread = ProcessInfo.processInfo.environment["PROTREPLAY_READER_THREADS"] == "1"
+        pipelined = !oneThread && ProcessInfo.processInfo.activeProcessorCount > 1 &&
+            [.ftraceText, .traceCmdReport, .perfScript].contains(input.format)
+        modelResolver = pipelined ? AddressResolver(profile: resolver.profile, userFixedLayout: resolver.userFixedLayout,
+                                                    userFixedArch: resolver.userFixedArch) : resolver
         normalizer = EventNormalizer(probeMap: probeMap, resolver: resolver, names: names, comms: comms, symbols: symbols,
                                      strict: strict, sourceName: path)
         let builder = SummaryBuilder(comms: comms, symbols: symbols)
         self.builder = builder
-        var ms = try selection?.makeModels(resolver: resolver, symbols: symbols) ?? []
+        var ms = try selection?.makeModels(resolver: modelResolver, symbols: symbols) ?? []
         autoSelect = selection?.isAuto ?? false
         for c in configurations {
-            let isolated = try c.makeModels(resolver: resolver, symbols: symbols).map { builder.isolate($0) }
+            let isolated = try c.makeModels(resolver: modelResolver, symbols: symbols).map { builder.isolate($0) }
             configurationModels.append(isolated)
             configurationAuto.append(c.isAuto)
             ms += isolated
@@ -59,13 +78,30 @@ final class Pipeline {
     func run() throws {
         let n = normalizer
         let displayPath = input.path == "-" ? "<stdin>" : input.path
-        try TraceReader(names: names).read(input, into: n) {
-            self.progress?(self.input.bytesRead, n.stats.events)
-            if let f = n.strictFailure {
-                throw Failure(description: "\(displayPath):\(f.line): byte \(f.offset): \(f.reason): \(f.text)")
+        let read = {
+            try TraceReader(names: self.names).read(self.input, into: n) {
+                self.progress?(self.input.bytesRead, n.stats.events)
+                if let f = n.strictFailure {
+                    throw Failure(description: "\(displayPath):\(f.line): byte \(f.offset): \(f.reason): \(f.text)")
+                }
             }
+            n.finish()
         }
-        normalizer.finish()
+        if pipelined {
+            let pipe = ProtEventPipe(resolver: resolver)
+            n.connect(pipe)
+            let outcome = ReadOutcome()
+            DispatchQueue.global(qos: .userInitiated).async {
+                do { try read() } catch { outcome.error = error }
+                pipe.close()
+                outcome.done.signal()
+            }
+            pipe.drain(into: engine, resolver: modelResolver)
+            outcome.done.wait()
+            if let e = outcome.error { throw e }
+        } else {
+            try read()
+        }
         engine.finish()
         if normalizer.stats.events == 0 && normalizer.stats.malformed == 0 && normalizer.stats.stackTraces == 0 {
             throw Failure(description: "\(displayPath): no trace events found (only header or blank lines)")

@@ -1,8 +1,26 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Interns byte strings (event names, comm names, symbols) to small dense ids, once.
 ///
 /// Lookups hash the bytes in place (FNV-1a) and compare against an arena, so the hot path never
 /// builds a `String`. Id 0 is reserved for "none".
+///
+/// One thread interns; other threads may call `string(_:)` meanwhile (a pipelined read): adding a
+/// string and reading one back take a lock, the cached hot path does not.
 public final class StringTable {
+    private let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
     public typealias ID = UInt32
 
     private var arena: [UInt8] = []
@@ -65,6 +83,8 @@ public final class StringTable {
     }
 
     private func internSlow(_ bytes: UnsafeRawBufferPointer) -> ID {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
         var i = Int(truncatingIfNeeded: StringTable.hash(bytes)) & mask
         while true {
             let id = slots[i]
@@ -97,6 +117,8 @@ public final class StringTable {
     /// The string for `id` (invalid UTF-8 is repaired with U+FFFD).
     public func string(_ id: ID) -> String {
         if id == StringTable.overflowID { return "<overflow>" }
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
         let i = Int(id)
         if let s = strings[i] { return s }
         let s = arena.withUnsafeBufferPointer {
