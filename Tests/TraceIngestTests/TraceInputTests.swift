@@ -12,7 +12,7 @@ final class TraceInputTests: XCTestCase {
 
     func write(_ name: String, _ data: Data) -> String {
         let p = dir.appendingPathComponent(name).path
-        FileManager.default.createFile(atPath: p, contents: data)
+        _ = FileManager.default.createFile(atPath: p, contents: data)
         return p
     }
 

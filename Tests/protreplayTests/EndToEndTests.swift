@@ -125,7 +125,7 @@ final class BadInputTests: XCTestCase {
 
     func file(_ name: String, _ text: String) -> String {
         let p = dir.appendingPathComponent(name).path
-        FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
         return p
     }
 
@@ -146,7 +146,7 @@ final class BadInputTests: XCTestCase {
     func testTruncatedLZ4() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: i386Trace))
         let p = dir.appendingPathComponent("cut.lz4").path
-        FileManager.default.createFile(atPath: p, contents: data.prefix(data.count / 2))
+        _ = FileManager.default.createFile(atPath: p, contents: data.prefix(data.count / 2))
         let r = try runTool(["report", p])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.err.contains("truncated LZ4 frame"), r.err)

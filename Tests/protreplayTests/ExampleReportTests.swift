@@ -16,8 +16,8 @@ final class ExampleReportTests: XCTestCase {
             let dir = "SampleTraces/real/\(name)/"
             let rel = FileManager.default.fileExists(atPath: repoRoot.appendingPathComponent(dir + "trace.lz4").path) ? dir + "trace.lz4" : dir + "trace"
             let cwd = FileManager.default.currentDirectoryPath
-            FileManager.default.changeCurrentDirectoryPath(repoRoot.path)
-            defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+            _ = FileManager.default.changeCurrentDirectoryPath(repoRoot.path)
+            defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
             let text = TextReport.render(try Report.parse([rel, "--model", "auto"]).makeReport())
             let committed = try String(contentsOf: examples.appendingPathComponent(f), encoding: .utf8)
             XCTAssertEqual(text, committed, "docs/examples/\(f) is stale: run scripts/examples")

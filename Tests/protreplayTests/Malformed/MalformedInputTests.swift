@@ -14,7 +14,7 @@ final class MalformedInputTests: XCTestCase {
 
     func file(_ name: String, _ data: Data) -> String {
         let p = dir.appendingPathComponent(name).path
-        FileManager.default.createFile(atPath: p, contents: data)
+        _ = FileManager.default.createFile(atPath: p, contents: data)
         return p
     }
     func file(_ name: String, _ text: String) -> String { file(name, Data(text.utf8)) }
