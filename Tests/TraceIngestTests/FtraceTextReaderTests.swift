@@ -181,6 +181,14 @@ final class FtraceTextReaderTests: XCTestCase {
         XCTAssertEqual(c.malformed.map(\.line), [2, 3, 4, 6])
     }
 
+    /// Found by `scripts/fuzz trace-cmd-report`: a line that starts with "[2]" made the reader look
+    /// one byte before the chunk for the TASK-PID column.
+    func testBracketAtTheVeryStartOfTheInput() {
+        let c = readText("[2]")
+        XCTAssertEqual(c.records.count, 0)
+        XCTAssertEqual(c.malformed.map(\.line), [1])
+    }
+
     func testCRLFAndNoTrailingNewline() {
         let c = readText("            init-1       [001] .....     9.884342: tracing_mark_write: a\r\n            init-1       [001] .....     9.884343: tracing_mark_write: b")
         XCTAssertEqual(c.records.map(\.payload), ["a", "b"])

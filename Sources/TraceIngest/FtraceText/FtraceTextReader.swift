@@ -151,6 +151,8 @@ public final class FtraceTextReader: TextTraceReader {
             guard let q = memchr(p + search, Int32(UInt8(ascii: "[")), e - search) else { break }
             let b = UnsafePointer<UInt8>(q.assumingMemoryBound(to: UInt8.self)) - p
             search = b + 1
+            // A "[" that starts the line has no TASK-PID before it (and nothing to walk back over).
+            guard b > commStart else { continue }
             var k = b + 1
             var cpu = 0
             while k < e && p[k] >= 0x30 && p[k] <= 0x39 && k - b < 8 { cpu = cpu * 10 + Int(p[k] - 0x30); k += 1 }
