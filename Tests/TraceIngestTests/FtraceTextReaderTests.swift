@@ -187,6 +187,10 @@ final class FtraceTextReaderTests: XCTestCase {
         let c = readText("[2]")
         XCTAssertEqual(c.records.count, 0)
         XCTAssertEqual(c.malformed.map(\.line), [1])
+        // And ")[0]": a tgid-like ")" with nothing before it.
+        let d = readText(")[0]\n")
+        XCTAssertEqual(d.records.count, 0)
+        XCTAssertEqual(d.malformed.map(\.line), [1])
     }
 
     func testCRLFAndNoTrailingNewline() {

@@ -161,7 +161,7 @@ public final class FtraceTextReader: TextTraceReader {
             var j = b - 1
             while j > commStart && p[j] == 0x20 { j -= 1 }
             var t: Int32 = -1
-            if p[j] == UInt8(ascii: ")") {
+            if j > commStart && p[j] == UInt8(ascii: ")") {
                 var o = j - 1
                 while o > commStart && p[o] != UInt8(ascii: "(") { o -= 1 }
                 guard p[o] == UInt8(ascii: "(") else { continue }
@@ -174,7 +174,7 @@ public final class FtraceTextReader: TextTraceReader {
             var mult: Int32 = 1, v: Int32 = 0
             let digitsEnd = j
             while j > commStart && p[j] >= 0x30 && p[j] <= 0x39 && digitsEnd - j < 10 { v = v &+ Int32(p[j] - 0x30) &* mult; mult = mult &* 10; j -= 1 }
-            guard j < digitsEnd, p[j] == UInt8(ascii: "-"), j >= commStart else { continue }
+            guard j < digitsEnd, j >= commStart, p[j] == UInt8(ascii: "-") else { continue }
             pid = v; tgid = t; commEnd = j
             cpuOpen = b; cpuClose = k
             event.cpu = Int32(cpu)
