@@ -14,7 +14,21 @@
 /// `MODEL:` picks a model from the report's `models` list (default: the first model). A relative VALUE
 /// needs a baseline: the first input of `compare`, or `report --baseline FILE.json`.
 public struct Threshold: Sendable, CustomStringConvertible {
-    public enum Op: String, Sendable, CaseIterable { case ge = ">=", le = "<=", eq = "==", ne = "!=", gt = ">", lt = "<" }
+    public enum Op: String, Sendable, CaseIterable {
+        case ge = ">=", le = "<=", eq = "==", ne = "!=", gt = ">", lt = "<"
+
+        /// Whether `a OP b` holds.
+        func holds<T: Comparable>(_ a: T, _ b: T) -> Bool {
+            switch self {
+            case .gt: return a > b
+            case .ge: return a >= b
+            case .lt: return a < b
+            case .le: return a <= b
+            case .eq: return a == b
+            case .ne: return a != b
+            }
+        }
+    }
     public enum Value: Sendable, Equatable {
         case absolute(Int64)
         case delta(Int64)
@@ -140,27 +154,9 @@ public struct Threshold: Sendable, CustomStringConvertible {
             how = "\(limit) (baseline \(b) \(p < 0 ? "-" : "+")\(Threshold.percentString(p.magnitude)))"
             // Keep exactness for > and <: compare cur*100000 with num.
             let c = Int128(cur) * 100_000
-            let trips: Bool
-            switch op {
-            case .gt: trips = c > num
-            case .ge: trips = c >= num
-            case .lt: trips = c < num
-            case .le: trips = c <= num
-            case .eq: trips = c == num
-            case .ne: trips = c != num
-            }
-            return trips ? "fail-if \(text): \(label.map { $0 + ": " } ?? "")\(name) = \(cur) \(op.rawValue) \(how)" : nil
+            return op.holds(c, num) ? "fail-if \(text): \(label.map { $0 + ": " } ?? "")\(name) = \(cur) \(op.rawValue) \(how)" : nil
         }
-        let trips: Bool
-        switch op {
-        case .gt: trips = cur > limit
-        case .ge: trips = cur >= limit
-        case .lt: trips = cur < limit
-        case .le: trips = cur <= limit
-        case .eq: trips = cur == limit
-        case .ne: trips = cur != limit
-        }
-        return trips ? "fail-if \(text): \(label.map { $0 + ": " } ?? "")\(name) = \(cur) \(op.rawValue) \(how)" : nil
+        return op.holds(cur, limit) ? "fail-if \(text): \(label.map { $0 + ": " } ?? "")\(name) = \(cur) \(op.rawValue) \(how)" : nil
     }
 
     static func percentString(_ p: UInt64) -> String {
