@@ -35,23 +35,22 @@ public enum FuzzSupport {
     }
 
     static func replay(path: String, format: TraceFormat?) {
-        let names = StringTable(), comms = StringTable(), symbols = StringTable()
+        let comms = StringTable(), symbols = StringTable()
         let resolver = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
-        let normalizer = EventNormalizer(probeMap: ProbeMap(), resolver: resolver, names: names, comms: comms, symbols: symbols)
         let builder = SummaryBuilder(comms: comms, symbols: symbols)
         let models: [ProtectionModel] = [
             HighmemModel(resolver: resolver), PKSModel(resolver: resolver), S390PVModel(resolver: resolver, symbols: symbols),
             DirectMapModel(resolver: resolver, symbols: symbols),
         ]
         let engine = ReplayEngine(models: models, sink: builder)
-        normalizer.connect(engine)
         do {
             let input = try TraceInput(path: path, forcedFormat: format)
-            try TraceReader(names: names).read(input, into: normalizer) {}
+            // Two threads for text: the pieces, their merge and the producer are fuzzed too.
+            let source = ProtEventSource(input: input, probeMap: ProbeMap(), comms: comms, symbols: symbols, threads: 2)
+            try source.run(into: AddressLearning(resolver: resolver, downstream: engine))
         } catch {
             // Clear errors are the expected outcome for broken input; crashes are what we look for.
         }
-        normalizer.finish()
         engine.finish()
         for m in models { _ = builder.summary(for: m) }
     }

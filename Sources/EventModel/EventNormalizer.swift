@@ -15,7 +15,6 @@ public final class EventNormalizer: RawEventSink {
     public let comms: StringTable
     public let symbols: StringTable
     public let probeMap: ProbeMap
-    public let resolver: AddressResolver
     public private(set) var stats = IngestStats()
     /// In `--strict` mode the first malformed line stops the read with this error.
     public let strict: Bool
@@ -29,14 +28,12 @@ public final class EventNormalizer: RawEventSink {
     private var pending: ProtEvent?
     private var pendingBinding = -1
     private var collectingStack = false
-    /// Per CPU: the last `__kmap_local_page_prot(page)` entry not yet followed by its nested pfn call
-    /// (pairs calibrate `struct page *` -> pfn).
-    private var lastPageEntry: [(pid: Int32, page: UInt64)?] = []
+    /// Counts `beginPiece()` calls: an architecture hint is sent once per piece (see `Binding.archHint`).
+    private var piece = 0
 
-    public init(probeMap: ProbeMap, resolver: AddressResolver, names: StringTable, comms: StringTable,
+    public init(probeMap: ProbeMap, names: StringTable, comms: StringTable,
                 symbols: StringTable, strict: Bool = false, sourceName: String = "") {
         self.probeMap = probeMap
-        self.resolver = resolver
         self.names = names
         self.comms = comms
         self.symbols = symbols
@@ -68,8 +65,17 @@ public final class EventNormalizer: RawEventSink {
         return out
     }
 
-    /// Sends the held-back event. Call once at the end of the input.
+    /// Sends the held-back event. Call once at the end of the input (or of a piece).
     public func finish() { flushPending() }
+
+    /// Starts an independent piece of the input (`ChunkedTextIngest`): the statistics start from zero
+    /// and address hints are sent again, so that each piece carries what it needs.
+    public func beginPiece() {
+        flushPending()
+        piece += 1
+        stats = IngestStats()
+        strictFailure = nil
+    }
 
     // MARK: RawEventSink
 
@@ -118,6 +124,10 @@ public final class EventNormalizer: RawEventSink {
             countsByName[id] += 1
             if bindings[id] == nil { bindings[id] = makeBinding(raw) }
             let b = bindings[id]!
+            if let arch = b.archHint, b.archHintPiece != piece {
+                b.archHintPiece = piece
+                sink?.addressFact(.arch(arch))
+            }
             switch b.target {
             case .unmapped:
                 stats.unmapped += 1
@@ -205,17 +215,18 @@ public final class EventNormalizer: RawEventSink {
         let name = names.string(raw.name)
         let loc = Fields.probeLocation(raw.payload)
         let function = loc.map { String(decoding: $0.function, as: UTF8.self) }
-        if let function {
-            switch function {
-            case "__kmap_local_pfn_prot", "__kmap_local_page_prot", "kmap_high", "kunmap_high", "kunmap_local_indexed":
-                resolver.inferArch(.i386)
-            case "arch_make_page_accessible", "arch_make_folio_accessible":
-                resolver.inferArch(.s390x)
-            default: break
-            }
+        var archHint: KernelProfile.Arch?
+        switch function {
+        case "__kmap_local_pfn_prot", "__kmap_local_page_prot", "kmap_high", "kunmap_high", "kunmap_local_indexed":
+            archHint = .i386
+        case "arch_make_page_accessible", "arch_make_folio_accessible":
+            archHint = .s390x
+        default: break
         }
         guard let rule = probeMap.rule(event: name, function: function, isReturn: loc?.isReturn ?? false) else {
-            return Binding(target: .unmapped, rule: nil, function: function, isKprobe: loc != nil)
+            let b = Binding(target: .unmapped, rule: nil, function: function, isKprobe: loc != nil)
+            b.archHint = archHint
+            return b
         }
         let binding: Binding
         if rule.mapsTo == "IGNORE" {
@@ -224,6 +235,7 @@ public final class EventNormalizer: RawEventSink {
             binding = Binding(target: .tag(ProtEventTag(rawValue: rule.mapsTo)!), rule: rule, function: function, isKprobe: loc != nil)
         }
         binding.isReturn = loc?.isReturn ?? false
+        binding.archHint = archHint
         if case let .tag(t) = binding.target, let wantedTags { binding.wanted = wantedTags.contains(t) }
         // `@vmemmap_base` / `@page_offset_base` fetchargs teach the x86_64 layout.
         binding.carriesLayout = loc != nil && (Fields.value("vmemmap_base", in: raw.payload) != nil || Fields.value("page_offset_base", in: raw.payload) != nil)
@@ -239,8 +251,8 @@ public final class EventNormalizer: RawEventSink {
             args = UnsafeRawBufferPointer(rebasing: args[min(loc.argumentsStart, args.count)...])
         }
         if b.carriesLayout {
-            if let vb = b.field("vmemmap_base", in: args) { resolver.learnVmemmapBase(vb); resolver.inferArch(.x86_64) }
-            if let pb = b.field("page_offset_base", in: args) { resolver.learnPageOffsetBase(pb) }
+            if let vb = b.field("vmemmap_base", in: args) { sink?.addressFact(.vmemmapBase(vb)) }
+            if let pb = b.field("page_offset_base", in: args) { sink?.addressFact(.pageOffsetBase(pb)) }
         }
         switch tag {
         case .contextSwitch:
@@ -271,25 +283,12 @@ public final class EventNormalizer: RawEventSink {
             let api = b.kmapAPI ?? .kmapLocalPage
             if api == .kmapLocalPfn {
                 guard let pfn = b.field("pfn", in: args, positional: true) else { return nil }
-                let c = Int(raw.cpu)
-                if c >= 0 && c < lastPageEntry.count, let last = lastPageEntry[c], last.pid == raw.pid {
-                    resolver.observePair(page: last.page, pfn: pfn)
-                    lastPageEntry[c] = nil
-                }
-                return .kmap(api, page: nil, pfn: pfn)
+                return .kmap(api, page: nil, pfn: pfn)     // paired with its page entry by `AddressLearning`
             }
             guard let page = b.field("page", in: args, positional: true) else { return nil }
-            if api == .kmapLocalPage {
-                let c = Int(raw.cpu)
-                if c >= 0 && c < 8192 {
-                    if c >= lastPageEntry.count { lastPageEntry.append(contentsOf: repeatElement(nil, count: c + 1 - lastPageEntry.count)) }
-                    lastPageEntry[c] = (raw.pid, page)
-                }
-            }
             return .kmap(api, page: page, pfn: nil)
         case .kmapReturn:
             guard let vaddr = b.field("vaddr", in: args, positional: true) else { return nil }
-            if b.kmapAPI == .kmapLocalPage, raw.cpu >= 0, Int(raw.cpu) < lastPageEntry.count { lastPageEntry[Int(raw.cpu)] = nil }
             return .kmapReturn(b.kmapAPI ?? .kmapLocalPage, vaddr: vaddr)
         case .kunmapHigh:
             guard let page = b.field("page", in: args, positional: true) else { return nil }
@@ -312,7 +311,7 @@ public final class EventNormalizer: RawEventSink {
             let order = UInt8(truncatingIfNeeded: b.field("order", in: args) ?? 0)
             // `page=%p` prints bare hex (`page=ffffea000014bc80`) when hash-ptr is off.
             if tag == .pageAlloc, let v = Fields.value("page", in: args), let page = Fields.parseBareHex(v) ?? Fields.parseInteger(v), page > 0xffff_ffff {
-                resolver.observePair(page: page, pfn: pfn)
+                sink?.addressFact(.pagePfn(page: page, pfn: pfn))
             }
             return tag == .pageAlloc ? .pageAlloc(pfn: pfn, order: order) : .pageFree(pfn: pfn, order: order)
         case .marker:
@@ -326,17 +325,9 @@ public final class EventNormalizer: RawEventSink {
             return .gupRelease(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
                                flags: b.field("flags", in: args) ?? 0)
         case .gupPte:
-            let vmFlags = b.field("vm_flags", in: args)
-            var special: Bool?
-            if let s = b.field("special", in: args) { special = s != 0 }
-            else if let pte = b.field("pte", in: args) {
-                switch resolver.profile.arch {
-                case .x86_64, .i386: special = pte & 0x200 != 0        // _PAGE_SPECIAL (_PAGE_BIT_SOFTW1)
-                case .s390x: special = pte & 0x020 != 0               // _PAGE_SPECIAL on s390
-                case .unknown: special = nil
-                }
-            }
-            return .gupPte(vmFlags: vmFlags, special: special)
+            // The pte's special bit depends on the architecture: the model reads it (`KernelProfile.isSpecial`).
+            let special = b.field("special", in: args).map { $0 != 0 }
+            return .gupPte(vmFlags: b.field("vm_flags", in: args), special: special, pte: b.field("pte", in: args))
         case .writebackStart, .writebackEnd:
             guard let folio = b.field("folio", in: args, positional: true) else { return nil }
             return tag == .writebackStart ? .writebackStart(folio: folio) : .writebackEnd(folio: folio)
@@ -426,6 +417,10 @@ final class Binding {
     /// Some consumer wants this kind (see `EventNormalizer.wantedTags`).
     var wanted = true
     var carriesLayout = false
+    /// The probed function exists on one architecture only (`kmap_high` -> i386), and the piece that
+    /// last announced it.
+    var archHint: KernelProfile.Arch?
+    var archHintPiece = -1
     var kmapAPI: KmapAPI?
     var gupAPI: GupAPI = .get
     var gupPath: GupPath = .slow

@@ -23,6 +23,24 @@ public struct IngestStats: Sendable {
     public static let exampleLimit = 5
 
     public init() {}
+
+    /// Adds the statistics of the next piece of the input, whose line numbers start after `lineBase`.
+    public mutating func add(_ piece: IngestStats, lineBase: Int) {
+        events += piece.events
+        stackTraces += piece.stackTraces
+        unmapped += piece.unmapped
+        ignored += piece.ignored
+        malformed += piece.malformed
+        malformedEvents += piece.malformedEvents
+        lostEvents += piece.lostEvents
+        lostMarkersWithoutCount += piece.lostMarkersWithoutCount
+        lostMarkers += piece.lostMarkers
+        bufferStarts += piece.bufferStarts
+        for var m in piece.malformedExamples where malformedExamples.count < IngestStats.exampleLimit {
+            m.line += lineBase
+            malformedExamples.append(m)
+        }
+    }
 }
 
 /// A line that could not be used, for the report: where and why.

@@ -74,7 +74,7 @@ public enum ProtEventKind: Sendable {
     case gupRelease(page: UInt64, refs: UInt32, flags: UInt64)
     /// What a page-table walk inside gup saw (`follow_page_pte`, `vm_normal_page` probes): the VMA's
     /// `vm_flags` and, when probed, the pte value and whether its special bit is set.
-    case gupPte(vmFlags: UInt64?, special: Bool?)
+    case gupPte(vmFlags: UInt64?, special: Bool?, pte: UInt64?)
     /// `__folio_start_writeback(folio)` / `folio_end_writeback(folio)`.
     case writebackStart(folio: UInt64)
     case writebackEnd(folio: UInt64)
@@ -272,4 +272,11 @@ public protocol ProtEventSink: AnyObject {
     /// An event that is read but not used (unmapped, ignored, undecodable): it still moves time and,
     /// through its flags, the CPU's context.
     func tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int)
+    /// Something the trace taught about the address layout, at the point it was read.
+    func addressFact(_ fact: AddressFact)
+}
+
+extension ProtEventSink {
+    /// Sinks that do not resolve addresses ignore address facts.
+    public func addressFact(_ fact: AddressFact) {}
 }

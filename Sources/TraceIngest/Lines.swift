@@ -23,9 +23,52 @@ enum Lines {
             s = next
         }
     }
+
+    /// Whether an ftrace-shaped line (ftrace text, `trace-cmd report`) belongs to a stack trace: a
+    /// ` => frame` line, or the entry that opens one (`<stack trace>`, `<user stack trace>`,
+    /// trace-cmd's `kernel_stack:` / `user_stack:`).
+    static func isStackTraceLine(_ line: UnsafeRawBufferPointer) -> Bool {
+        guard let base = line.baseAddress else { return false }
+        var i = 0
+        while i < line.count && (line[i] == 0x20 || line[i] == 0x09) { i += 1 }
+        if i + 1 < line.count && line[i] == UInt8(ascii: "=") && line[i + 1] == UInt8(ascii: ">") { return true }
+        let n = min(line.count, 512)
+        for needle in stackNeedles {
+            var at = 0
+            while at + needle.count <= n, let hit = memchr(base + at, Int32(needle[0]), n - needle.count + 1 - at) {
+                let h = UnsafeRawPointer(hit) - base
+                if memcmp(base + h, needle, needle.count) == 0 { return true }
+                at = h + 1
+            }
+        }
+        return false
+    }
+
+    private static let stackNeedles: [[UInt8]] = ["stack trace>", "kernel_stack:", "user_stack:"].map { Array($0.utf8) }
 }
 
 /// A reader of a text format: whole lines in, records out.
-protocol TextTraceReader: AnyObject {
+public protocol TextTraceReader: AnyObject {
+    /// Parses every line of `chunk` (which ends at a line boundary) and hands records to `sink`.
+    /// - Parameter offset: byte offset of `chunk` in the input, for messages.
     func read(_ chunk: UnsafeRawBufferPointer, offset: Int, into sink: RawEventSink)
+    /// Lines read since the start (or since `beginPiece()`).
+    var lineNumber: Int { get }
+    /// The next chunk is an independent piece of the input (`TextPiece`): forget what the last line
+    /// left open and count lines from 0 again.
+    func beginPiece()
+    /// Whether `line` (without its newline) can begin a piece: it does not continue the record before it.
+    func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool
+}
+
+extension TraceFormat {
+    /// A reader for a text format; nil for the binary ones.
+    public func makeTextReader(names: StringTable) -> TextTraceReader? {
+        switch self {
+        case .ftraceText: return FtraceTextReader(names: names)
+        case .traceCmdReport: return TraceCmdReportReader(names: names)
+        case .perfScript: return PerfScriptReader(names: names)
+        case .traceDat, .perfData: return nil
+        }
+    }
 }

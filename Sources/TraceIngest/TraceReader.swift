@@ -14,9 +14,8 @@ public final class TraceReader {
     /// - Throws: `InputError` for input that cannot be read, or what `check` throws.
     public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
         switch input.format {
-        case .ftraceText: try readText(FtraceTextReader(names: names), input, sink, check)
-        case .traceCmdReport: try readText(TraceCmdReportReader(names: names), input, sink, check)
-        case .perfScript: try readText(PerfScriptReader(names: names), input, sink, check)
+        case .ftraceText, .traceCmdReport, .perfScript:
+            try readText(input.format.makeTextReader(names: names)!, input, sink, check)
         case .traceDat:
             try TraceDatReader(names: names).read(input, into: sink, check: check)
         case .perfData:

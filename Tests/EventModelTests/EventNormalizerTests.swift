@@ -11,14 +11,15 @@ final class Sink: ProtEventSink {
     func bufferStarted(cpu: Int32, line: Int) {}
     var ticks = 0
     func tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int) { ticks += 1 }
+    /// Learns from the address facts in front of this sink (`normalize`).
+    var resolver = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
 }
 
 func normalize(_ text: String, probeMap: ProbeMap = ProbeMap()) -> (EventNormalizer, Sink) {
     let names = StringTable(), comms = StringTable(), symbols = StringTable()
-    let resolver = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
-    let n = EventNormalizer(probeMap: probeMap, resolver: resolver, names: names, comms: comms, symbols: symbols)
+    let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols)
     let sink = Sink()
-    n.connect(sink)
+    n.connect(AddressLearning(resolver: sink.resolver, downstream: sink))
     let reader = FtraceTextReader(names: names)
     var bytes = Array(text.utf8)
     bytes.withUnsafeMutableBytes { reader.read(UnsafeRawBufferPointer($0), offset: 0, into: n) }
@@ -44,8 +45,8 @@ final class EventNormalizerTests: XCTestCase {
         XCTAssertEqual(rapi, .kmapLocalPfn)
         XCTAssertEqual(vaddr, 0xfffbb000)
         XCTAssertEqual(n.symbols.string(s.events[2].site), "__kmap_local_page_prot")
-        XCTAssertEqual(n.resolver.profile.arch, .i386)
-        XCTAssertEqual(n.resolver.calibration.pairs, 1)
+        XCTAssertEqual(s.resolver.profile.arch, .i386)
+        XCTAssertEqual(s.resolver.calibration.pairs, 1)
     }
 
     func testSchedSwitchWithSpacesInComm() {

@@ -205,7 +205,7 @@ final class S390PVTransitionTests: XCTestCase {
     func testGupSpecialPfn() {
         let s = s390()
         s.send(10, .gupAcquire(.get, path: .slow, start: 0x1000, pages: 1, flags: 0))
-        s.send(11, .gupPte(vmFlags: 0x400, special: nil))
+        s.send(11, .gupPte(vmFlags: 0x400, special: nil, pte: nil))
         s.send(12, .gupPage(page: 0xE000, refs: 1, flags: 0x4))
         XCTAssertEqual(s.recorder.anomalyKinds, ["gup_special_pfn"])
     }

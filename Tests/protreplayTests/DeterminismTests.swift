@@ -1,10 +1,12 @@
 import XCTest
 import Foundation
 
-/// The pipelined read (reading and normalizing on one thread, replay on another) must give exactly
-/// what the serial read gives: byte-identical JSON, on every real text sample and every scenario.
+/// Text is parsed in pieces on several threads (`ChunkedTextIngest`): the result must not depend on
+/// the number of threads, on where the pieces are cut, or on mmap vs stdin: byte-identical JSON, on
+/// every real text sample and every scenario, read on one thread in 1 MiB pieces, on three threads in
+/// pieces of about 3000 bytes (hundreds of cuts, many next to stack traces), and from stdin.
 final class DeterminismTests: XCTestCase {
-    func run(_ args: [String], serial: Bool) throws -> String {
+    func run(_ args: [String], threads: Int, pieceBytes: Int? = nil, stdin: String? = nil) throws -> String {
         let candidates = ["debug", "release"].map { repoRoot.appendingPathComponent(".build/\($0)/protreplay").path }
         guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw XCTSkip("protreplay binary not built")
@@ -13,8 +15,10 @@ final class DeterminismTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
-        env["PROTREPLAY_READER_THREADS"] = serial ? "1" : nil
+        env["PROTREPLAY_READER_THREADS"] = String(threads)
+        env["PROTREPLAY_PIECE_BYTES"] = pieceBytes.map(String.init)
         p.environment = env
+        if let stdin { p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: stdin)) }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -25,7 +29,7 @@ final class DeterminismTests: XCTestCase {
         return String(decoding: data, as: UTF8.self)
     }
 
-    func testSerialAndPipelinedGiveIdenticalJSON() throws {
+    func testThreadsPiecesAndStdinGiveIdenticalJSON() throws {
         var inputs: [[String]] = []
         for dir in try FileManager.default.contentsOfDirectory(atPath: realDir.path).sorted() {
             for name in ["trace.lz4", "trace", "perf-script.txt"] {
@@ -44,10 +48,17 @@ final class DeterminismTests: XCTestCase {
         }
         XCTAssertGreaterThan(inputs.count, 10)
         for args in inputs {
-            let serial = try run(["report"] + args + ["--format", "json"], serial: true)
-            let pipelined = try run(["report"] + args + ["--format", "json"], serial: false)
+            let serial = try run(["report"] + args + ["--format", "json"], threads: 1)
             XCTAssertFalse(serial.isEmpty)
-            XCTAssertEqual(serial, pipelined, args.joined(separator: " "))
+            let small = try run(["report"] + args + ["--format", "json"], threads: 3, pieceBytes: 3000)
+            XCTAssertEqual(serial, small, "3 threads, small pieces: " + args.joined(separator: " "))
+            let stdin = try run(["report", "-"] + args.dropFirst() + ["--format", "json"], threads: 2, pieceBytes: 5000, stdin: args[0])
+            XCTAssertEqual(strip(serial), strip(stdin), "stdin: " + args.joined(separator: " "))
         }
+    }
+
+    /// The input's path and size are reported as given; everything else must match.
+    func strip(_ json: String) -> String {
+        json.split(separator: "\n").filter { !$0.contains("\"path\"") && !$0.contains("\"bytes\"") }.joined(separator: "\n")
     }
 }

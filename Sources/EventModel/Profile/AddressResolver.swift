@@ -1,30 +1,10 @@
 import TraceIngest
 
 /// The live view of the kernel profile while a trace is read: fixed values from the command line,
-/// plus what the trace teaches (`@vmemmap_base` fetchargs, page/pfn pairs).
+/// plus what the trace teaches (`AddressFact`: `@vmemmap_base` fetchargs, page/pfn pairs).
 public final class AddressResolver {
-    public private(set) var profile: KernelProfile {
-        didSet { if profile != oldValue { layoutVersion &+= 1 } }
-    }
-    public private(set) var calibration = PageCalibration() {
-        didSet { if calibration.base != oldValue.base || calibration.size != oldValue.size { layoutVersion &+= 1 } }
-    }
-    /// Changes whenever what `pfn(forPage:)` answers may change (not on every calibration pair).
-    public private(set) var layoutVersion = 0
-
-    /// What address resolution depends on, to hand to a resolver on another thread.
-    public struct Layout: Sendable {
-        let profile: KernelProfile
-        let calibration: PageCalibration
-    }
-
-    public var layout: Layout { Layout(profile: profile, calibration: calibration) }
-
-    /// Takes over another resolver's layout (the replay side of a pipelined read).
-    public func install(_ layout: Layout) {
-        profile = layout.profile
-        calibration = layout.calibration
-    }
+    public private(set) var profile: KernelProfile
+    public private(set) var calibration = PageCalibration()
     /// True for each value the user fixed; those are never overwritten by the trace.
     public let userFixedLayout: Bool
     public let userFixedArch: Bool

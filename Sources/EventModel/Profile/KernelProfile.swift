@@ -30,6 +30,15 @@ public struct KernelProfile: Sendable, Equatable {
         return delta / size
     }
 
+    /// Whether a printed pte has the architecture's `_PAGE_SPECIAL` bit; nil while the arch is unknown.
+    public func isSpecial(pte: UInt64) -> Bool? {
+        switch arch {
+        case .x86_64, .i386: return pte & 0x200 != 0        // _PAGE_SPECIAL (_PAGE_BIT_SOFTW1)
+        case .s390x: return pte & 0x020 != 0               // _PAGE_SPECIAL on s390
+        case .unknown: return nil
+        }
+    }
+
     /// pfn of a direct-map (lowmem) kernel virtual address.
     public func pfn(forDirectMapAddress va: UInt64) -> UInt64? {
         guard let base = pageOffsetBase, va >= base else { return nil }

@@ -90,9 +90,9 @@ public final class S390PVModel: ProtectionModel {
             activeGup[ctx.instance] = GupCall(api: api, site: e.site)
         case .gupReturn:
             activeGup[ctx.instance] = nil
-        case let .gupPte(vmFlags, special):
+        case let .gupPte(vmFlags, special, pte):
             // VM_PFNMAP (0x400) or a special pte: gup must not hand out a struct page for it (seed 003).
-            if (vmFlags ?? 0) & 0x400 != 0 || special == true { activeGup[ctx.instance]?.specialPte = true }
+            if (vmFlags ?? 0) & 0x400 != 0 || (special ?? pte.flatMap { resolver.profile.isSpecial(pte: $0) }) == true { activeGup[ctx.instance]?.specialPte = true }
         case let .gupPage(page, refs, flags):
             if activeGup[ctx.instance]?.specialPte == true {
                 activeGup[ctx.instance]?.specialPte = false

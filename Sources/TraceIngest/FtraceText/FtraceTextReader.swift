@@ -33,14 +33,16 @@ public final class FtraceTextReader: TextTraceReader {
         functionEventName = names.intern("function")
     }
 
-    /// Parses every line of `chunk` (which ends at a line boundary) and hands records to `sink`.
-    /// - Parameter offset: byte offset of `chunk` in the input, for messages.
     public func read(_ chunk: UnsafeRawBufferPointer, offset: Int, into sink: RawEventSink) {
         Lines.forEach(in: chunk) { p, s, e in
             lineNumber += 1
             parseLine(p, s, e, offset: offset + s, sink: sink)
         }
     }
+
+    public func beginPiece() { lineNumber = 0 }
+
+    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool { !Lines.isStackTraceLine(line) }
 
     @inline(__always)
     private func slice(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> UnsafeRawBufferPointer {

@@ -20,7 +20,7 @@ public final class TraceInput {
     /// Size of the file on disk (compressed size for `.lz4`), nil for stdin.
     public let sizeOnDisk: Int?
 
-    private let mapped: MappedFile?
+    let mapped: MappedFile?
     private let producer: ByteProducer?
 
     /// The longest line a stream may hold; longer lines are reported and skipped.
@@ -155,7 +155,7 @@ public final class TraceInput {
     private var peeked: [UInt8] = []
 
     /// Total decompressed bytes handed out so far (for progress and offsets).
-    public private(set) var bytesRead = 0
+    public internal(set) var bytesRead = 0
 
     /// Calls `body` with consecutive chunks of the input, each ending at a newline (the last one may
     /// lack it). `body` gets the chunk and its byte offset in the (decompressed) input.
@@ -189,7 +189,7 @@ public final class TraceInput {
         }
     }
 
-    private func forEachStreamChunk(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
+    func forEachStreamChunk(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         guard let producer else { return }
         var capacity = 4 << 20
         var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)

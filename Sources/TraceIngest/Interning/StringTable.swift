@@ -128,6 +128,16 @@ public final class StringTable {
         return s
     }
 
+    /// Appends the bytes of `id` as interned (no UTF-8 repair) to `out`, and returns their count.
+    /// For the thread that interns into this table.
+    @discardableResult
+    public func appendBytes(of id: ID, to out: inout [UInt8]) -> Int {
+        guard id != StringTable.overflowID, Int(id) < starts.count else { return 0 }
+        let i = Int(id)
+        out.append(contentsOf: arena[starts[i]..<starts[i] + lengths[i]])
+        return lengths[i]
+    }
+
     @inline(__always)
     private func equals(_ id: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
         let s = starts[id]

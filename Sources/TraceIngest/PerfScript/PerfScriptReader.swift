@@ -34,12 +34,28 @@ public final class PerfScriptReader: TextTraceReader {
         markWrite = names.intern("tracing_mark_write")
     }
 
-    /// Parses every line of `chunk` (which ends at a line boundary) and hands records to `sink`.
     public func read(_ chunk: UnsafeRawBufferPointer, offset: Int, into sink: RawEventSink) {
         Lines.forEach(in: chunk) { p, s, e in
             lineNumber += 1
             parseLine(p, s, e, offset: offset + s, sink: sink)
         }
+    }
+
+    public func beginPiece() {
+        lineNumber = 0
+        lastWasEvent = false
+        stackOpen = false
+    }
+
+    /// A sample line; not a blank line or an indented call-chain line (`\tffffffff817669a3 __iomap_dio_rw+0x3d3 (...)`).
+    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < line.count && (line[i] == 0x20 || line[i] == 0x09) { i += 1 }
+        if i == line.count { return false }
+        guard i > 0 else { return true }
+        var h = i
+        while h < line.count && isHex(line[h]) { h += 1 }
+        return !(h > i && h < line.count && line[h] == 0x20)
     }
 
     @inline(__always)

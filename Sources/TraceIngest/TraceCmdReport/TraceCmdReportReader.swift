@@ -29,12 +29,15 @@ public final class TraceCmdReportReader: TextTraceReader {
         adapter = Adapter(names: names)
     }
 
-    /// Parses every line of `chunk` (which ends at a line boundary) and hands records to `sink`.
     public func read(_ chunk: UnsafeRawBufferPointer, offset: Int, into sink: RawEventSink) {
         adapter.target = sink
         inner.read(chunk, offset: offset, into: adapter)
         adapter.target = nil
     }
+
+    public var lineNumber: Int { inner.lineNumber }
+    public func beginPiece() { inner.beginPiece() }
+    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool { !Lines.isStackTraceLine(line) }
 
     final class Adapter: RawEventSink {
         var target: RawEventSink?

@@ -15,13 +15,13 @@ struct Events: ParsableCommand {
         do {
             let pipeline = try Pipeline(path: trace, options: modelOptions, strict: false, selection: nil)
             try pipeline.run()
-            let rows = pipeline.normalizer.nameSummaries().sorted { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
+            let rows = pipeline.source.nameSummaries().sorted { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
             var out = "# " + "event".padding(40) + "count".leftPadding(10) + "  maps to\n"
             for r in rows {
                 let fn = r.function.map { "  [\($0)]" } ?? ""
                 out += "  " + r.name.padding(40) + String(r.count).leftPadding(10) + "  " + r.mapsTo + fn + "\n"
             }
-            let s = pipeline.normalizer.stats
+            let s = pipeline.source.stats
             out += "# \(s.events) events, \(s.stackTraces) stack traces, \(s.malformed) malformed lines, \(s.lostEvents) lost\n"
             print(out, terminator: "")
         } catch {

@@ -1,0 +1,75 @@
+import TraceIngest
+
+/// Turns one trace input into normalized events for a sink, whatever its format: text in pieces
+/// parsed on `threads` threads (`ChunkedTextIngest`), trace.dat and perf.data through their reader
+/// and one normalizer. The events, their order and the statistics are the same for any number of
+/// threads.
+///
+///     let source = ProtEventSource(input: input, probeMap: map, comms: comms, symbols: symbols, threads: 2)
+///     try source.run(into: AddressLearning(resolver: resolver, downstream: engine)) { bytes in ... }
+public final class ProtEventSource {
+    public let input: TraceInput
+    public let probeMap: ProbeMap
+    public let comms: StringTable
+    public let symbols: StringTable
+    public let strict: Bool
+    /// Threads that parse text (1: everything on the calling thread).
+    public let threads: Int
+    /// About how many bytes of text one thread parses at a time.
+    public let pieceSize: Int
+    /// Kinds the replay will use (see `EventNormalizer.wantedTags`). Set before `run`.
+    public var wantedTags: Set<ProtEventTag>?
+
+    /// Event names of a binary input.
+    private let names = StringTable()
+    private var text: ChunkedTextIngest?
+    private var binary: EventNormalizer?
+
+    public init(input: TraceInput, probeMap: ProbeMap, comms: StringTable, symbols: StringTable,
+                strict: Bool = false, threads: Int = 1, pieceSize: Int = 1 << 20) {
+        self.input = input
+        self.probeMap = probeMap
+        self.comms = comms
+        self.symbols = symbols
+        self.strict = strict
+        self.threads = threads
+        self.pieceSize = pieceSize
+    }
+
+    /// Reads the whole input into `sink`.
+    /// - Parameter check: called after every piece of text or every few thousand binary records with
+    ///   the input bytes read so far; throw from it to stop (`strictFailure` is set by then).
+    public func run(into sink: ProtEventSink, check: (_ bytes: Int) throws -> Void = { _ in }) throws {
+        if input.format.makeTextReader(names: names) != nil {
+            let t = ChunkedTextIngest(input: input, probeMap: probeMap, wantedTags: wantedTags, comms: comms, symbols: symbols,
+                                      strict: strict, threads: threads, pieceSize: pieceSize)
+            text = t
+            try t.run(into: sink) { bytes in
+                if strict, strictFailure == nil, let first = t.merger.stats.malformedExamples.first { strictFailure = first }
+                try check(bytes)
+            }
+        } else {
+            let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols, strict: strict,
+                                    sourceName: input.path)
+            n.wantedTags = wantedTags
+            n.connect(sink)
+            binary = n
+            try TraceReader(names: names).read(input, into: n) {
+                strictFailure = n.strictFailure
+                try check(input.bytesRead)
+            }
+            n.finish()
+        }
+    }
+
+    /// In `--strict` mode, the first malformed line (the read stops at it).
+    public private(set) var strictFailure: MalformedLine?
+
+    /// What was read: events, malformed lines (with the first few), lost events.
+    public var stats: IngestStats { text?.merger.stats ?? binary?.stats ?? IngestStats() }
+
+    /// Every event name with its count and what it maps to, sorted by name.
+    public func nameSummaries() -> [EventNormalizer.NameSummary] {
+        text?.nameSummaries() ?? binary?.nameSummaries().sorted { $0.name < $1.name } ?? []
+    }
+}
