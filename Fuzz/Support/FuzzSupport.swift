@@ -45,8 +45,9 @@ public enum FuzzSupport {
         let engine = ReplayEngine(models: models, sink: builder)
         do {
             let input = try TraceInput(path: path, forcedFormat: format)
-            // Two threads for text: the pieces, their merge and the producer are fuzzed too.
-            let source = ProtEventSource(input: input, probeMap: ProbeMap(), comms: comms, symbols: symbols, threads: 2)
+            // Text on two threads in small pieces: the cutting, the workers and the merge are fuzzed too.
+            let source = ProtEventSource(input: input, probeMap: ProbeMap(), comms: comms, symbols: symbols, threads: 2,
+                                         pieceSize: 4096)
             try source.run(into: AddressLearning(resolver: resolver, downstream: engine))
         } catch {
             // Clear errors are the expected outcome for broken input; crashes are what we look for.
