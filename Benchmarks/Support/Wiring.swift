@@ -14,41 +14,17 @@ public func makeNormalizer(names: StringTable, comms: StringTable, symbols: Stri
 }
 
 /// What a normalizer hands on, in order, for replaying later.
-public enum ProtItem {
-    case event(ProtEvent)
-    case tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int)
-    case lost(cpu: Int32, count: UInt64, line: Int)
-    case bufferStarted(cpu: Int32, line: Int)
-    case fact(AddressFact)
+public typealias ProtItem = ProtEventItem
 
+extension ProtEventItem {
     /// Events and ticks are one per trace event; the rest ride along.
     var isTraceEvent: Bool {
         switch self { case .event, .tick: return true; default: return false }
     }
-
-    @inline(__always)
-    func send(to sink: ProtEventSink) {
-        switch self {
-        case let .event(e): sink.consume(e)
-        case let .tick(cpu, pid, ts, flags, line): sink.tick(cpu: cpu, pid: pid, timestamp: ts, flags: flags, line: line)
-        case let .lost(cpu, count, line): sink.lost(cpu: cpu, count: count, line: line)
-        case let .bufferStarted(cpu, line): sink.bufferStarted(cpu: cpu, line: line)
-        case let .fact(f): sink.addressFact(f)
-        }
-    }
 }
 
 /// Keeps everything the normalizer sends.
-final class CollectingSink: ProtEventSink {
-    var items: [ProtItem] = []
-    func consume(_ event: ProtEvent) { items.append(.event(event)) }
-    func tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int) {
-        items.append(.tick(cpu: cpu, pid: pid, timestamp: timestamp, flags: flags, line: line))
-    }
-    func lost(cpu: Int32, count: UInt64, line: Int) { items.append(.lost(cpu: cpu, count: count, line: line)) }
-    func bufferStarted(cpu: Int32, line: Int) { items.append(.bufferStarted(cpu: cpu, line: line)) }
-    func addressFact(_ fact: AddressFact) { items.append(.fact(fact)) }
-}
+typealias CollectingSink = ProtEventRecorder
 
 /// Counts what the normalizer sends (the parse + normalize benchmarks).
 public final class CountingProtSink: ProtEventSink {

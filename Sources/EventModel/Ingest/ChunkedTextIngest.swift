@@ -180,14 +180,6 @@ private final class ProducerControl: @unchecked Sendable {
 
 /// What one piece turned into: its events, in order, numbered within the piece.
 struct ParsedPiece: @unchecked Sendable {
-    enum Item {
-        case event(ProtEvent)
-        case tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int)
-        case lost(cpu: Int32, count: UInt64, line: Int)
-        case bufferStarted(cpu: Int32, line: Int)
-        case fact(AddressFact)
-    }
-
     /// Strings a worker interned for the first time in this piece (its ids `first...`), in id order.
     struct NewStrings {
         var first: StringTable.ID = 1
@@ -197,7 +189,7 @@ struct ParsedPiece: @unchecked Sendable {
 
     var piece: TextPiece
     var worker: Int
-    var items: [Item]
+    var items: [ProtEventItem]
     /// Lines in the piece (line numbers in it start at 1).
     var lines: Int
     var stats: IngestStats
@@ -206,12 +198,12 @@ struct ParsedPiece: @unchecked Sendable {
 }
 
 /// Parses and normalizes pieces with its own reader, normalizer and string tables.
-final class PieceWorker: ProtEventSink {
+final class PieceWorker {
     let index: Int
     let names = StringTable(), comms = StringTable(), symbols = StringTable()
     let reader: TextTraceReader
     let normalizer: EventNormalizer
-    private var items: [ParsedPiece.Item] = []
+    private let recorder = ProtEventRecorder()
     /// Ids below these were handed to the merger with an earlier piece.
     private var announcedComms = 1, announcedSymbols = 1
 
@@ -221,18 +213,18 @@ final class PieceWorker: ProtEventSink {
         normalizer = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,
                                      strict: strict, sourceName: sourceName)
         normalizer.wantedTags = wantedTags
-        normalizer.connect(self)
+        normalizer.connect(recorder)
     }
 
     func parse(_ piece: TextPiece) -> ParsedPiece {
-        items.reserveCapacity(piece.bytes.count / 64)
+        recorder.items.reserveCapacity(piece.bytes.count / 64)
         reader.beginPiece()
         normalizer.beginPiece()
         reader.read(piece.bytes, offset: piece.offset, into: normalizer)
         normalizer.finish()
-        let parsed = ParsedPiece(piece: piece, worker: index, items: items, lines: reader.lineNumber, stats: normalizer.stats,
+        let parsed = ParsedPiece(piece: piece, worker: index, items: recorder.items, lines: reader.lineNumber, stats: normalizer.stats,
                                  newComms: newStrings(comms, &announcedComms), newSymbols: newStrings(symbols, &announcedSymbols))
-        items = []
+        recorder.items = []
         return parsed
     }
 
@@ -244,14 +236,6 @@ final class PieceWorker: ProtEventSink {
         }
         return s
     }
-
-    func consume(_ event: ProtEvent) { items.append(.event(event)) }
-    func tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int) {
-        items.append(.tick(cpu: cpu, pid: pid, timestamp: timestamp, flags: flags, line: line))
-    }
-    func lost(cpu: Int32, count: UInt64, line: Int) { items.append(.lost(cpu: cpu, count: count, line: line)) }
-    func bufferStarted(cpu: Int32, line: Int) { items.append(.bufferStarted(cpu: cpu, line: line)) }
-    func addressFact(_ fact: AddressFact) { items.append(.fact(fact)) }
 }
 
 /// Replays parsed pieces in input order: renumbers each worker's strings into the shared tables
