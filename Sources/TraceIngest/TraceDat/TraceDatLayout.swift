@@ -516,16 +516,18 @@ enum FormatGuard {
         close(readFD)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        // Killed by a signal (WIFSIGNALED): the low 7 bits hold it.
+        // Killed by a signal (WIFSIGNALED): the low 7 bits hold it. The child exits 0 after the last
+        // format, so any other exit status is a crash too (AddressSanitizer turns a SIGSEGV into exit 1).
         let signal = status & 0x7f
-        if hung || (signal != 0 && signal != 0x7f) {
+        let exitStatus = signal == 0 ? (status >> 8) & 0xff : 0
+        if hung || (signal != 0 && signal != 0x7f) || exitStatus != 0 {
             let f = formats[Int(min(last, UInt32(n - 1)))]
             var name = "?"
             for line in String(decoding: f.text.prefix(200), as: UTF8.self).split(separator: "\n") where line.hasPrefix("name: ") {
                 name = String(line.dropFirst(6))
                 break
             }
-            let how = hung ? "hangs parsing it" : "crashes parsing it (signal \(signal))"
+            let how = hung ? "hangs parsing it" : "crashes parsing it (" + (signal != 0 ? "signal \(signal)" : "exit status \(exitStatus)") + ")"
             throw InputError.unusable(path: path, format: format, what: "the format of event \(f.system):\(name) is damaged: libtraceevent \(how)")
         }
     }

@@ -17,6 +17,16 @@ final class FuzzRegressionTests: XCTestCase {
         }
     }
 
+    /// perf-data-damaged-iomap-format.data (perf-data target): a damaged `iomap:iomap_dio_rw_begin` format
+    /// crashes libtraceevent. The format guard's child caught it in a normal build, but under
+    /// AddressSanitizer the child's SIGSEGV became exit status 1, which the guard took for success, and
+    /// the parent then crashed in tep_parse_event. Any non-zero exit of the child now counts as a crash.
+    func testDamagedFormatIsNamedNotParsed() throws {
+        let r = try runTool(["report", Self.dir.appendingPathComponent("perf-data-damaged-iomap-format.data").path])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.err.contains("iomap:iomap_dio_rw_begin is damaged: libtraceevent crashes parsing it"), r.err)
+    }
+
     /// perf-data-printk-formats.data: a printk line without a quoted format made libtraceevent's
     /// tep_parse_printk_formats write before its buffer (ASan heap-buffer-overflow). Such lines are dropped.
     func testPrintkFormatLinesAreValidated() {
