@@ -26,6 +26,7 @@ public final class IsolatedModel: ProtectionModel {
         inner.contextEnded(context, at: timestamp, line: line, emit: sink)
     }
     public func eventsLost(cpu: Int32, at timestamp: UInt64) { inner.eventsLost(cpu: cpu, at: timestamp) }
+    public func attach(_ limit: LiveStateLimit) { inner.attach(limit) }
     public func finish(at timestamp: UInt64, emit: ObservationSink) { inner.finish(at: timestamp, emit: sink) }
     public var counters: [String: Int] { inner.counters }
     public var applicable: Bool { inner.applicable }

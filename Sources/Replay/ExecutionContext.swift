@@ -43,8 +43,13 @@ public protocol ProtectionModel: AnyObject {
     /// Every unprotected-access class and anomaly kind the model can report (zeros are reported too).
     var accessClasses: [String] { get }
     var anomalyKinds: [String] { get }
+    /// The run's cap on live entries: every map keyed by pid, page, pfn or context instance asks it
+    /// before inserting a new key (the `ReplayEngine` attaches its limit to each model it runs).
+    func attach(_ limit: LiveStateLimit)
 }
 
 extension ProtectionModel {
     public func contextStarted(_ context: ExecutionContext, at timestamp: UInt64, emit: ObservationSink) {}
+    /// Models without per-key state need no limit.
+    public func attach(_ limit: LiveStateLimit) {}
 }

@@ -21,8 +21,21 @@ public final class ReplayEngine: ProtEventSink {
         public var cpuOutOfRange = 0
         public var cpusSeen = 0
         public var contextSwitches = 0
+        /// The live-state cap and what it refused (`LiveStateLimit`).
+        public var liveState = LiveStateLimit.Summary()
     }
-    public private(set) var stats = Stats()
+    private var counts = Stats()
+    public var stats: Stats {
+        var s = counts
+        s.liveState = limit.summary
+        return s
+    }
+    /// Shared with every model: the cap on live entries per map, and the refusals.
+    public let limit: LiveStateLimit
+
+    /// IRQ/softirq/NMI instances nested on one CPU beyond this are not tracked (real nesting is at most
+    /// softirq < hardirq < NMI; deeper stacks only come from entry events without exits and no flag column).
+    public static let maximumIRQDepth = 16
 
     /// CPU numbers above this are treated as corrupt input.
     public static let maximumCPUs = 8192
@@ -55,9 +68,11 @@ public final class ReplayEngine: ProtEventSink {
         Set(ProtEventTag.allCases.filter { wanted[$0.ordinal] })
     }
 
-    public init(models: [ProtectionModel], sink: ObservationSink) {
+    public init(models: [ProtectionModel], sink: ObservationSink, limit: LiveStateLimit = LiveStateLimit()) {
         self.models = models
         self.sink = sink
+        self.limit = limit
+        for m in models { m.attach(limit) }
         let engineTags: Set<ProtEventTag> = [.contextSwitch, .irqEnter, .irqExit, .taskMigrate, .taskFork, .taskExit]
         wanted = ProtEventTag.allCases.map { tag in engineTags.contains(tag) || models.contains { $0.wants(tag) } }
         modelsFor = ProtEventTag.allCases.map { tag in models.filter { $0.wants(tag) } }
@@ -65,13 +80,13 @@ public final class ReplayEngine: ProtEventSink {
 
     public func consume(_ event: ProtEvent) {
         let cpu = Int(event.cpu)
-        guard cpu >= 0 && cpu < ReplayEngine.maximumCPUs else { stats.cpuOutOfRange += 1; return }
+        guard cpu >= 0 && cpu < ReplayEngine.maximumCPUs else { counts.cpuOutOfRange += 1; return }
         let ts = event.timestamp
         advance(cpu: cpu, pid: event.pid, timestamp: ts, flags: event.flags, line: event.line)
         if event.comm != 0 { cpus[cpu].currentComm = event.comm }
         let ordinal = event.kind.tag.ordinal
         let used = wanted[ordinal]
-        if used { stats.eventsUsed += 1 }
+        if used { counts.eventsUsed += 1 }
         switch event.kind {
         case let .irqEnter(kind, _):
             if let top = cpus[cpu].irqs.last, top.kind == kind, !top.explicit, event.flags.present {
@@ -92,7 +107,7 @@ public final class ReplayEngine: ProtEventSink {
                 while cpus[cpu].irqs.count > i { popIRQ(cpu: cpu, at: ts, line: event.line) }
             }
         case let .contextSwitch(_, _, _, nextPid, nextComm):
-            stats.contextSwitches += 1
+            counts.contextSwitches += 1
             cpus[cpu].currentPid = nextPid
             cpus[cpu].currentComm = nextComm
         default: break
@@ -103,16 +118,17 @@ public final class ReplayEngine: ProtEventSink {
     /// timestamps, the CPU's start, and the IRQ instances its flags show.
     public func tick(cpu: Int32, pid: Int32, timestamp: UInt64, flags: TraceFlags, line: Int) {
         let c = Int(cpu)
-        guard c >= 0 && c < ReplayEngine.maximumCPUs else { stats.cpuOutOfRange += 1; return }
+        guard c >= 0 && c < ReplayEngine.maximumCPUs else { counts.cpuOutOfRange += 1; return }
         advance(cpu: c, pid: pid, timestamp: timestamp, flags: flags, line: line)
     }
 
     private func advance(cpu: Int, pid: Int32, timestamp ts: UInt64, flags: TraceFlags, line: Int) {
+        limit.line = line
         if cpu >= cpus.count { cpus.append(contentsOf: repeatElement(CPUState(), count: cpu + 1 - cpus.count)) }
-        if stats.firstTimestamp == nil { stats.firstTimestamp = ts }
-        if ts < stats.lastTimestamp { stats.timestampsBackwards += 1 } else { stats.lastTimestamp = ts }
+        if counts.firstTimestamp == nil { counts.firstTimestamp = ts }
+        if ts < counts.lastTimestamp { counts.timestampsBackwards += 1 } else { counts.lastTimestamp = ts }
         if !cpus[cpu].seen || cpus[cpu].restartPending {
-            if !cpus[cpu].seen { stats.cpusSeen += 1 }
+            if !cpus[cpu].seen { counts.cpusSeen += 1 }
             cpus[cpu].seen = true
             cpus[cpu].restartPending = false
             cpus[cpu].traceStart = ts
@@ -152,6 +168,11 @@ public final class ReplayEngine: ProtEventSink {
     }
 
     private func pushIRQ(cpu: Int, kind: IRQKind, explicit: Bool, at ts: UInt64, pid: Int32) {
+        guard cpus[cpu].irqs.count < ReplayEngine.maximumIRQDepth else {
+            // The event runs in the innermost instance already tracked.
+            limit.refuse("replay", "irq_depth", fixedLimit: ReplayEngine.maximumIRQDepth, noun: "nested irq instances on one CPU")
+            return
+        }
         irqSeq += 1
         cpus[cpu].irqs.append(IRQFrame(kind: kind, seq: irqSeq, explicit: explicit))
         let st = cpus[cpu]
@@ -172,7 +193,7 @@ public final class ReplayEngine: ProtEventSink {
 
     public func lost(cpu: Int32, count: UInt64, line: Int) {
         let c = Int(cpu)
-        let ts = c >= 0 && c < cpus.count ? cpus[c].lastTimestamp : stats.lastTimestamp
+        let ts = c >= 0 && c < cpus.count ? cpus[c].lastTimestamp : counts.lastTimestamp
         for m in models { m.eventsLost(cpu: cpu, at: ts) }
         // What the CPU was running across the gap is unknown: IRQ instances are dropped.
         if c >= 0 && c < cpus.count { cpus[c].irqs.removeAll() }
@@ -187,6 +208,6 @@ public final class ReplayEngine: ProtEventSink {
 
     /// Ends the replay: models close what is open at the last event's timestamp.
     public func finish() {
-        for m in models { m.finish(at: stats.lastTimestamp, emit: sink) }
+        for m in models { m.finish(at: counts.lastTimestamp, emit: sink) }
     }
 }

@@ -24,6 +24,7 @@ public enum JSONReport {
         for (n, c) in r.unmappedByName { unmapped[n] = .int(c) }
         let first = r.replay.firstTimestamp ?? 0
         let last = r.replay.firstTimestamp == nil ? 0 : r.replay.lastTimestamp
+        let live = r.replay.liveState
         return .object([
             "events": .int(i.events),
             "events_used": .int(r.replay.eventsUsed),
@@ -46,7 +47,17 @@ public enum JSONReport {
             "span_ns": .uint(last >= first ? last - first : 0),
             "timestamps_backwards": .int(r.replay.timestampsBackwards),
             "cpu_out_of_range": .int(r.replay.cpuOutOfRange),
+            "max_live_entries": .int(live.cap),
+            "state_cap_refusals": .int(live.refusals),
+            "state_cap_refusals_by_map": .object(live.refusalsByMap.mapValues { .int($0) }),
+            "state_cap_first": live.first.map(stateCapHit) ?? .null,
+            "comm_names_refused": .int(r.stringsRefused.comms),
+            "symbols_refused": .int(r.stringsRefused.symbols),
         ])
+    }
+
+    static func stateCapHit(_ h: LiveStateLimit.Hit) -> JSONValue {
+        .object(["model": .string(h.model), "map": .string(h.map), "line": .int(h.line), "limit": .int(h.limit), "fixed": .bool(h.fixed)])
     }
 
     static func profile(_ r: TraceReport) -> JSONValue {

@@ -164,11 +164,21 @@ public struct SavedReport: Sendable {
         var trace: [String: JSONValue] = [:]
         let sumKeys = ["events", "events_used", "events_ignored", "malformed_events", "unmapped", "malformed", "lost_events",
                        "lost_markers", "lost_markers_without_count", "stack_traces", "buffer_starts", "span_ns",
-                       "timestamps_backwards", "cpu_out_of_range"]
+                       "timestamps_backwards", "cpu_out_of_range", "state_cap_refusals", "comm_names_refused", "symbols_refused"]
         for k in sumKeys { trace[k] = .uint(reports.reduce(UInt64(0)) { $0 &+ ($1.trace[k]?.uint64 ?? 0) }) }
         trace["cpus"] = .uint(reports.map { $0.trace["cpus"]?.uint64 ?? 0 }.max() ?? 0)
         trace["first_ns"] = .uint(reports.compactMap { $0.trace["first_ns"]?.uint64 }.min() ?? 0)
         trace["last_ns"] = .uint(reports.compactMap { $0.trace["last_ns"]?.uint64 }.max() ?? 0)
+        if let cap = reports.compactMap({ $0.trace["max_live_entries"]?.uint64 }).min() { trace["max_live_entries"] = .uint(cap) }
+        var byMap: [String: UInt64] = [:]
+        for r in reports {
+            for (k, v) in r.trace["state_cap_refusals_by_map"]?.objectValue ?? [:] { byMap[k, default: 0] &+= v.uint64 ?? 0 }
+        }
+        trace["state_cap_refusals_by_map"] = .object(byMap.mapValues { .uint($0) })
+        trace["state_cap_first"] = reports.lazy.compactMap { r -> JSONValue? in
+            guard let f = r.trace["state_cap_first"], f != .null else { return nil }
+            return f
+        }.first ?? .null
         var unmapped: [String: UInt64] = [:]
         var examples: [JSONValue] = []
         for r in reports {

@@ -24,6 +24,17 @@ public enum TextReport {
         }
         line(prof)
         if r.replay.timestampsBackwards > 0 { line("# warning:  \(r.replay.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
+        let live = r.replay.liveState
+        if live.refusals > 0 {
+            let maps = live.refusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            line("# warning:  \(live.refusals) new state entries not modelled (--max-live-entries \(live.cap)): \(maps)")
+            if let f = live.first {
+                line("#           first at line \(f.line): \(f.limit) live \(f.noun) in \(f.model) (\(f.fixed ? "a fixed limit" : "the cap"))")
+            }
+        }
+        if r.stringsRefused.comms > 0 || r.stringsRefused.symbols > 0 {
+            line("# warning:  string table full: \(r.stringsRefused.comms) new comm names and \(r.stringsRefused.symbols) new symbols shown as <overflow>")
+        }
         for m in i.malformedExamples { line("# malformed: line \(m.line) (byte \(m.offset)): \(m.reason): \(m.text)") }
         for m in r.models { renderModel(m, into: &out) }
         if !r.unmappedByName.isEmpty {
@@ -46,6 +57,10 @@ public enum TextReport {
         if let m = r.merged { out += "# merged:   \(m["reports"]?.int64 ?? 0) reports\n" }
         out += "# events:   \(n("events"))  used \(n("events_used"))  ignored \(n("events_ignored"))  unmapped \(n("unmapped"))  malformed \(n("malformed"))  lost \(n("lost_events"))  stack traces \(n("stack_traces"))\n"
         out += "# cpus:     \(n("cpus"))  span \(duration(t["span_ns"]?.uint64 ?? 0))\n"
+        if (t["state_cap_refusals"]?.int64 ?? 0) > 0 {
+            let maps = (t["state_cap_refusals_by_map"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.int64 ?? 0)" }.joined(separator: ", ")
+            out += "# warning:  \(n("state_cap_refusals")) new state entries not modelled (--max-live-entries \(n("max_live_entries"))): \(maps)\n"
+        }
         for m in r.models { renderModel(m, into: &out) }
         return out
     }

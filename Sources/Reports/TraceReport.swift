@@ -23,6 +23,8 @@ public struct TraceReport: Sendable {
     /// Unmapped event names and their counts, sorted by name.
     public var unmappedByName: [(String, Int)]
     public var models: [ModelSummary]
+    /// New comm names and symbols the string tables refused (past their capacity; shown as `<overflow>`).
+    public var stringsRefused: (comms: Int, symbols: Int) = (0, 0)
 
     public init(input: Input, ingest: IngestStats, replay: ReplayEngine.Stats, profile: KernelProfile,
                 calibration: PageCalibration, unmappedByName: [(String, Int)], models: [ModelSummary]) {

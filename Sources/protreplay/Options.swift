@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventModel
 import TraceIngest
+import Replay
 
 /// Options shared by the subcommands that replay a trace.
 struct ModelOptions: ParsableArguments {
@@ -23,6 +24,15 @@ struct ModelOptions: ParsableArguments {
         "Read the input as this format instead of detecting it from content: trace.dat, perf.data, ftrace-text, trace-cmd-report, perf-script.",
         valueName: "format"))
     var formatIn: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Most entries each map of live replay state may hold (tasks, frames, pkmap slots, calls in flight, ...; docs/reliability.md). At the cap new keys are counted in state_cap_refusals and not modelled, with one warning on stderr.",
+        valueName: "n"))
+    var maxLiveEntries: Int = LiveStateLimit.defaultCap
+
+    func validate() throws {
+        guard maxLiveEntries >= 1 else { throw ValidationError("--max-live-entries must be at least 1") }
+    }
 
     /// `--format-in`, parsed; nil means detect from content.
     func inputFormat() throws -> TraceFormat? {

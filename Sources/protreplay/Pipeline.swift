@@ -53,7 +53,10 @@ final class Pipeline {
         }
         models = ms
         for m in ms { builder.register(m) }
-        engine = ReplayEngine(models: ms, sink: builder)
+        let limit = LiveStateLimit(cap: max(1, options.maxLiveEntries))
+        let sourceName = input.path == "-" ? "<stdin>" : input.path
+        limit.onFirstRefusal = { Pipeline.warn($0.warning(source: sourceName)) }
+        engine = ReplayEngine(models: ms, sink: builder, limit: limit)
         if selection != nil { source.wantedTags = engine.wantedTags }
     }
 
@@ -79,19 +82,29 @@ final class Pipeline {
             }
         }
         engine.finish()
+        for (table, what) in [(comms, "comm names"), (symbols, "symbols")] where table.overflowCount > 0 {
+            Pipeline.warn("\(displayPath): \(table.capacityLimit) distinct \(what) interned (the string table cap); later new ones read as <overflow> (\(table.overflowCount) refused, in \(what == "symbols" ? "symbols_refused" : "comm_names_refused"))")
+        }
         let stats = source.stats
         if stats.events == 0 && stats.malformed == 0 && stats.stackTraces == 0 {
             throw Failure(description: "\(displayPath): no trace events found (only header or blank lines)")
         }
     }
 
+    /// One warning line on stderr (clearing a progress line first when stderr is a terminal).
+    static func warn(_ message: String) {
+        fputs((isatty(2) != 0 ? "\r\u{1b}[K" : "") + "protreplay: warning: " + message + "\n", stderr)
+    }
+
     func report() -> TraceReport {
         let unmapped = source.nameSummaries().filter { $0.mapsTo == "unmapped" }.map { ($0.name, $0.count) }.sorted { $0.0 < $1.0 }
-        return TraceReport(
+        var r = TraceReport(
             input: .init(path: input.path, format: input.format.rawValue, compression: input.compression.rawValue,
                          bytes: input.sizeOnDisk ?? input.bytesRead),
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
             unmappedByName: unmapped, models: reportedModels.map { builder.summary(for: $0) })
+        r.stringsRefused = (comms.overflowCount, symbols.overflowCount)
+        return r
     }
 
     /// With `--model auto`, the models whose events were present (all of them if none was).

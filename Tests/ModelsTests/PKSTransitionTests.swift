@@ -8,12 +8,16 @@ import Replay
 final class ModelScript {
     let recorder = Recorder()
     let model: ProtectionModel
-    lazy var engine = ReplayEngine(models: [model], sink: recorder)
+    let limit: LiveStateLimit
+    lazy var engine = ReplayEngine(models: [model], sink: recorder, limit: limit)
     var line = 0
     static let task = TraceFlags(bits: 0)
     static let hardirq = TraceFlags(bits: TraceFlags.hardirq, preemptDepth: 1)
 
-    init(_ model: ProtectionModel) { self.model = model }
+    init(_ model: ProtectionModel, limit: LiveStateLimit = LiveStateLimit()) {
+        self.model = model
+        self.limit = limit
+    }
 
     func send(_ us: UInt64, cpu: Int32 = 0, pid: Int32 = 100, flags: TraceFlags = ModelScript.task, site: StringTable.ID = 0, _ kind: ProtEventKind) {
         line += 1

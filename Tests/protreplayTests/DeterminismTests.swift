@@ -7,10 +7,7 @@ import Foundation
 /// pieces of about 3000 bytes (hundreds of cuts, many next to stack traces), and from stdin.
 final class DeterminismTests: XCTestCase {
     func run(_ args: [String], threads: Int, pieceBytes: Int? = nil, stdin: String? = nil) throws -> String {
-        let candidates = ["debug", "release"].map { repoRoot.appendingPathComponent(".build/\($0)/protreplay").path }
-        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("protreplay binary not built")
-        }
+        let path = try toolPath()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args

@@ -6,13 +6,21 @@ import Reports
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let i386Trace = repoRoot.appendingPathComponent("SampleTraces/real/6.1.0-50-686-pae-i386-workload/trace.lz4").path
 
-/// Runs the built `protreplay` binary.
-func runTool(_ args: [String], stdin: Data? = nil) throws -> (status: Int32, out: String, err: String) {
-    let exe = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("protreplay")
-    let candidates = [exe.path] + ["debug", "release"].map { repoRoot.appendingPathComponent(".build/\($0)/protreplay").path }
+/// The built `protreplay` binary: the one built with these tests (next to the test bundle, whatever
+/// `--scratch-path`), else `.build/debug` or `.build/release`.
+func toolPath() throws -> String {
+    let beside = [Bundle.main.executableURL?.deletingLastPathComponent(), Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
+        .compactMap { $0?.appendingPathComponent("protreplay").path }
+    let candidates = beside + ["debug", "release"].map { repoRoot.appendingPathComponent(".build/\($0)/protreplay").path }
     guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
         throw XCTSkip("protreplay binary not built")
     }
+    return path
+}
+
+/// Runs the built `protreplay` binary.
+func runTool(_ args: [String], stdin: Data? = nil) throws -> (status: Int32, out: String, err: String) {
+    let path = try toolPath()
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args

@@ -50,6 +50,18 @@ public final class DirectMapModel: ProtectionModel {
     private var secretVMAs: [(start: UInt64, end: UInt64)] = []
     private var pendingGupOnSecret: [ContextInstance: Bool] = [:]
 
+    /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
+    private var limit = LiveStateLimit()
+    public func attach(_ limit: LiveStateLimit) { self.limit = limit }
+
+    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
+    @inline(__always)
+    private func admit(_ live: Int, _ map: StaticString) -> Bool {
+        if limit.admits(live) { return true }
+        limit.refuse(name, map)
+        return false
+    }
+
     private var removals = 0, restores = 0, otherRemovals = 0, flushes = 0, gupRefused = 0, faultsOnRemoved = 0
     public var counters: [String: Int] {
         ["removals": removals, "restores": restores, "removals_not_secret": otherRemovals, "tlb_flushes_matched": flushes,
@@ -78,7 +90,7 @@ public final class DirectMapModel: ProtectionModel {
             secretVMAs.append((start, end))
             if secretVMAs.count > 4096 { secretVMAs.removeFirst() }
         case .secretmemFault:
-            pendingFault[ctx.instance] = (ts, nil)
+            if pendingFault[ctx.instance] != nil || admit(pendingFault.count, "pending_faults") { pendingFault[ctx.instance] = (ts, nil) }
         case .pageAlloc:
             if var p = pendingFault[ctx.instance], p.allocNs == nil { p.allocNs = ts; pendingFault[ctx.instance] = p }
         case let .directMap(page, valid):
@@ -90,7 +102,7 @@ public final class DirectMapModel: ProtectionModel {
         case let .tlbFlushKernelRange(start, end):
             flushRange(start: start, end: end, at: ts, emit)
         case let .secretmemFree(folio):
-            pendingFree[ctx.instance] = folio
+            if pendingFree[ctx.instance] != nil || admit(pendingFree.count, "pending_frees") { pendingFree[ctx.instance] = folio }
         case let .pageFree(pfn, order):
             freed(pfn: pfn, order: order, at: ts, emit)
         case let .fault(address, _, code, user):
@@ -103,7 +115,8 @@ public final class DirectMapModel: ProtectionModel {
                                      accessClass: "removed_direct_map", outcome: .blocked, site: e.site, uncertain: f.uncertain))
         case let .gupAcquire(_, _, start, _, _):
             // gup refuses secretmem VMAs (check_vma_flags): an attempt, not an access.
-            pendingGupOnSecret[ctx.instance] = secretVMAs.contains { start >= $0.start && start < $0.end }
+            let onSecret = secretVMAs.contains { start >= $0.start && start < $0.end }
+            if pendingGupOnSecret[ctx.instance] != nil || admit(pendingGupOnSecret.count, "pending_gups") { pendingGupOnSecret[ctx.instance] = onSecret }
         case let .gupReturn(_, _, result):
             if pendingGupOnSecret.removeValue(forKey: ctx.instance) == true && result < 0 { gupRefused += 1 }
         default:
@@ -124,9 +137,10 @@ public final class DirectMapModel: ProtectionModel {
 
     private func remove(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         guard let owner = owner(of: e, ctx) else { otherRemovals += 1; return }
-        removals += 1
         let fault = pendingFault.removeValue(forKey: ctx.instance)
         let pfn = resolver.pfn(forPage: page)
+        guard frames[page] != nil || admit(frames.count, "frames") else { return }
+        removals += 1
         var f = Frame(state: .removedStale, owner: owner, pfn: pfn, allocNs: fault?.allocNs ?? fault?.ts ?? e.timestamp,
                       faultNs: fault?.ts ?? e.timestamp, holderPid: ctx.pid, holderComm: ctx.comm, holderKind: ctx.kind,
                       cpu: ctx.cpu, site: e.site)
@@ -134,7 +148,7 @@ public final class DirectMapModel: ProtectionModel {
         // PRE_REMOVAL: allocated and zeroed, still in the direct map.
         emitPair(f, page: page, api: "pre_removal", open: f.allocNs, close: e.timestamp, cause: .stateChange, emit)
         frames[page] = f
-        if let pfn { pageOfPfn[pfn] = page }
+        if let pfn, pageOfPfn[pfn] != nil || admit(pageOfPfn.count, "frames_by_pfn") { pageOfPfn[pfn] = page }
     }
 
     private func flushRange(start: UInt64, end: UInt64, at ts: UInt64, _ emit: ObservationSink) {

@@ -35,6 +35,43 @@ public final class HighmemModel: ProtectionModel {
 
     private var kmapLocalLowmem = 0, kunmapLocalLowmem = 0, pkmapFlushes = 0, pkmapFlushesInferred = 0
     private var pkmapInstalls = 0, kmapLocalPushes = 0
+
+    /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
+    private var limit = LiveStateLimit()
+    public func attach(_ limit: LiveStateLimit) { self.limit = limit }
+    /// Live totals of the per-task lists, each capped like a map: fixmap slots on all stacks, and
+    /// outstanding lowmem mappings.
+    private var localSlots = 0, lowmemMappings = 0
+    /// Set once `tasks` / `pkmap_slots` refused a key: an unmap with no state may then be one whose map
+    /// was refused, so its left-censored window is marked uncertain.
+    private var tasksRefused = false, slotsRefused = false
+    /// `kmap_high` calls in flight per context whose return is not seen yet; older ones are forgotten
+    /// (their kretprobe was missed: returns always match the newest).
+    static let maximumPendingHigh = 16
+
+    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
+    @inline(__always)
+    private func admit(_ live: Int, _ map: StaticString) -> Bool {
+        if limit.admits(live) { return true }
+        limit.refuse(name, map)
+        return false
+    }
+
+    /// A new task for `tasks`.
+    @inline(__always)
+    private func admitTask() -> Bool {
+        if admit(tasks.count, "tasks") { return true }
+        tasksRefused = true
+        return false
+    }
+
+    /// A new page for `pkmap.slots`.
+    @inline(__always)
+    private func admitSlot() -> Bool {
+        if admit(pkmap.slots.count, "pkmap_slots") { return true }
+        slotsRefused = true
+        return false
+    }
     public var counters: [String: Int] {
         ["kmap_local_lowmem": kmapLocalLowmem, "kunmap_local_lowmem": kunmapLocalLowmem, "pkmap_flushes": pkmapFlushes,
          "pkmap_flushes_inferred": pkmapFlushesInferred, "pkmap_installs": pkmapInstalls, "kmap_local_pushes": kmapLocalPushes]
@@ -67,8 +104,11 @@ public final class HighmemModel: ProtectionModel {
             case .kmapHigh: if let page { kmapHigh(page: page, e, ctx) }
             case .kmapLocalPage:
                 if let page {
-                    if let old = pendingLocal[ctx.instance], !old.pushed { kmapLocalLowmem += 1 }
-                    pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page)
+                    let old = pendingLocal[ctx.instance]
+                    if let old, !old.pushed { kmapLocalLowmem += 1 }
+                    if old != nil || admit(pendingLocal.count, "pending_kmap_local") {
+                        pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page)
+                    }
                 }
             case .kmapLocalPfn: if let pfn { pushLocal(pfn: pfn, e, ctx, emit) }
             case .kunmapLocal: break
@@ -93,6 +133,12 @@ public final class HighmemModel: ProtectionModel {
             if let t = tasks[parent], !t.entries.isEmpty {
                 emit.anomaly(anomaly(e, "fork_with_local_kmap", "task \(parent) forked \(child) holding \(t.entries.count) kmap_local slot(s); kmap_local_fork resets the child"))
             }
+            if let old = tasks[child] {
+                localSlots -= old.entries.count
+                lowmemMappings -= old.lowmemOutstanding.count
+            } else if !admitTask() {
+                break
+            }
             var c = KmapLocalStack()
             c.exact = true
             tasks[child] = c
@@ -116,13 +162,25 @@ public final class HighmemModel: ProtectionModel {
             openNs = p.openNs
             api = .kmapLocalPage
         }
-        var t = tasks[ctx.pid] ?? KmapLocalStack()
+        var t: KmapLocalStack
+        if let existing = tasks[ctx.pid] {
+            t = existing
+        } else {
+            guard admitTask() else { return }
+            t = KmapLocalStack()
+        }
+        guard t.entries.count < KmapLocalStack.trackedDepth else {
+            limit.refuse(name, "kmap_local_depth", fixedLimit: KmapLocalStack.trackedDepth, noun: "kmap_local slots on one task's stack")
+            return
+        }
+        guard admit(localSlots, "kmap_local_slots") else { return }
         if t.onCPU == nil { t.onCPU = ctx.cpu }
         t.lastCPU = ctx.cpu
         let entry = KmapLocalEntry(pfn: pfn, vaddr: nil, holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid,
                                    holderComm: ctx.comm, cpu: ctx.cpu, api: api, openNs: openNs, site: e.site,
                                    segmentStart: openNs)
         t.entries.append(entry)
+        localSlots += 1
         kmapLocalPushes += 1
         if t.entries.count > KmapLocalStack.maximumDepth {
             emit.anomaly(anomaly(e, "kmap_local_overflow", "task \(ctx.pid) holds \(t.entries.count) kmap_local slots; KM_MAX_IDX allows \(KmapLocalStack.maximumDepth) (the kernel BUGs)"))
@@ -153,11 +211,13 @@ public final class HighmemModel: ProtectionModel {
                 tasks[ctx.pid] = t
             } else {
                 kmapLocalLowmem += 1
-                t.noteLowmem(vaddr)
-                tasks[ctx.pid] = t
+                if admit(lowmemMappings, "lowmem_mappings") {
+                    lowmemMappings += t.noteLowmem(vaddr)
+                    tasks[ctx.pid] = t
+                }
             }
         case .kmapHigh:
-            guard var list = pendingHigh[ctx.instance], !list.isEmpty else { return }
+            guard var list = pendingHigh.removeValue(forKey: ctx.instance), !list.isEmpty else { return }
             let page = list.removeLast()
             pendingHigh[ctx.instance] = list.isEmpty ? nil : list
             kmapHighReturned(page: page, vaddr: vaddr & ~0xfff, e, ctx, emit)
@@ -168,18 +228,22 @@ public final class HighmemModel: ProtectionModel {
 
     private func noteLowmem(_ pid: Int32, _ vaddr: UInt64) {
         kmapLocalLowmem += 1
+        guard admitTask(), admit(lowmemMappings, "lowmem_mappings") else { return }
         var t = KmapLocalStack()
-        t.noteLowmem(vaddr)
+        lowmemMappings += t.noteLowmem(vaddr)
         tasks[pid] = t
     }
 
     private func kunmapLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         let address = vaddr & ~0xfff
-        var t = tasks[ctx.pid] ?? KmapLocalStack()
+        let existing = tasks[ctx.pid]
+        var t = existing ?? KmapLocalStack()
         // A lowmem mapping: kunmap_local_indexed returns early, nothing is popped.
-        if t.takeLowmem(address) || (!t.entries.contains { $0.vaddr == address } && isLowmem(address)) {
+        let tookLowmem = t.takeLowmem(address)
+        if tookLowmem { lowmemMappings -= 1 }
+        if tookLowmem || (!t.entries.contains { $0.vaddr == address } && isLowmem(address)) {
             kunmapLocalLowmem += 1
-            tasks[ctx.pid] = t
+            if existing != nil || admitTask() { tasks[ctx.pid] = t }
             return
         }
         guard let top = t.entries.popLast() else {
@@ -191,12 +255,13 @@ public final class HighmemModel: ProtectionModel {
                                pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: ctx.cpu,
                                open: ctx.cpuTraceStart, close: e.timestamp, site: e.site, cause: .unmap)
                 w.censoredLeft = true
-                w.uncertain = t.crossedGap
+                w.uncertain = t.crossedGap || (existing == nil && tasksRefused)
                 emit.window(w)
             }
-            tasks[ctx.pid] = t
+            if existing != nil || admitTask() { tasks[ctx.pid] = t }
             return
         }
+        localSlots -= 1
         var cause = CloseCause.unmap
         if let v = top.vaddr, v != address {
             cause = .outOfOrderPop
@@ -241,19 +306,28 @@ public final class HighmemModel: ProtectionModel {
     private func kmapHigh(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext) {
         let grant = PkmapGrant(holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid, holderComm: ctx.comm,
                                cpu: ctx.cpu, openNs: e.timestamp, site: e.site)
-        if var slot = pkmap.slots[page], slot.count >= 1 {
-            slot.count += 1
-            slot.grants.append(grant)
-            pkmap.slots[page] = slot
+        let existing = pkmap.slots[page]
+        guard existing != nil || admitSlot(), admit(pkmap.liveGrants, "pkmap_grants") else { return }
+        if let existing, existing.count >= 1 {
+            pkmap.slots[page]!.count += 1
+            pkmap.slots[page]!.grants.append(grant)
         } else {
             // A new slot: count 1 (mapped, no users) then +1 for this user.
+            if let existing { pkmap.liveGrants -= existing.grants.count }
             let exact = pkmap.flushedPages.remove(page) != nil
             var slot = PkmapSlot(page: page, vaddr: nil, count: 2, installNs: e.timestamp, installer: grant, exact: exact)
             slot.grants = [grant]
             pkmap.slots[page] = slot
             pkmapInstalls += 1
         }
-        pendingHigh[ctx.instance, default: []].append(page)
+        pkmap.liveGrants += 1
+        if pendingHigh[ctx.instance] == nil {
+            guard admit(pendingHigh.count, "pending_kmap_high") else { return }
+            pendingHigh[ctx.instance] = [page]
+        } else {
+            pendingHigh[ctx.instance]!.append(page)
+            if pendingHigh[ctx.instance]!.count > HighmemModel.maximumPendingHigh { pendingHigh[ctx.instance]!.removeFirst() }
+        }
     }
 
     private func kmapHighReturned(page: UInt64, vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
@@ -285,7 +359,7 @@ public final class HighmemModel: ProtectionModel {
                 }
                 pkmap.lastInstallVaddr = vaddr
             }
-            pkmap.pageAtVaddr[vaddr] = page
+            if pkmap.pageAtVaddr[vaddr] != nil || admit(pkmap.pageAtVaddr.count, "pkmap_addresses") { pkmap.pageAtVaddr[vaddr] = page }
         } else {
             pkmap.slots[page] = slot
         }
@@ -302,9 +376,11 @@ public final class HighmemModel: ProtectionModel {
                            pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: ctx.cpu,
                            open: ctx.cpuTraceStart, close: e.timestamp, site: 0, cause: .unmap)
             g.censoredLeft = true
+            g.uncertain = pkmap.slots[page] == nil && slotsRefused
             emit.window(g)
             let grant = PkmapGrant(holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid, holderComm: ctx.comm,
                                    cpu: ctx.cpu, openNs: ctx.cpuTraceStart, site: 0)
+            guard pkmap.slots[page] != nil || admitSlot() else { return }
             var slot = pkmap.slots[page] ?? PkmapSlot(page: page, vaddr: nil, count: 1, installNs: ctx.cpuTraceStart, installer: grant, exact: false)
             if slot.grants.isEmpty {
                 slot.count = 1
@@ -316,6 +392,7 @@ public final class HighmemModel: ProtectionModel {
         // Release the caller's own grant if it has one, else the oldest (any task may kunmap).
         let i = slot.grants.firstIndex { $0.holder == ctx.instance } ?? slot.grants.firstIndex { $0.holderPid == ctx.pid } ?? 0
         let grant = slot.grants.remove(at: i)
+        pkmap.liveGrants -= 1
         slot.count -= 1
         var g = window(.granted, scope: .global, frame: frame(page), alias: "pkmap", api: KmapAPI.kmapHigh.name,
                        pid: grant.holderPid, comm: grant.holderComm, kind: grant.holderKind, cpu: grant.cpu,
@@ -333,8 +410,9 @@ public final class HighmemModel: ProtectionModel {
         for (page, slot) in pkmap.slots.sorted(by: { $0.key < $1.key }) where slot.count <= 1 && page != except {
             emitPkmapEffective(slot, close: ts, cause: cause, censored: false, emit)
             pkmap.slots[page] = nil
+            pkmap.liveGrants -= slot.grants.count
             if let v = slot.vaddr, pkmap.pageAtVaddr[v] == page { pkmap.pageAtVaddr[v] = nil }
-            pkmap.flushedPages.insert(page)
+            if pkmap.flushedPages.contains(page) || admit(pkmap.flushedPages.count, "flushed_pages") { pkmap.flushedPages.insert(page) }
         }
     }
 
@@ -384,6 +462,8 @@ public final class HighmemModel: ProtectionModel {
 
     private func taskExit(pid: Int32, _ e: ProtEvent, _ emit: ObservationSink) {
         guard let t = tasks.removeValue(forKey: pid) else { return }
+        localSlots -= t.entries.count
+        lowmemMappings -= t.lowmemOutstanding.count
         if !t.entries.isEmpty {
             emit.anomaly(anomaly(e, "exit_with_local_kmap", "task \(pid) exited holding \(t.entries.count) kmap_local slot(s)"))
             for entry in t.entries.reversed() { closeLocal(entry, at: e.timestamp, cause: .exit, emit) }
@@ -397,7 +477,7 @@ public final class HighmemModel: ProtectionModel {
                 t.exact = true
                 t.crossedGap = false
                 tasks[ctx.pid] = t
-            } else if ctx.kind == .task, tasks[ctx.pid] == nil {
+            } else if ctx.kind == .task, tasks[ctx.pid] == nil, admitTask() {
                 var t = KmapLocalStack()
                 t.exact = true
                 tasks[ctx.pid] = t
@@ -446,6 +526,8 @@ public final class HighmemModel: ProtectionModel {
             for entry in tasks[pid]!.entries.reversed() { closeLocal(entry, at: ts, cause: .traceEnd, censored: true, emit) }
         }
         tasks.removeAll()
+        localSlots = 0
+        lowmemMappings = 0
         for page in pkmap.slots.keys.sorted() {
             let slot = pkmap.slots[page]!
             for gr in slot.grants {
@@ -460,6 +542,7 @@ public final class HighmemModel: ProtectionModel {
             emitPkmapEffective(slot, close: ts, cause: .traceEnd, censored: true, emit)
         }
         pkmap.slots.removeAll()
+        pkmap.liveGrants = 0
     }
 
     // MARK: Helpers

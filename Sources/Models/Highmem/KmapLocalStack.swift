@@ -38,10 +38,19 @@ struct KmapLocalStack {
     static let lowmemMemory = 64
     /// `KM_MAX_IDX` without `CONFIG_DEBUG_KMAP_LOCAL`: at most 15 live slots per task (spec §2.4).
     static let maximumDepth = 15
+    /// Slots tracked per task: past `maximumDepth` the kernel has BUGged; deeper pushes are counted as
+    /// refused (`LiveStateLimit`), not modelled.
+    static let trackedDepth = 64
 
-    mutating func noteLowmem(_ vaddr: UInt64) {
+    /// Remembers a lowmem mapping; returns how many entries the list grew by (0 when it forgot the oldest).
+    @discardableResult
+    mutating func noteLowmem(_ vaddr: UInt64) -> Int {
         lowmemOutstanding.append(vaddr & ~0xfff)
-        if lowmemOutstanding.count > KmapLocalStack.lowmemMemory { lowmemOutstanding.removeFirst() }
+        if lowmemOutstanding.count > KmapLocalStack.lowmemMemory {
+            lowmemOutstanding.removeFirst()
+            return 0
+        }
+        return 1
     }
 
     /// Removes a lowmem mapping with this (page-aligned) address; true if there was one.

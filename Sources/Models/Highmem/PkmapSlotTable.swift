@@ -42,4 +42,6 @@ struct PkmapSlotTable {
     var lastInstallVaddr: UInt64?
     /// Pages whose slot a flush cleared: their next install starts from an exact count of 0.
     var flushedPages: Set<UInt64> = []
+    /// Grants held over all slots (capped like a map: `LiveStateLimit`).
+    var liveGrants = 0
 }

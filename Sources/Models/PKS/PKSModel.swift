@@ -112,6 +112,23 @@ public final class PKSModel: ProtectionModel {
 
     private var grants = 0, revokes = 0, faultsObserved = 0, faultsImplied = 0, userPKFaults = 0, silentFixups = 0
     private var unresolvedFaults = 0, warnings = 0
+
+    /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
+    /// `count` and `localGrants` hold no zero counts or empty lists, so they hold only live grants.
+    private var limit = LiveStateLimit()
+    public func attach(_ limit: LiveStateLimit) { self.limit = limit }
+    /// Live totals of the per-key lists, each capped like a map.
+    private var localGrantEntries = 0, kmapHolds = 0
+    /// kmap_local grants tracked per task: the kernel allows 16 (`KM_MAX_IDX`); deeper ones are refused.
+    static let trackedLocalDepth = 64
+
+    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
+    @inline(__always)
+    private func admit(_ live: Int, _ map: StaticString) -> Bool {
+        if limit.admits(live) { return true }
+        limit.refuse(name, map)
+        return false
+    }
     public var counters: [String: Int] {
         ["grants": grants, "revokes": revokes, "pk_faults_observed": faultsObserved, "accesses_implied": faultsImplied,
          "user_pk_faults": userPKFaults, "a1_silent_fixups": silentFixups, "unresolved_faults": unresolvedFaults,
@@ -149,7 +166,9 @@ public final class PKSModel: ProtectionModel {
             switch api {
             case .kmapLocalPage:
                 touchAfterReturn(ctx, at: e.timestamp, e, emit)   // a previous call whose return was not probed
-                if let page { pendingLocal[ctx.instance] = (e.timestamp, page, false) }
+                if let page, pendingLocal[ctx.instance] != nil || admit(pendingLocal.count, "pending_kmap_local") {
+                    pendingLocal[ctx.instance] = (e.timestamp, page, false)
+                }
                 if protected == .kmapped, let page { decideLocal(frame: pfn ?? resolver.pfn(forPage: page), e, ctx, emit) }
             case .kmapLocalPfn:
                 if var p = pendingLocal[ctx.instance], !p.decided {
@@ -208,7 +227,9 @@ public final class PKSModel: ProtectionModel {
             if (count[parent] ?? 0) > 0 {
                 emit.anomaly(anomaly(e, "fork_with_grant", "task \(parent) forked \(child) with pgmap_prot_count \(count[parent]!); whether the child inherits it is open (spec §10.4)"))
             }
-            contexts[.task(child)] = ContextState(kind: .task, pid: child, comm: childComm, cpu: e.cpu)
+            if contexts[.task(child)] != nil || admit(contexts.count, "contexts") {
+                contexts[.task(child)] = ContextState(kind: .task, pid: child, comm: childComm, cpu: e.cpu)
+            }
         case let .taskExit(pid):
             if var c = contexts[.task(pid)] {
                 closeSegment(&c, at: e.timestamp, cause: .exit, emit)
@@ -216,7 +237,7 @@ public final class PKSModel: ProtectionModel {
                 contexts[.task(pid)] = nil
             }
             count[pid] = nil
-            localGrants[pid] = nil
+            if let list = localGrants.removeValue(forKey: pid) { localGrantEntries -= list.count }
         default:
             break
         }
@@ -227,18 +248,25 @@ public final class PKSModel: ProtectionModel {
         if firstTimestamp == nil { firstTimestamp = ts }
         lastTimestamp = max(lastTimestamp, ts)
         cpusSeen.insert(ctx.cpu)
-        if contexts[.task(ctx.pid)] == nil {
-            contexts[.task(ctx.pid)] = ContextState(kind: .task, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu)
+        let task = ContextInstance.task(ctx.pid)
+        let taskKnown = contexts[task] != nil
+        if !taskKnown, admit(contexts.count, "contexts") {
+            contexts[task] = ContextState(kind: .task, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu)
         }
         if cpuStacks[ctx.cpu] == nil {
-            cpuStacks[ctx.cpu] = [.task(ctx.pid)]
-            contexts[.task(ctx.pid)]!.running = true
+            cpuStacks[ctx.cpu] = [task]
+            contexts[task]?.running = true
         }
-        if contexts[ctx.instance] == nil {
+        if let c = contexts[ctx.instance] {
+            if c.comm != ctx.comm { contexts[ctx.instance]!.comm = ctx.comm }   // prctl(PR_SET_NAME) renames tasks mid-trace
+        } else if ctx.instance != task, admit(contexts.count, "contexts") {
             contexts[ctx.instance] = ContextState(kind: ctx.kind, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu, running: true)
-        } else if contexts[ctx.instance]!.comm != ctx.comm {
-            contexts[ctx.instance]!.comm = ctx.comm   // prctl(PR_SET_NAME) renames tasks mid-trace
         }
+    }
+
+    /// A grant by this context can be modelled: the context is tracked and its task's count has room.
+    private func canGrant(_ ctx: ExecutionContext) -> Bool {
+        contexts[ctx.instance] != nil && (count[ctx.pid] != nil || admit(count.count, "grant_counts"))
     }
 
     // MARK: Grants
@@ -253,11 +281,20 @@ public final class PKSModel: ProtectionModel {
 
     private func grantLocal(frame: UInt64?, open: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         let isProtected = protected.contains(pfn: frame)
+        let depth = localGrants[ctx.pid]?.count
+        guard depth != nil || admit(localGrants.count, "local_grants") else { return }
+        guard (depth ?? 0) < PKSModel.trackedLocalDepth else {
+            limit.refuse(name, "local_grant_depth", fixedLimit: PKSModel.trackedLocalDepth, noun: "kmap_local grants of one task")
+            return
+        }
+        guard admit(localGrantEntries, "local_grant_entries") else { return }
+        if isProtected && mode != .off && !canGrant(ctx) { return }
         localGrants[ctx.pid, default: []].append(LocalGrant(holder: ctx.instance, vaddr: nil, frame: frame, protected: isProtected))
+        localGrantEntries += 1
         guard isProtected else { return }
         grant(frameProtected: true, open: open, e, ctx, emit)
         // The mapping context touches the page once the call returns.
-        pendingTouch[ctx.instance] = frame
+        if pendingTouch[ctx.instance] != nil || admit(pendingTouch.count, "pending_touches") { pendingTouch[ctx.instance] = frame }
     }
 
     /// Frames a context mapped with kmap_local and will touch when the call returns.
@@ -270,11 +307,10 @@ public final class PKSModel: ProtectionModel {
 
     /// `PGMAP_GRANT` (V10 §4.3): `old = cnt[T]++`; on 0 -> 1 the key becomes RW for this context.
     private func grant(frameProtected: Bool, open: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
-        guard mode != .off else { return }
+        guard mode != .off, canGrant(ctx), var c = contexts[ctx.instance] else { return }
         grants += 1
         let old = count[ctx.pid] ?? 0
-        count[ctx.pid] = old &+ 1
-        var c = contexts[ctx.instance]!
+        count[ctx.pid] = old &+ 1 == 0 ? nil : old &+ 1
         if c.ownGrants == 0 { c.grantOpen = open; c.grantSite = e.site }
         c.ownGrants += 1
         contexts[ctx.instance] = c
@@ -283,11 +319,16 @@ public final class PKSModel: ProtectionModel {
 
     /// `PGMAP_REVOKE`: `cnt[T]--` (u32); on reaching 0 the key becomes AD for this context.
     private func revoke(_ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink, grantHolder: ContextInstance? = nil) {
-        guard mode != .off else { return }
+        // A context not tracked (refused at the cap) had its grants refused too: nothing to revoke.
+        guard mode != .off, contexts[ctx.instance] != nil else { return }
         revokes += 1
         let old = count[ctx.pid] ?? 0
         let new = old &- 1
-        count[ctx.pid] = new
+        if new == 0 {
+            count[ctx.pid] = nil
+        } else if old != 0 || admit(count.count, "grant_counts") {
+            count[ctx.pid] = new
+        }
         if old == 0 {
             emit.anomaly(anomaly(e, "counter_underflow", "pgmap_prot_count of task \(ctx.pid) wrapped to 0xffffffff"))
         }
@@ -312,7 +353,8 @@ public final class PKSModel: ProtectionModel {
             return
         }
         let g = list.remove(at: i)
-        localGrants[ctx.pid] = list
+        localGrantEntries -= 1
+        localGrants[ctx.pid] = list.isEmpty ? nil : list
         if g.protected { revoke(e, ctx, emit, grantHolder: g.holder) }
     }
 
@@ -323,7 +365,9 @@ public final class PKSModel: ProtectionModel {
         guard mode != .off, protected.contains(pfn: frame) else { return }
         let k = GlobalKmap(holder: ctx.instance, holderPid: ctx.pid, holderComm: ctx.comm, holderKind: ctx.kind, cpu: ctx.cpu,
                            open: e.timestamp, site: e.site)
+        guard kmaps[page] != nil || admit(kmaps.count, "kmapped_pages"), admit(kmapHolds, "kmap_holds") else { return }
         kmaps[page, default: []].append(k)
+        kmapHolds += 1
         switch kmapGlobal {
         case .unsupported:
             emit.anomaly(anomaly(e, "global_kmap_unsupported", "kmap() of a protected page grants nothing in V9/V10; accesses through it fault"))
@@ -341,7 +385,7 @@ public final class PKSModel: ProtectionModel {
         case .flagFault:
             break
         }
-        pendingHigh[ctx.instance] = page
+        if pendingHigh[ctx.instance] != nil || admit(pendingHigh.count, "pending_kmap_high") { pendingHigh[ctx.instance] = page }
     }
 
     private func kunmapGlobalCall(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
@@ -353,6 +397,7 @@ public final class PKSModel: ProtectionModel {
             impliedAccess(by: ctx, frame: resolver.pfn(forPage: page), page: page, at: e.timestamp, e, emit)
         }
         list.remove(at: i)
+        kmapHolds -= 1
         kmaps[page] = list.isEmpty ? nil : list
         if kmapGlobal != .unsupported {
             // A1 and A2 grant the kmap: a page-granular GRANTED window, global scope.
@@ -543,10 +588,10 @@ public final class PKSModel: ProtectionModel {
             c.rw = false
             contexts[.task(prev)] = c
         }
-        if contexts[.task(next)] == nil {
+        if contexts[.task(next)] == nil, admit(contexts.count, "contexts") {
             contexts[.task(next)] = ContextState(kind: .task, pid: next, comm: nextComm, cpu: cpu)
         }
-        contexts[.task(next)]!.cpu = cpu
+        contexts[.task(next)]?.cpu = cpu
         cpuStacks[cpu] = [.task(next)]
         setRunning(.task(next), true, at: ts, cause: .schedOut, emit)
     }
@@ -560,8 +605,14 @@ public final class PKSModel: ProtectionModel {
         note(ctx, at: ts)
         let below = cpuStacks[ctx.cpu]?.last
         cpuStacks[ctx.cpu, default: []].append(ctx.instance)
+        // Instances the engine dropped at a lost-events gap never end here: keep the stack to the
+        // task and the engine's deepest nesting.
+        if cpuStacks[ctx.cpu]!.count > ReplayEngine.maximumIRQDepth + 1 { cpuStacks[ctx.cpu]!.remove(at: 1) }
         if let below, below != ctx.instance { setRunning(below, false, at: ts, cause: .shadowed, emit) }
-        contexts[ctx.instance] = ContextState(kind: ctx.kind, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu, running: true)
+        // `note` tracked it, or refused it at the cap.
+        if contexts[ctx.instance] != nil {
+            contexts[ctx.instance] = ContextState(kind: ctx.kind, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu, running: true)
+        }
     }
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
@@ -587,7 +638,15 @@ public final class PKSModel: ProtectionModel {
     }
 
     public func finish(at ts: UInt64, emit: ObservationSink) {
-        for k in contexts.keys.sorted(by: { "\($0)" < "\($1)" }) {
+        // In the order of their names (`irq(N)`, `task(N)`), built once per key: describing each key
+        // inside the comparison went through reflection n log n times (minutes at a million tasks).
+        let names = contexts.keys.map { k -> (String, ContextInstance) in
+            switch k {
+            case let .task(pid): return ("task(\(pid))", k)
+            case let .irq(seq): return ("irq(\(seq))", k)
+            }
+        }
+        for k in names.sorted(by: { $0.0 < $1.0 }).map(\.1) {
             var c = contexts[k]!
             closeSegment(&c, at: ts, cause: .traceEnd, emit, censored: true)
             if c.ownGrants > 0 { closeGrant(&c, k, at: ts, cause: .traceEnd, emit, censored: true) }

@@ -49,6 +49,29 @@ public final class S390PVModel: ProtectionModel {
     private var activeGup: [ContextInstance: GupCall] = [:]
     private var pendingMakeAccessible: [ContextInstance: (page: UInt64, ts: UInt64)] = [:]
 
+    /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
+    /// Frames stay tracked to the end of the trace once accessible, so `frames` is the map that fills.
+    private var limit = LiveStateLimit()
+    public func attach(_ limit: LiveStateLimit) { self.limit = limit }
+    /// Set once `frames` refused a frame: an I/O on a frame not tracked may then be one whose pin was
+    /// refused, so its unprotected access is marked uncertain.
+    private var framesRefused = false
+
+    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
+    @inline(__always)
+    private func admit(_ live: Int, _ map: StaticString) -> Bool {
+        if limit.admits(live) { return true }
+        limit.refuse(name, map)
+        return false
+    }
+
+    /// The frame's state, or a new one if `frames` has room (nil: refused at the cap, counted).
+    private func frameForUpdate(_ page: UInt64) -> Frame? {
+        if let f = frames[page] { return f }
+        guard admit(frames.count, "frames") else { framesRefused = true; return nil }
+        return Frame()
+    }
+
     private var fromGup = 0, fromWriteback = 0, fromOther = 0, impliedGup = 0, impliedWriteback = 0
     private var pinsTaken = 0, getsTaken = 0, importsOK = 0, importsBlocked = 0, destroys = 0, ioChecked = 0
     public var counters: [String: Int] {
@@ -87,7 +110,7 @@ public final class S390PVModel: ProtectionModel {
         let ts = e.timestamp
         switch e.kind {
         case let .gupAcquire(api, _, _, _, _):
-            activeGup[ctx.instance] = GupCall(api: api, site: e.site)
+            if activeGup[ctx.instance] != nil || admit(activeGup.count, "gup_calls") { activeGup[ctx.instance] = GupCall(api: api, site: e.site) }
         case .gupReturn:
             activeGup[ctx.instance] = nil
         case let .gupPte(vmFlags, special, pte):
@@ -100,8 +123,7 @@ public final class S390PVModel: ProtectionModel {
             }
             // Pin vs get by the API called; the flags only when no API entry was seen.
             let api = activeGup[ctx.instance]?.api ?? (flags & follPin != 0 ? .pin : .get)
-            guard isProtected(page) else { return }
-            var f = frames[page] ?? Frame()
+            guard isProtected(page), var f = frameForUpdate(page) else { return }
             if api == .pin {
                 pinsTaken += 1
                 f.pins += Int(refs)
@@ -127,8 +149,7 @@ public final class S390PVModel: ProtectionModel {
             release(&f, page: page, at: ts, ctx: ctx, emit)
             frames[page] = f
         case let .writebackStart(folio):
-            guard isProtected(folio) else { return }
-            var f = frames[folio] ?? Frame()
+            guard isProtected(folio), var f = frameForUpdate(folio) else { return }
             f.underWriteback = true
             hold(&f, cause: "writeback", at: ts, ctx, site: e.site)
             if f.state != .accessible {
@@ -143,7 +164,9 @@ public final class S390PVModel: ProtectionModel {
             release(&f, page: folio, at: ts, ctx: ctx, emit)
             frames[folio] = f
         case let .makeAccessible(page):
-            pendingMakeAccessible[ctx.instance] = (page, ts)
+            if pendingMakeAccessible[ctx.instance] != nil || admit(pendingMakeAccessible.count, "pending_make_accessible") {
+                pendingMakeAccessible[ctx.instance] = (page, ts)
+            }
         case let .makeAccessibleReturn(result):
             guard let p = pendingMakeAccessible.removeValue(forKey: ctx.instance) else { return }
             let caller = e.site == 0 ? "" : "\(symbols?.string(e.site) ?? "")"
@@ -172,8 +195,7 @@ public final class S390PVModel: ProtectionModel {
             emit.anomaly(anomaly(e, "make_accessible_failed", "make-accessible of \(hexString(page)) from \(caller.isEmpty ? "?" : caller) failed\(fromWB ? " (writeback: VM_BUG_ON)" : "")"))
             return
         }
-        guard isProtected(page) else { return }
-        var f = frames[page] ?? Frame()
+        guard isProtected(page), var f = frameForUpdate(page) else { return }
         if let imp = f.impliedAt, imp.ctx == ctx.instance {
             // The transition we implied at the gup/writeback is now seen: not implied after all, and the
             // frame became accessible at the make-accessible call, not before.
@@ -214,12 +236,13 @@ public final class S390PVModel: ProtectionModel {
     private func deviceAccess(page: UInt64, zeroCopy: Bool, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         guard isProtected(page) else { return }
         ioChecked += 1
-        let f = frames[page] ?? Frame()
+        let tracked = frames[page]
+        let f = tracked ?? Frame()
         guard f.state == .secure else { return }
         let cls: StaticString = zeroCopy ? "sendfile_hole" : (f.gets > 0 ? "io_after_get" : "no_hook")
         emit.access(AccessRecord(model: name, timestamp: e.timestamp, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
                                  context: ctx.kind, address: 0, frame: frameRef(page), write: false, accessClass: cls,
-                                 outcome: .ioErrorExpected, site: e.site, uncertain: f.uncertain))
+                                 outcome: .ioErrorExpected, site: e.site, uncertain: f.uncertain || (tracked == nil && framesRefused)))
     }
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {

@@ -172,7 +172,7 @@ public enum HTMLReport {
     static func dataQuality(_ r: SavedReport) -> HTMLNode {
         let t = r.trace
         let keys = ["events", "events_used", "events_ignored", "unmapped", "malformed", "malformed_events", "lost_events", "lost_markers",
-                    "stack_traces", "buffer_starts", "cpus", "span_ns", "timestamps_backwards", "cpu_out_of_range"]
+                    "stack_traces", "buffer_starts", "cpus", "span_ns", "timestamps_backwards", "cpu_out_of_range", "state_cap_refusals"]
         var n: [HTMLNode] = [.el("h2", text: "Data quality")]
         n.append(kv("trace", keys.compactMap { k in t[k].map { (k, "trace." + k, k == "span_ns" ? TextReport.duration($0.uint64 ?? 0) : String($0.int64 ?? 0)) } }))
         let unmapped = (t["unmapped_by_name"]?.objectValue ?? [:]).map { ($0.key, $0.value.int64 ?? 0) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }

@@ -1,0 +1,31 @@
+import XCTest
+import TraceIngest
+import EventModel
+import Replay
+@testable import Models
+
+/// The bound in docs/reliability.md ("Bounded live state") is bytes per entry × cap × maps; it uses
+/// these sizes (key + value, inline). If a state struct grows past them, update the table there.
+final class EntrySizeTests: XCTestCase {
+    func testStateEntriesStayWithinTheDocumentedSizes() {
+        func entry<K, V>(_: K.Type, _: V.Type) -> Int { MemoryLayout<K>.stride + MemoryLayout<V>.stride }
+        let sizes: [(String, Int, Int)] = [
+            // (map, measured inline bytes, documented)
+            ("highmem.tasks", entry(Int32.self, KmapLocalStack.self), 44),
+            ("highmem.kmap_local_slots", MemoryLayout<KmapLocalEntry>.stride, 88),
+            ("highmem.pending_kmap_local", entry(ContextInstance.self, PendingLocalCall.self), 40),
+            ("highmem.pending_kmap_high", entry(ContextInstance.self, [UInt64].self), 24),
+            ("highmem.pkmap_slots", entry(UInt64.self, PkmapSlot.self), 104),
+            ("highmem.pkmap_grants", MemoryLayout<PkmapGrant>.stride, 40),
+            ("pks.contexts", entry(ContextInstance.self, PKSModel.ContextState.self), 96),
+            ("pks.local_grant_entries", MemoryLayout<PKSModel.LocalGrant>.stride, 48),
+            ("pks.kmap_holds", MemoryLayout<PKSModel.GlobalKmap>.stride, 48),
+            ("s390pv.frames", entry(UInt64.self, S390PVModel.Frame.self), 152),
+            ("directmap.frames", entry(UInt64.self, DirectMapModel.Frame.self), 88),
+        ]
+        for (map, measured, documented) in sizes {
+            print("entry size \(map): \(measured) bytes")
+            XCTAssertLessThanOrEqual(measured, documented, "\(map): update docs/reliability.md")
+        }
+    }
+}
