@@ -154,18 +154,23 @@ public final class ReplayEngine: ProtEventSink {
     /// Brings the CPU's IRQ stack in line with what the flags say the event ran in
     /// (`s` softirq, `h` hardirq, `H` hardirq inside softirq, `z`/`Z` NMI).
     private func reconcile(cpu: Int, flags: TraceFlags, pid: Int32, at ts: UInt64, line: Int) {
-        var required: [IRQKind] = []
-        if flags.inSoftirq { required.append(.softirq) }
-        if flags.inHardirq { required.append(.hardirq) }
-        if flags.inNMI { required.append(.nmi) }
+        @inline(__always) func required(_ kind: IRQKind) -> Bool {
+            switch kind {
+            case .softirq: return flags.inSoftirq
+            case .hardirq: return flags.inHardirq
+            case .nmi: return flags.inNMI
+            }
+        }
         // Pop instances the flags say we have left (innermost first).
-        while let top = cpus[cpu].irqs.last, !required.contains(top.kind) { popIRQ(cpu: cpu, at: ts, line: line) }
+        while let top = cpus[cpu].irqs.last, !required(top.kind) { popIRQ(cpu: cpu, at: ts, line: line) }
         // Push the ones the flags show and the stack lacks, outermost first.
-        for kind in required where !cpus[cpu].irqs.contains(where: { $0.kind == kind }) {
+        for kind in ReplayEngine.irqKindsOutermostFirst where required(kind) && !cpus[cpu].irqs.contains(where: { $0.kind == kind }) {
             if let top = cpus[cpu].irqs.last, top.kind > kind { continue }
             pushIRQ(cpu: cpu, kind: kind, explicit: false, at: ts, pid: pid)
         }
     }
+
+    private static let irqKindsOutermostFirst: [IRQKind] = [.softirq, .hardirq, .nmi]
 
     private func pushIRQ(cpu: Int, kind: IRQKind, explicit: Bool, at ts: UInt64, pid: Int32) {
         guard cpus[cpu].irqs.count < ReplayEngine.maximumIRQDepth else {

@@ -162,8 +162,10 @@ public final class HighmemModel: ProtectionModel {
             openNs = p.openNs
             api = .kmapLocalPage
         }
+        // Taken out of the map while it changes, so that its arrays are not copied (copy-on-write).
+        let existing = tasks.removeValue(forKey: ctx.pid)
         var t: KmapLocalStack
-        if let existing = tasks[ctx.pid] {
+        if let existing {
             t = existing
         } else {
             guard admitTask() else { return }
@@ -171,9 +173,13 @@ public final class HighmemModel: ProtectionModel {
         }
         guard t.entries.count < KmapLocalStack.trackedDepth else {
             limit.refuse(name, "kmap_local_depth", fixedLimit: KmapLocalStack.trackedDepth, noun: "kmap_local slots on one task's stack")
+            if existing != nil { tasks[ctx.pid] = t }
             return
         }
-        guard admit(localSlots, "kmap_local_slots") else { return }
+        guard admit(localSlots, "kmap_local_slots") else {
+            if existing != nil { tasks[ctx.pid] = t }
+            return
+        }
         if t.onCPU == nil { t.onCPU = ctx.cpu }
         t.lastCPU = ctx.cpu
         let entry = KmapLocalEntry(pfn: pfn, vaddr: nil, holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid,
@@ -191,29 +197,28 @@ public final class HighmemModel: ProtectionModel {
     private func kmapReturn(_ api: KmapAPI, vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         switch api {
         case .kmapLocalPfn:
-            guard var t = tasks[ctx.pid], let i = t.entries.lastIndex(where: { $0.holder == ctx.instance && $0.vaddr == nil }) else { return }
-            t.entries[i].vaddr = vaddr & ~0xfff
-            if t.entries[i].site == 0 && t.entries[i].api == .kmapLocalPfn { t.entries[i].site = e.site }
+            // Changed in place (`values[index]`): no copy of the task's arrays.
+            guard let ti = tasks.index(forKey: ctx.pid),
+                  let i = tasks.values[ti].entries.lastIndex(where: { $0.holder == ctx.instance && $0.vaddr == nil }) else { return }
+            tasks.values[ti].entries[i].vaddr = vaddr & ~0xfff
+            if tasks.values[ti].entries[i].site == 0 && tasks.values[ti].entries[i].api == .kmapLocalPfn { tasks.values[ti].entries[i].site = e.site }
             fixmapLow = min(fixmapLow, vaddr & ~0xfff)
             fixmapHigh = max(fixmapHigh, vaddr & ~0xfff)
-            tasks[ctx.pid] = t
         case .kmapLocalPage:
             guard let p = pendingLocal.removeValue(forKey: ctx.instance) else { return }
-            guard var t = tasks[ctx.pid] else {
+            guard let ti = tasks.index(forKey: ctx.pid) else {
                 if !p.pushed { noteLowmem(ctx.pid, vaddr) }
                 return
             }
             if p.pushed {
-                if let i = t.entries.lastIndex(where: { $0.holder == ctx.instance && $0.openNs == p.openNs }) {
-                    if e.site != 0 { t.entries[i].site = e.site }
-                    if t.entries[i].vaddr == nil { t.entries[i].vaddr = vaddr & ~0xfff }
+                if let i = tasks.values[ti].entries.lastIndex(where: { $0.holder == ctx.instance && $0.openNs == p.openNs }) {
+                    if e.site != 0 { tasks.values[ti].entries[i].site = e.site }
+                    if tasks.values[ti].entries[i].vaddr == nil { tasks.values[ti].entries[i].vaddr = vaddr & ~0xfff }
                 }
-                tasks[ctx.pid] = t
             } else {
                 kmapLocalLowmem += 1
                 if admit(lowmemMappings, "lowmem_mappings") {
-                    lowmemMappings += t.noteLowmem(vaddr)
-                    tasks[ctx.pid] = t
+                    lowmemMappings += tasks.values[ti].noteLowmem(vaddr)
                 }
             }
         case .kmapHigh:
@@ -236,7 +241,8 @@ public final class HighmemModel: ProtectionModel {
 
     private func kunmapLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         let address = vaddr & ~0xfff
-        let existing = tasks[ctx.pid]
+        // Taken out of the map while it changes (no copy-on-write); every path below puts it back.
+        let existing = tasks.removeValue(forKey: ctx.pid)
         var t = existing ?? KmapLocalStack()
         // A lowmem mapping: kunmap_local_indexed returns early, nothing is popped.
         let tookLowmem = t.takeLowmem(address)
@@ -430,7 +436,7 @@ public final class HighmemModel: ProtectionModel {
     // MARK: Scheduling and lifecycle
 
     private func switchTasks(prev: Int32, next: Int32, cpu: Int32, at ts: UInt64, line: Int, _ emit: ObservationSink) {
-        if var t = tasks[prev] {
+        if var t = tasks.removeValue(forKey: prev) {     // out of the map while it changes: no copy-on-write
             for i in t.entries.indices {
                 if let s = t.entries[i].segmentStart {
                     let en = t.entries[i]
@@ -447,7 +453,7 @@ public final class HighmemModel: ProtectionModel {
             t.lastCPU = cpu
             tasks[prev] = t
         }
-        if var t = tasks[next] {
+        if var t = tasks.removeValue(forKey: next) {
             if !t.entries.isEmpty, let last = t.lastCPU, last != cpu, !t.migrationReported {
                 t.migrationReported = true
                 emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: cpu, pid: next, kind: "migrate_with_local_kmap",

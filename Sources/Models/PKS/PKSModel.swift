@@ -188,9 +188,10 @@ public final class PKSModel: ProtectionModel {
                 if let p = pendingLocal.removeValue(forKey: ctx.instance) {
                     if !p.decided { grantLocal(frame: resolver.pfn(forPage: p.page), open: p.ts, e, ctx, emit) }
                     touchAfterReturn(ctx, at: e.timestamp, e, emit)
-                    if var list = localGrants[ctx.pid], let i = list.lastIndex(where: { $0.holder == ctx.instance && $0.vaddr == nil }) {
-                        list[i].vaddr = vaddr & ~0xfff
-                        localGrants[ctx.pid] = list
+                    // Changed in place (`values[index]`): no copy of the list.
+                    if let li = localGrants.index(forKey: ctx.pid),
+                       let i = localGrants.values[li].lastIndex(where: { $0.holder == ctx.instance && $0.vaddr == nil }) {
+                        localGrants.values[li][i].vaddr = vaddr & ~0xfff
                     }
                     // The kretprobe's caller is the call site of the grant.
                     if e.site != 0, var c = contexts[ctx.instance], c.ownGrants > 0, c.grantSite == 0 {
@@ -346,15 +347,14 @@ public final class PKSModel: ProtectionModel {
 
     private func revokeLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         // Count-based (E3): the order of unmaps does not matter; find the grant by address.
-        var list = localGrants[ctx.pid] ?? []
-        let i = list.lastIndex { $0.vaddr == vaddr } ?? list.lastIndex { $0.vaddr == nil }
-        guard let i else {
+        guard let li = localGrants.index(forKey: ctx.pid),
+              let i = localGrants.values[li].lastIndex(where: { $0.vaddr == vaddr }) ?? localGrants.values[li].lastIndex(where: { $0.vaddr == nil }) else {
             // No grant seen: it predates the trace (left-censored), nothing to revoke that we know of.
             return
         }
-        let g = list.remove(at: i)
+        let g = localGrants.values[li].remove(at: i)     // in place: no copy of the list
         localGrantEntries -= 1
-        localGrants[ctx.pid] = list.isEmpty ? nil : list
+        if localGrants.values[li].isEmpty { localGrants.remove(at: li) }
         if g.protected { revoke(e, ctx, emit, grantHolder: g.holder) }
     }
 
