@@ -474,6 +474,10 @@ enum FormatGuard {
         let pid = fork()
         if pid < 0 { close(readFD); close(writeFD); return }
         if pid == 0 {
+            // Die of the signal itself, as in a normal build: not through handlers inherited from the parent
+            // (a sanitizer's or libFuzzer's would report the expected crash as the parent's own).
+            signal(SIGSEGV, SIG_DFL); signal(SIGBUS, SIG_DFL); signal(SIGABRT, SIG_DFL)
+            signal(SIGFPE, SIG_DFL); signal(SIGILL, SIG_DFL)
             close(readFD)
             let devnull = open("/dev/null", O_WRONLY)
             if devnull >= 0 { dup2(devnull, 2) }
