@@ -11,15 +11,15 @@ public struct DurationDistribution: Sendable {
     private var exact: [UInt64] = []
     private var histogram: Histogram<UInt64>?
     public private(set) var count: UInt64 = 0
+    /// True while percentiles are exact (`histogram` is nil). A stored flag: testing the optional
+    /// histogram itself copies it on every record.
+    public private(set) var isExact = true
 
     public init() {}
 
-    /// True while percentiles are exact.
-    public var isExact: Bool { histogram == nil }
-
     public mutating func record(_ value: UInt64) {
         count += 1
-        if histogram == nil {
+        if isExact {
             exact.append(value)
             if exact.count > DurationDistribution.exactLimit {
                 var h = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: DurationDistribution.highestTrackable,
@@ -27,6 +27,7 @@ public struct DurationDistribution: Sendable {
                 for v in exact { _ = h.record(min(v, DurationDistribution.highestTrackable)) }
                 exact = []
                 histogram = h
+                isExact = false
             }
         } else {
             _ = histogram!.record(min(value, DurationDistribution.highestTrackable))
@@ -45,12 +46,13 @@ public struct DurationDistribution: Sendable {
 
     public mutating func merge(_ other: DurationDistribution) {
         if let oh = other.histogram {
-            if histogram == nil {
+            if isExact {
                 var h = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: DurationDistribution.highestTrackable,
                                           numberOfSignificantValueDigits: .three)
                 for v in exact { _ = h.record(min(v, DurationDistribution.highestTrackable)) }
                 exact = []
                 histogram = h
+                isExact = false
             }
             histogram!.add(oh)
             count += other.count
@@ -103,6 +105,7 @@ public struct DurationDistribution: Sendable {
             n += e.count
         }
         histogram = h
+        isExact = false
         count = n
     }
 }

@@ -6,7 +6,8 @@ import Glibc
 
 /// Reads a text trace (ftrace, `trace-cmd report`, `perf script`) as independent pieces of about
 /// 1 MiB (`TextPiece`: cut where a record starts, never inside a stack trace), parsed and normalized
-/// on several threads into compact event buffers, and replayed in input order on the calling thread.
+/// into compact event buffers on `threads - 1` threads, and merged and replayed in input order on the
+/// calling thread (on two CPUs: one parses, one replays; the two halves cost about the same).
 ///
 /// Results do not depend on the number of threads, on which thread parsed which piece, or on where
 /// the pieces were cut (mmap vs stdin): every worker keeps only what is a function of the event name
@@ -14,10 +15,9 @@ import Glibc
 /// in input order (`PieceMerger`), line numbers are made absolute, statistics are summed in order,
 /// and what the trace teaches about addresses travels with the events (`AddressFact`).
 final class ChunkedTextIngest {
-    static let defaultPieceSize = 1 << 20
-
     let input: TraceInput
     let pieceSize: Int
+    private let inline: Bool
     let merger: PieceMerger
     private let workers: [PieceWorker]
 
@@ -25,7 +25,9 @@ final class ChunkedTextIngest {
          strict: Bool, threads: Int, pieceSize: Int) {
         self.input = input
         self.pieceSize = max(pieceSize, 256)
-        workers = (0..<max(1, threads)).map {
+        // One thread merges and replays; the others parse (one thread: it does everything, inline).
+        inline = threads <= 1
+        workers = (0..<max(1, threads - 1)).map {
             PieceWorker(index: $0, format: input.format, probeMap: probeMap, wantedTags: wantedTags, strict: strict,
                         sourceName: input.path)
         }
@@ -38,18 +40,18 @@ final class ChunkedTextIngest {
         merger.sink = sink
         // Only `startsRecord`, which reads nothing but the line, is used from the producing thread.
         let splitter = input.format.makeTextReader(names: StringTable())!
-        if workers.count == 1 {
+        if inline {
             try input.forEachPiece(size: pieceSize, startsRecord: splitter.startsRecord) { piece in
-                try merge(workers[0].parse(piece), check)
+                try merge(workers[0].parse(piece), release: true, check)
             }
         } else {
             try runParallel(splitter, check)
         }
     }
 
-    private func merge(_ parsed: ParsedPiece, _ check: (Int) throws -> Void) throws {
+    private func merge(_ parsed: ParsedPiece, release: Bool, _ check: (Int) throws -> Void) throws {
         merger.merge(parsed)
-        parsed.piece.release()
+        if release { parsed.piece.release() }
         try check(parsed.piece.offset + parsed.piece.bytes.count)
     }
 
@@ -66,10 +68,15 @@ final class ChunkedTextIngest {
 
         DispatchQueue.global(qos: .userInitiated).async {
             var k = 0
+            // Mapped pages are given back from here, off the merging thread: a free slot for piece k means
+            // piece k - count was merged.
+            var releasers = [TextPiece.Releaser?](repeating: nil, count: ring.count)
             do {
                 try input.forEachPiece(size: pieceSize, startsRecord: splitter.startsRecord) { piece in
                     ring.space.wait()
                     if control.cancelled { throw ProducerControl.Cancelled() }
+                    releasers[k % ring.count]?.release()
+                    releasers[k % ring.count] = piece.releaser
                     let index = k
                     let worker = workers[k % workers.count]
                     queues[k % workers.count].async { ring.put(.parsed(worker.parse(piece)), at: index) }
@@ -95,12 +102,10 @@ final class ChunkedTextIngest {
                 break
             }
             if failure == nil {
-                do { try merge(parsed, check) } catch {
+                do { try merge(parsed, release: false, check) } catch {
                     failure = error
                     control.cancel()
                 }
-            } else {
-                parsed.piece.release()
             }
             ring.space.signal()
         }

@@ -26,7 +26,16 @@ public struct TextPiece: @unchecked Sendable {
     }
 
     /// Done with the bytes: a mapped file drops the pages behind them (call in input order).
-    public func release() { mapped?.release(upTo: offset + bytes.count) }
+    public func release() { releaser.release() }
+
+    /// What `release()` does, without holding on to the piece's buffer (to call later, on any thread).
+    public var releaser: Releaser { Releaser(mapped: mapped, end: offset + bytes.count) }
+
+    public struct Releaser: @unchecked Sendable {
+        let mapped: MappedFile?
+        let end: Int
+        public func release() { mapped?.release(upTo: end) }
+    }
 }
 
 /// A buffer that several pieces of a stream share; freed with the last of them.
