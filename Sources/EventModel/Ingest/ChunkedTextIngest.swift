@@ -6,8 +6,8 @@ import Glibc
 
 /// Reads a text trace (ftrace, `trace-cmd report`, `perf script`) as independent pieces of about
 /// 1 MiB (`TextPiece`: cut where a record starts, never inside a stack trace), parsed and normalized
-/// into compact event buffers on `threads - 1` threads, and merged and replayed in input order on the
-/// calling thread (on two CPUs: one parses, one replays; the two halves cost about the same).
+/// into compact event buffers on `threads` worker threads, and merged and replayed in input order on the
+/// calling thread, which the workers yield to (`yieldToMerging`).
 ///
 /// Results do not depend on the number of threads, on which thread parsed which piece, or on where
 /// the pieces were cut (mmap vs stdin): every worker keeps only what is a function of the event name
@@ -25,9 +25,9 @@ final class ChunkedTextIngest {
          strict: Bool, threads: Int, pieceSize: Int) {
         self.input = input
         self.pieceSize = max(pieceSize, 256)
-        // One thread merges and replays; the others parse (one thread: it does everything, inline).
+        // One worker per thread; the calling thread merges and replays (one thread: it does everything, inline).
         inline = threads <= 1
-        workers = (0..<max(1, threads - 1)).map {
+        workers = (0..<max(1, threads)).map {
             PieceWorker(index: $0, format: input.format, probeMap: probeMap, wantedTags: wantedTags, strict: strict,
                         sourceName: input.path)
         }
@@ -79,7 +79,10 @@ final class ChunkedTextIngest {
                     releasers[k % ring.count] = piece.releaser
                     let index = k
                     let worker = workers[k % workers.count]
-                    queues[k % workers.count].async { ring.put(.parsed(worker.parse(piece)), at: index) }
+                    queues[k % workers.count].async {
+                        ChunkedTextIngest.yieldToMerging()
+                        ring.put(.parsed(worker.parse(piece)), at: index)
+                    }
                     k += 1
                 }
                 ring.space.wait()
@@ -112,6 +115,13 @@ final class ChunkedTextIngest {
         // Everything sent was merged or dropped; wait for the workers to be idle before the input goes away.
         for q in queues { q.sync {} }
         if let failure { throw failure }
+    }
+
+    /// The merging thread is the one stage that cannot be split: when the CPUs are all busy, it should
+    /// be the one that runs. Pool threads that parse lower their own priority (nice +10, this thread only
+    /// on Linux) so that the scheduler prefers the caller's thread; they are never raised again.
+    private static func yieldToMerging() {
+        if getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) < 10 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
     }
 
     fileprivate enum Slot {
