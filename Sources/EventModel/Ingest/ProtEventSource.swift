@@ -40,7 +40,7 @@ public final class ProtEventSource {
     /// - Parameter check: called after every piece of text or every few thousand binary records with
     ///   the input bytes read so far; throw from it to stop (`strictFailure` is set by then).
     public func run(into sink: ProtEventSink, check: (_ bytes: Int) throws -> Void = { _ in }) throws {
-        if input.format.makeTextReader(names: names) != nil {
+        if !input.format.isBinary {
             let t = ChunkedTextIngest(input: input, probeMap: probeMap, wantedTags: wantedTags, comms: comms, symbols: symbols,
                                       strict: strict, threads: threads, pieceSize: pieceSize)
             text = t
