@@ -52,7 +52,20 @@ public final class EventNormalizer: RawEventSink {
         public var name: String
         public var count: Int
         public var mapsTo: String
+        /// The probed function, for a kprobe or kretprobe.
         public var function: String?
+        /// A kretprobe (`(caller+0x../0x.. <- function)`).
+        public var isReturn = false
+
+        /// True when this event is `point`: a tracepoint by name, a k(ret)probe by the function it probes.
+        public func records(_ point: ProbePoint) -> Bool {
+            switch point {
+            case let .tracepoint(n): return function == nil && name == n
+            case let .tracepointPrefix(p): return function == nil && name.hasPrefix(p)
+            case let .kprobe(f): return function == f && !isReturn
+            case let .kretprobe(f): return function == f && isReturn
+            }
+        }
     }
 
     public func nameSummaries() -> [NameSummary] {
@@ -60,7 +73,7 @@ public final class EventNormalizer: RawEventSink {
         for (id, count) in countsByName.enumerated() where count > 0 {
             let b = id < bindings.count ? bindings[id] : nil
             out.append(NameSummary(name: names.string(StringTable.ID(id)), count: count,
-                                   mapsTo: b?.description ?? "unmapped", function: b?.function))
+                                   mapsTo: b?.description ?? "unmapped", function: b?.function, isReturn: b?.isReturn ?? false))
         }
         return out
     }
@@ -225,6 +238,7 @@ public final class EventNormalizer: RawEventSink {
         }
         guard let rule = probeMap.rule(event: name, function: function, isReturn: loc?.isReturn ?? false) else {
             let b = Binding(target: .unmapped, rule: nil, function: function, isKprobe: loc != nil)
+            b.isReturn = loc?.isReturn ?? false
             b.archHint = archHint
             return b
         }

@@ -43,6 +43,9 @@ public protocol ProtectionModel: AnyObject {
     /// Every unprotected-access class and anomaly kind the model can report (zeros are reported too).
     var accessClasses: [String] { get }
     var anomalyKinds: [String] { get }
+    /// The events the model reads and the ones that show the traced kernel has its mechanism
+    /// (the report's coverage section and the observed/what-if basis).
+    var requirements: ModelRequirements { get }
     /// The run's cap on live entries: every map keyed by pid, page, pfn or context instance asks it
     /// before inserting a new key (the `ReplayEngine` attaches its limit to each model it runs).
     func attach(_ limit: LiveStateLimit)

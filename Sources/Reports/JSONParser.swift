@@ -192,6 +192,11 @@ extension JSONValue {
 
     public var intValue: Int? { int64.map { Int($0) } }
 
+    public var boolValue: Bool? {
+        if case let .bool(b) = self { return b }
+        return nil
+    }
+
     public var stringValue: String? {
         if case let .string(s) = self { return s }
         return nil

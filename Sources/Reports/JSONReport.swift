@@ -86,13 +86,20 @@ public enum JSONReport {
         for (k, v) in m.counters { counters[k] = .int(v) }
         var options: [String: JSONValue] = [:]
         for (k, v) in m.options { options[k] = .string(v) }
-        return [
-            "model": .object(["name": .string(m.model), "options": .object(options)]),
+        var header: [String: JSONValue] = ["name": .string(m.model), "options": .object(options)]
+        if let c = m.coverage {
+            header["basis"] = .string(c.basis.rawValue)
+            header["basis_reason"] = .string(c.basisReason)
+        }
+        var out: [String: JSONValue] = [
+            "model": .object(header),
             "exposure": .object([
                 "granted": layer(m.granted),
                 "effective": layer(m.effective),
                 "intended": layer(m.intended),
                 "overexposure_ns": .int(m.overexposureNs),
+                "overexposure_closed_ns": .int(m.overexposureClosedNs),
+                "overexposure_censored_ns": .int(m.overexposureCensoredNs),
             ]),
             "unprotected_accesses": .object([
                 "total": .int(m.accesses.total),
@@ -112,15 +119,42 @@ public enum JSONReport {
             ]),
             "counters": .object(counters),
         ]
+        if let c = m.coverage { out["coverage"] = coverage(c) }
+        return out
+    }
+
+    /// `models[i].coverage`: every event the model needs, what the trace had of it, what is missing.
+    static func coverage(_ c: ModelCoverage) -> JSONValue {
+        .object([
+            "needs": .array(c.needs.map { n in
+                .object([
+                    "probes": .array(n.probes.map { .string($0) }),
+                    "seen": .object(n.seen.mapValues { .int($0) }),
+                    "present": .bool(n.present),
+                    "essential": .bool(n.essential),
+                    "gives": .string(n.gives),
+                    "without_it": .string(n.withoutIt),
+                ])
+            }),
+            "missing": .array(c.missing.map { .string($0.probes.joined(separator: " | ")) }),
+            "unobservable": .array(c.missing.map { .string($0.withoutIt) }),
+        ])
     }
 
     static func stats(_ s: WindowStats) -> [String: JSONValue] {
-        [
+        var o: [String: JSONValue] = [
             "windows": .int(s.windows), "total_ns": .uint(s.totalNs), "max_ns": .uint(s.maxNs),
             "p50_ns": .uint(s.p50Ns), "p99_ns": .uint(s.p99Ns), "censored": .int(s.censored),
             "uncertain": .int(s.uncertain), "percentiles_exact": .bool(s.durations.isExact),
+            "censored_ns": .uint(s.censoredNs), "closed_ns": .uint(s.closedNs), "uncertain_ns": .uint(s.uncertainNs),
+            "lower_bound": .bool(s.isLowerBound),
             "distribution": distribution(s.durations),
         ]
+        if let u = s.unionNs {
+            o["union_ns"] = .uint(u)
+            o["union_exact"] = .bool(s.unionExact)
+        }
+        return o
     }
 
     /// Lossless form of a duration distribution (`docs/report-schema.md`, "Mergeable reports").

@@ -32,7 +32,8 @@ public struct SavedReport: Sendable {
         if let first = models.first {
             for (k, v) in JSONReport.model(first) { top[k] = v }
         }
-        if models.count > 1 {
+        // Every model, also when there is one: `models[i].coverage` and `models[i].model.basis` are always there.
+        if !models.isEmpty {
             top["models"] = .array(models.map { .object(JSONReport.model($0)) })
         }
         if let merged { top["merged"] = merged }
@@ -98,12 +99,26 @@ public struct SavedReport: Sendable {
                            pid: Int32($0["pid"]?.intValue ?? 0), kind: $0["kind"]?.stringValue ?? "", detail: $0["detail"]?.stringValue ?? "")
         }
         let where_ = "\(source): model \(name)"
-        return ModelSummary(model: name, options: options, counters: ints(o["counters"]),
+        var m = ModelSummary(model: name, options: options, counters: ints(o["counters"]),
                             accessClasses: byClass.keys.sorted(), anomalyKinds: byKind.keys.sorted(),
                             granted: try layer(o.at("exposure.granted"), where_ + " granted"),
                             effective: try layer(o.at("exposure.effective"), where_ + " effective"),
                             intended: try layer(o.at("exposure.intended"), where_ + " intended"),
                             accesses: acc, anomalies: an)
+        m.coverage = coverage(o)
+        return m
+    }
+
+    static func coverage(_ o: JSONValue) -> ModelCoverage? {
+        guard let basis = o.at("model.basis")?.stringValue.flatMap(ModelBasis.init(rawValue:)),
+              let needs = o.at("coverage.needs")?.arrayValue else { return nil }
+        return ModelCoverage(basis: basis, basisReason: o.at("model.basis_reason")?.stringValue ?? "", needs: needs.map { n in
+            var seen: [String: Int] = [:]
+            for (k, v) in n["seen"]?.objectValue ?? [:] { seen[k] = v.intValue ?? 0 }
+            return ModelCoverage.Need(probes: (n["probes"]?.arrayValue ?? []).compactMap(\.stringValue), seen: seen,
+                                      gives: n["gives"]?.stringValue ?? "", withoutIt: n["without_it"]?.stringValue ?? "",
+                                      essential: n["essential"]?.boolValue ?? false)
+        })
     }
 
     static func attributions(_ v: JSONValue?) -> [Attribution] {
@@ -134,6 +149,10 @@ public struct SavedReport: Sendable {
         s.maxNs = v["max_ns"]?.uint64 ?? 0
         s.censored = v["censored"]?.intValue ?? 0
         s.uncertain = v["uncertain"]?.intValue ?? 0
+        s.censoredNs = v["censored_ns"]?.uint64 ?? 0
+        s.uncertainNs = v["uncertain_ns"]?.uint64 ?? 0
+        s.unionNs = v["union_ns"]?.uint64
+        s.unionExact = v["union_exact"]?.boolValue ?? true
         guard let d = v["distribution"], let values = d["values"]?.arrayValue, let counts = d["counts"]?.arrayValue,
               values.count == counts.count else {
             if s.windows == 0 { return s }

@@ -36,7 +36,7 @@ public enum TextReport {
             line("# warning:  string table full: \(r.stringsRefused.comms) new comm names and \(r.stringsRefused.symbols) new symbols shown as <overflow>")
         }
         for m in i.malformedExamples { line("# malformed: line \(m.line) (byte \(m.offset)): \(m.reason): \(m.text)") }
-        for m in r.models { renderModel(m, into: &out) }
+        for m in r.models { renderModel(m, spanNs: last >= first ? last - first : 0, into: &out) }
         if !r.unmappedByName.isEmpty {
             line()
             line("# Unmapped events (no probe-map rule; see protreplay events)")
@@ -61,17 +61,18 @@ public enum TextReport {
             let maps = (t["state_cap_refusals_by_map"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.int64 ?? 0)" }.joined(separator: ", ")
             out += "# warning:  \(n("state_cap_refusals")) new state entries not modelled (--max-live-entries \(n("max_live_entries"))): \(maps)\n"
         }
-        for m in r.models { renderModel(m, into: &out) }
+        for m in r.models { renderModel(m, spanNs: t["span_ns"]?.uint64 ?? 0, into: &out) }
         return out
     }
 
-    static func renderModel(_ m: ModelSummary, into out: inout String) {
+    static func renderModel(_ m: ModelSummary, spanNs: UInt64, into out: inout String) {
         func line(_ s: String = "") { out += s + "\n" }
         line()
         let opts = m.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        line("# model:    \(m.model)\(opts.isEmpty ? "" : "  " + opts)")
+        line("# model:    \(m.model)\(m.coverage.map { " (\($0.basis.words))" } ?? "")\(opts.isEmpty ? "" : "  " + opts)")
+        if let c = m.coverage { line("# basis:    \(c.basis.words): \(c.basisReason)") }
         line()
-        line("# Exposure windows" + String(repeating: " ", count: 9) + lpad("windows", 9) + lpad("total", 12) + lpad("max", 12) + lpad("p50", 12) + lpad("p99", 12) + lpad("censored", 10) + lpad("uncertain", 10))
+        line("# Exposure windows" + String(repeating: " ", count: 9) + lpad("windows", 9) + lpad("sum", 14) + lpad("union", 12) + lpad("max", 14) + lpad("p50", 14) + lpad("p99", 14) + lpad("censored", 10) + lpad("uncertain", 10))
         var layers = [("granted", m.granted), ("effective", m.effective)]
         if m.intended.all.windows > 0 { layers.append(("intended", m.intended)) }
         for (name, layer) in layers {
@@ -81,11 +82,26 @@ public enum TextReport {
             }
             for api in layer.byAPI.keys.sorted() { line(row("    api " + api, layer.byAPI[api]!)) }
         }
-        let ov = m.overexposureNs
-        line("  overexposure (effective - granted): \(ov < 0 ? "-" : "+")\(duration(UInt64(ov.magnitude)))")
+        line("  sum: window durations added up (page-time; can exceed the span). union: time with at least one window open (span \(duration(spanNs))).")
+        if layers.contains(where: { $0.1.all.isLowerBound }) {
+            line("  ≥: a lower bound: censored windows (cut off at the start or end of the trace) are in it.")
+        }
+        for (name, layer) in layers where layer.all.censored > 0 || layer.all.uncertain > 0 {
+            var parts = ["\(duration(layer.all.closedNs)) in closed windows"]
+            if layer.all.censored > 0 { parts.append("≥ \(duration(layer.all.censoredNs)) in \(layer.all.censored) censored") }
+            if layer.all.uncertain > 0 { parts.append("\(duration(layer.all.uncertainNs)) in \(layer.all.uncertain) uncertain (lost events, or an end the capture has no probe for)") }
+            line("  \(name): " + parts.joined(separator: ", "))
+        }
+        let ov = m.overexposureNs, closed = m.overexposureClosedNs, cut = m.overexposureCensoredNs
+        if m.granted.all.censored == 0 && m.effective.all.censored == 0 {
+            line("  overexposure (effective - granted): \(signed(ov))")
+        } else {
+            line("  overexposure (effective - granted): \(signed(closed)) from closed windows; \(signed(cut)) more from censored windows (cut off by the trace, not a measurement)")
+        }
         if !m.effective.byCloseCause.isEmpty {
             line("  effective windows closed by: " + m.effective.byCloseCause.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+        if let c = m.coverage { coverage(c, into: &out) }
         attributions("# Top call sites (granted)", m.granted.topSites, into: &out)
         attributions("# Top tasks (granted)", m.granted.topTasks, into: &out)
         line()
@@ -104,6 +120,22 @@ public enum TextReport {
         }
     }
 
+    static func signed(_ v: Int64) -> String { (v < 0 ? "-" : "+") + duration(UInt64(v.magnitude)) }
+
+    /// What the trace lets the model see: each need it has (with event counts), each it lacks and what
+    /// that leaves unobservable.
+    static func coverage(_ c: ModelCoverage, into out: inout String) {
+        out += "\n# Coverage: \(c.needs.count - c.missing.count) of \(c.needs.count) needed events in the trace\n"
+        for n in c.needs where n.present {
+            let seen = n.seen.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            out += "  have     " + clean(seen) + "\n"
+        }
+        for n in c.missing {
+            out += "  MISSING  " + n.probes.joined(separator: " | ") + (n.essential ? "  (essential)" : "") + "\n"
+            out += "           -> " + n.withoutIt + "\n"
+        }
+    }
+
     static func attributions(_ title: String, _ a: [Attribution], into out: inout String) {
         guard !a.isEmpty else { return }
         out += "\n" + pad(title, 46) + lpad("windows", 9) + lpad("total", 12) + "\n"
@@ -111,8 +143,10 @@ public enum TextReport {
     }
 
     static func row(_ label: String, _ s: WindowStats) -> String {
-        pad(label, 26) + lpad(String(s.windows), 9) + lpad(duration(s.totalNs), 12) + lpad(duration(s.maxNs), 12) +
-            lpad(duration(s.p50Ns), 12) + lpad(duration(s.p99Ns), 12) + lpad(String(s.censored), 10) + lpad(String(s.uncertain), 10)
+        func b(_ ns: UInt64) -> String { (s.isLowerBound ? "≥ " : "") + duration(ns) }
+        let union = s.unionNs.map { (s.unionExact ? "" : "≥ ") + duration($0) } ?? "-"
+        return pad(label, 26) + lpad(String(s.windows), 9) + lpad(b(s.totalNs), 14) + lpad(union, 12) + lpad(b(s.maxNs), 14) +
+            lpad(b(s.p50Ns), 14) + lpad(b(s.p99Ns), 14) + lpad(String(s.censored), 10) + lpad(String(s.uncertain), 10)
     }
 
     static func format3(_ cpu: Int32) -> String {

@@ -97,33 +97,40 @@ final class Pipeline {
     }
 
     func report() -> TraceReport {
-        let unmapped = source.nameSummaries().filter { $0.mapsTo == "unmapped" }.map { ($0.name, $0.count) }.sorted { $0.0 < $1.0 }
+        let events = source.nameSummaries()
+        let unmapped = events.filter { $0.mapsTo == "unmapped" }.map { ($0.name, $0.count) }.sorted { $0.0 < $1.0 }
         var r = TraceReport(
             input: .init(path: input.path, format: input.format.rawValue, compression: input.compression.rawValue,
                          bytes: input.sizeOnDisk ?? input.bytesRead),
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
-            unmappedByName: unmapped, models: reportedModels.map { builder.summary(for: $0) })
+            unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events))
         r.stringsRefused = (comms.overflowCount, symbols.overflowCount)
         return r
     }
 
-    /// With `--model auto`, the models whose events were present (all of them if none was).
-    var reportedModels: [ProtectionModel] {
-        let own = configurationModels.isEmpty ? models : Array(models.prefix(models.count - configurationModels.reduce(0) { $0 + $1.count }))
-        guard autoSelect else { return own }
-        let applicable = own.filter(\.applicable)
-        return applicable.isEmpty ? own : applicable
+    /// The models of the main selection (what-if configurations excluded).
+    private var ownModels: [ProtectionModel] {
+        configurationModels.isEmpty ? models : Array(models.prefix(models.count - configurationModels.reduce(0) { $0 + $1.count }))
+    }
+
+    /// Each model's summary with its coverage of this trace. With `--model auto`: only the models whose
+    /// events were present (all of them if none was), observed ones first.
+    private func summaries(_ all: [ProtectionModel], auto: Bool, events: [EventNormalizer.NameSummary]) -> [ModelSummary] {
+        let applicable = all.filter(\.applicable)
+        let ms = auto && !applicable.isEmpty ? applicable : all
+        let out = ms.map { m -> ModelSummary in
+            var s = builder.summary(for: m)
+            s.coverage = ModelCoverage.evaluate(m.requirements, events: events)
+            return s
+        }
+        guard auto else { return out }
+        return out.filter { $0.coverage?.basis == .observed } + out.filter { $0.coverage?.basis != .observed }
     }
 
     /// The report of what-if configuration `i` (same input, its own models).
     func report(configuration i: Int) -> TraceReport {
         var r = report()
-        var ms = configurationModels[i]
-        if configurationAuto[i] {
-            let applicable = ms.filter(\.applicable)
-            if !applicable.isEmpty { ms = applicable }
-        }
-        r.models = ms.map { builder.summary(for: $0) }
+        r.models = summaries(configurationModels[i], auto: configurationAuto[i], events: source.nameSummaries())
         return r
     }
 }

@@ -68,14 +68,17 @@ public enum HTMLReport {
         return .el("td", a, text: v)
     }
 
+    /// Censored figures are lower bounds: shown with `≥`.
     static func statsRow(_ label: String, _ s: WindowStats, id: String, sub: Bool) -> HTMLNode {
-        .el("tr", sub ? [("class", "sub")] : [], [
+        func b(_ ns: UInt64) -> String { (s.isLowerBound ? "≥ " : "") + TextReport.duration(ns) }
+        return .el("tr", sub ? [("class", "sub")] : [], [
             .el("td", text: label),
             cell(id + ".windows", String(s.windows)),
-            cell(id + ".total_ns", TextReport.duration(s.totalNs)),
-            cell(id + ".max_ns", TextReport.duration(s.maxNs)),
-            cell(id + ".p50_ns", TextReport.duration(s.p50Ns)),
-            cell(id + ".p99_ns", TextReport.duration(s.p99Ns)),
+            cell(id + ".total_ns", b(s.totalNs)),
+            s.unionNs.map { cell(id + ".union_ns", (s.unionExact ? "" : "≥ ") + TextReport.duration($0)) } ?? .el("td", text: "–"),
+            cell(id + ".max_ns", b(s.maxNs)),
+            cell(id + ".p50_ns", b(s.p50Ns)),
+            cell(id + ".p99_ns", b(s.p99Ns)),
             cell(id + ".censored", String(s.censored)),
             cell(id + ".uncertain", String(s.uncertain)),
         ])
@@ -89,17 +92,52 @@ public enum HTMLReport {
 
     static func summaryTable(_ m: ModelSummary) -> HTMLNode {
         let p = m.model + ".exposure."
-        var rows: [HTMLNode] = [.el("tr", [], ["exposure windows", "windows", "total", "max", "p50", "p99", "censored", "uncertain"].map { .el("th", text: $0) })]
+        var rows: [HTMLNode] = [.el("tr", [], ["exposure windows", "windows", "sum (page-time)", "union", "max", "p50", "p99", "censored", "uncertain"].map { .el("th", text: $0) })]
         for (name, l) in layers(m) {
             rows.append(statsRow(name, l.all, id: p + name, sub: false))
             for s in Scope.allCases { if let st = l.byScope[s.rawValue], st.windows > 0 { rows.append(statsRow("scope " + s.rawValue, st, id: p + name + ".by_scope." + s.rawValue, sub: true)) } }
             for api in l.byAPI.keys.sorted() { rows.append(statsRow("api " + api, l.byAPI[api]!, id: p + name + ".by_api." + api, sub: true)) }
         }
-        let ov = m.overexposureNs
+        func signed(_ v: Int64) -> String { (v < 0 ? "−" : "+") + TextReport.duration(UInt64(v.magnitude)) }
         rows.append(.el("tr", [], [.el("td", text: "overexposure (effective − granted)"),
-                                   cell(p + "overexposure_ns", (ov < 0 ? "−" : "+") + TextReport.duration(UInt64(ov.magnitude))),
-                                   .el("td", [("colspan", "6")], text: "")]))
+                                   cell(p + "overexposure_ns", signed(m.overexposureNs)),
+                                   .el("td", [("colspan", "7")], text: "")]))
+        if m.granted.all.censored > 0 || m.effective.all.censored > 0 {
+            rows.append(.el("tr", [("class", "sub")], [.el("td", text: "from closed windows"),
+                                                       cell(p + "overexposure_closed_ns", signed(m.overexposureClosedNs)),
+                                                       .el("td", [("colspan", "7")], text: "")]))
+            rows.append(.el("tr", [("class", "sub")], [.el("td", text: "from censored windows (not a measurement)"),
+                                                       cell(p + "overexposure_censored_ns", signed(m.overexposureCensoredNs)),
+                                                       .el("td", [("colspan", "7")], text: "")]))
+        }
         return .el("table", [("class", "summary")], rows)
+    }
+
+    /// The notes under the summary table: what sum, union and ≥ mean, and the closed/censored split.
+    static func summaryNotes(_ m: ModelSummary) -> [HTMLNode] {
+        var n: [HTMLNode] = [.el("p", [("class", "note")], text:
+            "sum: window durations added up (page-time; can exceed the trace span). union: wall-clock time with at least one window open.")]
+        for (name, l) in layers(m) where l.all.censored > 0 || l.all.uncertain > 0 {
+            var parts = ["\(TextReport.duration(l.all.closedNs)) in closed windows"]
+            if l.all.censored > 0 { parts.append("≥ \(TextReport.duration(l.all.censoredNs)) in \(l.all.censored) censored windows (cut off at the start or end of the trace: lower bounds)") }
+            if l.all.uncertain > 0 { parts.append("\(TextReport.duration(l.all.uncertainNs)) in \(l.all.uncertain) uncertain windows (lost events, or an end the capture has no probe for)") }
+            n.append(.el("p", [("class", "note")], text: "\(name): " + parts.joined(separator: "; ")))
+        }
+        return n
+    }
+
+    /// Which events the model needs, which the trace has, and what is unobservable without the others.
+    static func coverageTable(_ m: ModelSummary, _ c: ModelCoverage) -> HTMLNode {
+        .el("table", [("class", "coverage")], [.el("tr", [], ["needed event", "in this trace", "gives", "without it"].map { .el("th", text: $0) })] +
+            c.needs.enumerated().map { i, need in
+                .el("tr", need.present ? [] : [("class", "changed")], [
+                    .el("td", [("class", "text")], [.el("code", text: need.probes.joined(separator: " | "))]),
+                    cell(m.model + ".coverage.needs.\(i).present",
+                         need.present ? need.seen.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") : "missing" + (need.essential ? " (essential)" : "")),
+                    .el("td", [("class", "text")], text: need.gives),
+                    .el("td", [("class", "text")], text: need.present ? "" : need.withoutIt),
+                ])
+            })
     }
 
     static func kv(_ title: String, _ rows: [(String, String, String)]) -> HTMLNode {
@@ -110,12 +148,20 @@ public enum HTMLReport {
     static func model(_ m: ModelSummary, firstNs: UInt64?) -> HTMLNode {
         var n: [HTMLNode] = []
         let opts = m.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        n.append(.el("h2", [("id", m.model)], text: "model: \(m.model)" + (opts.isEmpty ? "" : "  (\(opts))")))
+        n.append(.el("h2", [("id", m.model)], text: "model: \(m.model)" + (m.coverage.map { " — \($0.basis.words)" } ?? "") + (opts.isEmpty ? "" : "  (\(opts))")))
+        if let c = m.coverage {
+            n.append(.el("p", [("class", "meta")], [.el("strong", [("id", m.model + ".model.basis")], text: c.basis.words), .text(": " + c.basisReason)]))
+        }
         n.append(.el("p", [("class", "meta")], [
             .text("unprotected accesses: "), .el("strong", [("id", m.model + ".unprotected_accesses.total")], text: String(m.accesses.total)),
             .text(" · anomalies: "), .el("strong", [("id", m.model + ".anomalies.total")], text: String(m.anomalies.total)),
         ]))
         n.append(summaryTable(m))
+        n += summaryNotes(m)
+        if let c = m.coverage {
+            n.append(.el("h3", text: "Coverage: \(c.needs.count - c.missing.count) of \(c.needs.count) needed events in the trace"))
+            n.append(coverageTable(m, c))
+        }
         if let t = m.timeline {
             n.append(.el("h3", text: "Timeline of effective windows"))
             n.append(legend(Scope.allCases.filter { s in t.sortedLanes.contains { $0.scope == s } }.map { ($0.rawValue, Charts.scopeColors[$0.rawValue]!) }))
