@@ -57,6 +57,10 @@ public final class EventNormalizer: RawEventSink {
         /// A kretprobe (`(caller+0x../0x.. <- function)`).
         public var isReturn = false
 
+        public init(name: String, count: Int, mapsTo: String, function: String? = nil, isReturn: Bool = false) {
+            self.name = name; self.count = count; self.mapsTo = mapsTo; self.function = function; self.isReturn = isReturn
+        }
+
         /// True when this event is `point`: a tracepoint by name, a k(ret)probe by the function it probes.
         public func records(_ point: ProbePoint) -> Bool {
             switch point {

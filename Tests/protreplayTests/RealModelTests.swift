@@ -67,17 +67,24 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(value(a1, "counters.a1_silent_fixups") as? Int, 16)
     }
 
-    func testAutoPicksTheApplicableModels() throws {
+    /// `--model auto` reports the models whose events the trace had, observed ones first, each with its basis.
+    func testAutoPicksTheApplicableModelsObservedFirst() throws {
         func names(_ path: String) throws -> [String] {
             let j = try report([path, "--model", "auto"])
-            if let models = j["models"] as? [[String: Any]] {
-                return models.compactMap { ($0["model"] as? [String: Any])?["name"] as? String }
+            let models = j["models"] as? [[String: Any]] ?? []
+            return models.compactMap {
+                guard let m = $0["model"] as? [String: Any], let n = m["name"] as? String, let b = m["basis"] as? String else { return nil }
+                return "\(n):\(b)"
             }
-            return [(j["model"] as? [String: Any])?["name"] as? String ?? "?"]
         }
-        // The i386 trace has secretmem faults too (`grep -c 'secretmem_fault: (' t` -> 4).
-        XCTAssertEqual(try names(i386Trace), ["highmem", "pks", "s390pv", "directmap"])
-        XCTAssertEqual(try names(realDir.appendingPathComponent("6.1.0-56-amd64-x86_64-workload/trace").path), ["s390pv", "directmap"])
-        XCTAssertEqual(try names(realDir.appendingPathComponent("6.1.0-50-s390x-s390x-workload/trace").path), ["s390pv"])
+        // i386: `grep -c '__kmap_local_page_prot+0x0'` -> 2740 (a HIGHMEM kernel: highmem observed) and
+        // `grep -c 'set_direct_map_invalid_noflush+0x0'` -> 4 (secretmem removals: directmap observed); no
+        // `__pgmap_*`/`pks_update_*` (pks is a what-if) and no `gmap_make_secure`/`uv_destroy*` (s390pv too).
+        XCTAssertEqual(try names(i386Trace), ["highmem:observed", "directmap:observed", "pks:what_if", "s390pv:what_if"])
+        // x86_64: 4 removals; no secure-storage import or destroy.
+        XCTAssertEqual(try names(realDir.appendingPathComponent("6.1.0-56-amd64-x86_64-workload/trace").path),
+                       ["directmap:observed", "s390pv:what_if"])
+        // s390x under TCG runs no protected guest: `grep -cE 'gmap_make_secure|gmap_convert_to_secure|uv_destroy'` -> 0.
+        XCTAssertEqual(try names(realDir.appendingPathComponent("6.1.0-50-s390x-s390x-workload/trace").path), ["s390pv:what_if"])
     }
 }
