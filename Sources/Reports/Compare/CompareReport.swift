@@ -83,6 +83,9 @@ public enum CompareReport {
             }
             out += "\n# model: \(g.title)\n"
             if Set(g.options.compactMap { $0 }).count > 1 { for o in opts { out += "#   \(o)\n" } }
+            // Observed or what-if, per column: a what-if column is not a measurement of that kernel.
+            let bases = g.summaries.enumerated().compactMap { i, m in m?.coverage.map { "\(letter(i)) \($0.basis.words)" } }
+            if !bases.isEmpty { out += "# basis: " + bases.joined(separator: ", ") + "\n" }
             // Headline numbers first (layers, overexposure, totals), then the breakdowns and counters.
             if changedOnly && !g.rows.contains(where: \.changed) { out += "  (no metric differs)\n" }
             let headline = g.rows.filter { !$0.key.contains(".by_") && !$0.key.hasPrefix("counters.") }
@@ -136,6 +139,7 @@ public enum CompareReport {
                 .object([
                     "models": .array(g.models.map { $0.map { .string($0) } ?? .null }),
                     "options": .array(g.options.map { $0.map { .object($0.mapValues { .string($0) }) } ?? .null }),
+                    "basis": .array(g.summaries.map { $0?.coverage.map { .string($0.basis.rawValue) } ?? .null }),
                     "metrics": rowsJSON(g.rows, n),
                     "shifted": .array(g.shifted.map { s in
                         .object(["key": .string(s.key), "p50_ns": .array(s.p50.map(num)), "p99_ns": .array(s.p99.map(num))])
@@ -181,6 +185,9 @@ public enum CompareReport {
             body.append(.el("h2", text: "model: \(g.title)"))
             for (i, o) in g.options.enumerated() {
                 if let o, !o.isEmpty { body.append(.el("p", [("class", "meta")], text: "\(letter(i)): " + o.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))) }
+            }
+            for (i, m) in g.summaries.enumerated() {
+                if let c = m?.coverage { body.append(.el("p", [("class", "meta")], text: "\(letter(i)): \(c.basis.words): \(c.basisReason)")) }
             }
             let present = g.summaries.enumerated().compactMap { i, m in m.map { (i, $0) } }
             body.append(.el("h3", text: "Window durations, overlaid (log scale)"))
