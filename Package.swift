@@ -34,8 +34,11 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: fast),
         // Summary -> text, JSON, CSV.
         .target(name: "Reports", dependencies: ["Analysis"]),
+        // The pipeline as one library: settings and model configuration in, reports out (the CLI, the
+        // tests, Fuzz/ and Benchmarks/ run traces through it).
+        .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"]),
         .executableTarget(name: "protreplay", dependencies: [
-            "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports",
+            "ProtReplayKit", "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -222,20 +222,6 @@ final class ReportingTests: XCTestCase {
         }
     }
 
-    func testConfigStrings() throws {
-        let base = try ModelSelection.parse([])
-        let s = try Compare.selection(for: "strict", base: base)
-        XCTAssertEqual(s.model, "pks")
-        XCTAssertEqual(s.mode, "strict")
-        let t = try Compare.selection(for: "model=highmem", base: base)
-        XCTAssertEqual(t.model, "highmem")
-        let u = try Compare.selection(for: "model=pks,kmap-global=global-unprotect,context-end=return-to-user", base: base)
-        XCTAssertEqual(u.kmapGlobal, "global-unprotect")
-        XCTAssertEqual(u.contextEnd, "return-to-user")
-        XCTAssertThrowsError(try Compare.selection(for: "mode=loose", base: base))
-        XCTAssertThrowsError(try Compare.selection(for: "colour=red", base: base))
-    }
-
     // MARK: merge
 
     func testMergeFoldsReportsWithHandWorkedPercentiles() throws {

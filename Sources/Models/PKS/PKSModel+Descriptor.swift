@@ -39,4 +39,33 @@ extension PKSModel {
         whatIfMeans: "no PKS function in this trace: kmap-family calls replayed as if their pages were PKS-protected")
 
     public var requirements: ModelRequirements { PKSModel.requirements }
+
+    /// `--protect` (pks default `kmapped`, s390pv default `touched`).
+    static func protectOption(default value: String) -> ModelOptionSpec {
+        ModelOptionSpec(key: "protect", help: "Protected frames: pfn ranges (0x100000-0x13ffff,...), kmapped (pks default) or touched (s390pv default).",
+                        defaultValue: value) { v in
+            ProtectedFrames.parse(v) == nil ? "--protect: '\(v)' is not kmapped, touched, or pfn ranges like 0x100000-0x13ffff,0x200000" : nil
+        }
+    }
+
+    /// docs/models.md "pks": fault mode, the kmap() design, the A2 context end, protected frames, after-revoke.
+    public static let descriptor = ModelDescriptor(
+        name: "pks",
+        options: [
+            ModelOptionSpec(key: "mode", help: "pks: PK fault handling: strict, relaxed, silent, off.", defaultValue: "relaxed",
+                            values: FaultMode.allCases.map(\.rawValue)),
+            ModelOptionSpec(key: "kmap-global", help: "pks: global kmap() design: unsupported (A0, V10 as posted), global-unprotect (A1), flag-fault (A2).",
+                            defaultValue: "unsupported", values: KmapGlobal.allCases.map(\.rawValue)),
+            ModelOptionSpec(key: "context-end", help: "pks flag-fault: when a task's temporary unprotect ends: sched-out or return-to-user.",
+                            defaultValue: "sched-out", values: ContextEnd.allCases.map(\.rawValue)),
+            protectOption(default: "kmapped"),
+            ModelOptionSpec(key: "after-revoke-ns", help: "pks: an access this many ns after the context's last revoke is after_revoke.",
+                            defaultValue: "10000") { v in UInt64(v) == nil ? "--after-revoke-ns: '\(v)' is not a number of nanoseconds" : nil },
+        ],
+        requirements: requirements
+    ) { ctx, o in
+        PKSModel(resolver: ctx.resolver, mode: FaultMode(rawValue: o["mode"]!)!, kmapGlobal: KmapGlobal(rawValue: o["kmap-global"]!)!,
+                 contextEnd: ContextEnd(rawValue: o["context-end"]!)!, protected: ProtectedFrames.parse(o["protect"]!)!,
+                 afterRevokeNs: UInt64(o["after-revoke-ns"]!)!)
+    }
 }

@@ -43,4 +43,9 @@ extension HighmemModel {
         whatIfMeans: "no HIGHMEM kmap function fired in this trace: nothing here was measured on a HIGHMEM kernel")
 
     public var requirements: ModelRequirements { HighmemModel.requirements }
+
+    /// docs/models.md "highmem": no options.
+    public static let descriptor = ModelDescriptor(name: "highmem", options: [], requirements: requirements) { ctx, _ in
+        HighmemModel(resolver: ctx.resolver)
+    }
 }

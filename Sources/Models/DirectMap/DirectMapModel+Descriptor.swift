@@ -35,4 +35,9 @@ extension DirectMapModel {
         whatIfMeans: "no direct-map removal in this trace: nothing here was measured on removed frames")
 
     public var requirements: ModelRequirements { DirectMapModel.requirements }
+
+    /// docs/models.md "directmap": no options.
+    public static let descriptor = ModelDescriptor(name: "directmap", options: [], requirements: requirements) { ctx, _ in
+        DirectMapModel(resolver: ctx.resolver, symbols: ctx.symbols)
+    }
 }

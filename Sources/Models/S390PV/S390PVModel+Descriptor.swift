@@ -47,4 +47,24 @@ extension S390PVModel {
         whatIfMeans: "no secure-storage import or destroy in this trace: the frames gup, writeback and I/O reached are treated as if they were secure guest pages")
 
     public var requirements: ModelRequirements { S390PVModel.requirements }
+
+    /// `--foll-pin`: hex, with or without `0x`.
+    static func parseHex(_ s: String) -> UInt64? {
+        var t = Substring(s)
+        if t.hasPrefix("0x") { t = t.dropFirst(2) }
+        return UInt64(t, radix: 16)
+    }
+
+    /// docs/models.md "s390pv": protected frames, and FOLL_PIN for decoding gup_put_folio flags.
+    public static let descriptor = ModelDescriptor(
+        name: "s390pv",
+        options: [
+            PKSModel.protectOption(default: "touched"),
+            ModelOptionSpec(key: "foll-pin", help: "s390pv: FOLL_PIN value for decoding gup_put_folio flags: 0x40000 (up to v6.2) or 0x80000 (v6.3+).",
+                            defaultValue: "0x40000") { v in parseHex(v) == nil ? "--foll-pin must be a hex number" : nil },
+        ],
+        requirements: requirements
+    ) { ctx, o in
+        S390PVModel(resolver: ctx.resolver, protected: ProtectedFrames.parse(o["protect"]!)!, follPin: parseHex(o["foll-pin"]!)!, symbols: ctx.symbols)
+    }
 }
