@@ -1,9 +1,8 @@
 import Foundation
 import TraceIngest
 import EventModel
-import Replay
 import Models
-import Analysis
+import ProtReplayKit
 
 /// Runs the whole pipeline (read, normalize, replay through every model, fold) on fuzzer input.
 /// Inputs are written to one scratch file per process, because readers take a path (mmap, libtracecmd).
@@ -35,25 +34,15 @@ public enum FuzzSupport {
     }
 
     static func replay(path: String, format: TraceFormat?) {
-        let comms = StringTable(), symbols = StringTable()
-        let resolver = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
-        let builder = SummaryBuilder(comms: comms, symbols: symbols)
-        let models: [ProtectionModel] = [
-            HighmemModel(resolver: resolver), PKSModel(resolver: resolver), S390PVModel(resolver: resolver, symbols: symbols),
-            DirectMapModel(resolver: resolver, symbols: symbols),
-        ]
-        let engine = ReplayEngine(models: models, sink: builder)
+        // Text on two threads in small pieces: the cutting, the workers and the merge are fuzzed too.
+        let settings = TraceSettings(inputFormat: format, readerThreads: 2, pieceSize: 4096)
         do {
-            let input = try TraceInput(path: path, forcedFormat: format)
-            // Text on two threads in small pieces: the cutting, the workers and the merge are fuzzed too.
-            let source = ProtEventSource(input: input, probeMap: ProbeMap(), comms: comms, symbols: symbols, threads: 2,
-                                         pieceSize: 4096)
-            try source.run(into: AddressLearning(resolver: resolver, downstream: engine))
+            let pipeline = try Pipeline(path: path, settings: settings, selection: ModelConfiguration(model: "auto"))
+            defer { _ = pipeline.report() }
+            try pipeline.run()
         } catch {
             // Clear errors are the expected outcome for broken input; crashes are what we look for.
         }
-        engine.finish()
-        for m in models { _ = builder.summary(for: m) }
     }
 
     public static func probeMap(_ data: UnsafeRawBufferPointer) {

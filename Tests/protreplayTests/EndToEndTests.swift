@@ -2,8 +2,9 @@ import XCTest
 import Foundation
 @testable import protreplay
 import Reports
+import TestSupport
 
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let repoRoot = Repository.root
 let i386Trace = repoRoot.appendingPathComponent("SampleTraces/real/6.1.0-50-686-pae-i386-workload/trace.lz4").path
 
 /// The built `protreplay` binary: the one built with these tests (next to the test bundle, whatever
@@ -20,24 +21,8 @@ func toolPath() throws -> String {
 
 /// Runs the built `protreplay` binary.
 func runTool(_ args: [String], stdin: Data? = nil) throws -> (status: Int32, out: String, err: String) {
-    let path = try toolPath()
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let inPipe = Pipe()
-    if stdin != nil { p.standardInput = inPipe }
-    try p.run()
-    if let stdin {
-        inPipe.fileHandleForWriting.write(stdin)
-        try inPipe.fileHandleForWriting.close()
-    }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    let r = try ProcessRunner.run(try toolPath(), args, stdin: stdin)
+    return (r.status, r.out, r.err)
 }
 
 func report(_ args: [String]) throws -> [String: Any] {
@@ -46,11 +31,7 @@ func report(_ args: [String]) throws -> [String: Any] {
     return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
 }
 
-func value(_ json: [String: Any], _ path: String) -> Any? {
-    var cur: Any? = json
-    for k in path.split(separator: ".") { cur = (cur as? [String: Any])?[String(k)] }
-    return cur
-}
+func value(_ json: [String: Any], _ path: String) -> Any? { JSONSubset.value(json, path) }
 
 final class RealI386TraceTests: XCTestCase {
     /// Independent counts, from the decompressed trace (`lz4 -dc trace.lz4 > t`):

@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Foundation
 @testable import protreplay
 import Reports
@@ -273,53 +274,11 @@ final class ReportingTests: XCTestCase {
 
 /// Every key `expected` gives must equal `actual`'s (objects compared on the keys given), as in the golden scenarios.
 func subsetMismatches(_ expected: Any, _ actual: Any?, path: String, into out: inout [String]) {
-    switch expected {
-    case let e as [String: Any]:
-        guard let a = actual as? [String: Any] else { out.append("\(path): expected an object, got \(String(describing: actual))"); return }
-        for (k, v) in e where k != "_comment" { subsetMismatches(v, a[k], path: path.isEmpty ? k : "\(path).\(k)", into: &out) }
-    case let e as [Any]:
-        guard let a = actual as? [Any], a.count == e.count else { out.append("\(path): expected \(e), got \(String(describing: actual))"); return }
-        for (i, v) in e.enumerated() { subsetMismatches(v, a[i], path: "\(path)[\(i)]", into: &out) }
-    default:
-        let es = "\(expected)", asd = actual.map { "\($0)" } ?? "missing"
-        if es != asd { out.append("\(path): expected \(es), got \(asd)") }
-    }
+    out += JSONSubset.mismatches(expected, actual, path: path)
 }
 
 /// Runs the `protreplay` built next to this test bundle (whatever the scratch path), else `runTool`'s.
-func runBuiltTool(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    var dirs: [URL] = []
-    if let e = Bundle.main.executableURL { dirs.append(e.deletingLastPathComponent()) }
-    dirs += [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-    guard let exe = dirs.map({ $0.appendingPathComponent("protreplay").path }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        return try runTool(args)
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let (o, e) = drain(out, err)
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-/// Reads two pipes to the end concurrently (so neither fills up and blocks the child).
-func drain(_ out: Pipe, _ err: Pipe) -> (Data, Data) {
-    final class Box: @unchecked Sendable { var data = Data() }
-    let box = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        box.data = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    return (o, box.data)
-}
+func runBuiltTool(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runTool(args) }
 
 /// Headless Chromium (Debian `chromium`): the DOM after load, and console errors.
 enum Chromium {
@@ -333,20 +292,10 @@ enum Chromium {
         guard let exe = executable else { throw XCTSkip("chromium is not installed (scripts/install-deps installs it); skipping the browser check") }
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("protreplay-chromium-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: profile) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile.path)",
-                       "--enable-logging=stderr", "--v=0", "--dump-dom", URL(fileURLWithPath: htmlPath).absoluteString]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes concurrently so neither fills up.
-        let (o, errData) = drain(out, err)
-        p.waitUntilExit()
-        let errText = String(decoding: errData, as: UTF8.self)
-        let console = errText.split(separator: "\n").filter { $0.contains("CONSOLE") || $0.contains("Uncaught") }.map(String.init)
-        return (String(decoding: o, as: UTF8.self), console)
+        let r = try ProcessRunner.run(exe, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile.path)",
+                                            "--enable-logging=stderr", "--v=0", "--dump-dom", URL(fileURLWithPath: htmlPath).absoluteString])
+        let console = r.err.split(separator: "\n").filter { $0.contains("CONSOLE") || $0.contains("Uncaught") }.map(String.init)
+        return (r.out, console)
     }
 
     /// Text content of the element with this id in a dumped DOM (the elements carrying numbers hold only text).
