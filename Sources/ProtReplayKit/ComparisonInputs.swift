@@ -41,7 +41,7 @@ public enum ComparisonInputs {
         try run(pipeline, path)
         return configs.indices.map { i in
             CompareInput(label: (label.map { $0 + ": " } ?? "") + configs[i], path: path, kind: "config", config: configs[i],
-                         report: SavedReport(pipeline.report(configuration: i)))
+                         report: pipeline.report(configuration: i))
         }
     }
 
@@ -57,7 +57,7 @@ public enum ComparisonInputs {
             }
             let pipeline = try Pipeline(path: x.path, settings: settings, selection: selection)
             try run(pipeline, x.path)
-            return CompareInput(label: label, path: x.path, kind: "trace", report: SavedReport(pipeline.report()))
+            return CompareInput(label: label, path: x.path, kind: "trace", report: pipeline.report())
         }
     }
 }

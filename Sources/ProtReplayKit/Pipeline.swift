@@ -110,16 +110,15 @@ public final class Pipeline {
     }
 
     /// The report of the main selection.
-    public func report() -> TraceReport {
+    public func report() -> ReportDocument {
         let events = source.nameSummaries()
         let unmapped = events.filter { $0.mapsTo == "unmapped" }.map { ($0.name, $0.count) }.sorted { $0.0 < $1.0 }
-        var r = TraceReport(
+        return ReportDocument(
             input: .init(path: input.path, format: input.format.rawValue, compression: input.compression.rawValue,
                          bytes: input.sizeOnDisk ?? input.bytesRead),
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
-            unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events))
-        r.stringsRefused = (comms.overflowCount, symbols.overflowCount)
-        return r
+            unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events),
+            stringsRefused: (comms.overflowCount, symbols.overflowCount))
     }
 
     /// The models of the main selection (what-if configurations excluded).
@@ -142,7 +141,7 @@ public final class Pipeline {
     }
 
     /// The report of what-if configuration `i` (same input, its own models).
-    public func report(configuration i: Int) -> TraceReport {
+    public func report(configuration i: Int) -> ReportDocument {
         var r = report()
         r.models = summaries(configurationModels[i], auto: configurationAuto[i], events: source.nameSummaries())
         return r

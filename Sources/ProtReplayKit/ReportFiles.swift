@@ -21,8 +21,8 @@ public enum ReportFiles {
     }
 
     /// A saved `protreplay.report/1` JSON report.
-    public static func savedReport(_ path: String) throws -> SavedReport {
-        try SavedReport(text: try read(path), source: path)
+    public static func savedReport(_ path: String) throws -> ReportDocument {
+        try ReportDocument(json: try read(path), source: path)
     }
 
     /// Writes `text` to `path`, or to stdout when `path` is nil.

@@ -6,62 +6,59 @@ import Analysis
 /// The human report, dense and aligned like `perf report --stdio`: what was read, the model, exposure,
 /// unprotected accesses, anomalies.
 public enum TextReport {
-    public static func render(_ r: TraceReport) -> String {
+    public static func render(_ r: ReportDocument) -> String {
+        if r.merged != nil { return renderMerged(r) }
         var out = ""
         func line(_ s: String = "") { out += s + "\n" }
-        let i = r.ingest
-        let first = r.replay.firstTimestamp ?? 0
-        let last = r.replay.firstTimestamp == nil ? 0 : r.replay.lastTimestamp
+        let t = r.trace
         line("# protreplay report")
         line("# input:    \(r.input.path) (\(r.input.format)\(r.input.compression == "none" ? "" : ", " + r.input.compression), \(bytes(r.input.bytes)))")
-        line("# events:   \(i.events)  used \(r.replay.eventsUsed)  ignored \(r.eventsIgnored)  unmapped \(i.unmapped)  malformed \(i.malformed)  lost \(i.lostEvents)\(i.lostMarkersWithoutCount > 0 ? "+?" : "")  stack traces \(i.stackTraces)")
-        line("# cpus:     \(r.replay.cpusSeen)  span \(duration(last >= first ? last - first : 0))  (\(seconds(first)) .. \(seconds(last)))")
-        var prof = "# profile:  \(r.profile.arch.rawValue)"
-        if let l = r.pageLayout {
-            prof += ", struct page \(l.size) B from \(hexString(l.base)) (\(l.source)"
-            if l.source == "calibrated" { prof += " from \(r.calibration.pairs) pairs, \(r.calibration.mismatches) mismatches" }
+        line("# events:   \(t.events)  used \(t.eventsUsed)  ignored \(t.eventsIgnored)  unmapped \(t.unmapped)  malformed \(t.malformed)  lost \(t.lostEvents)\(t.lostMarkersWithoutCount > 0 ? "+?" : "")  stack traces \(t.stackTraces)")
+        line("# cpus:     \(t.cpus)  span \(duration(t.spanNs))  (\(seconds(t.firstNs)) .. \(seconds(t.lastNs)))")
+        var prof = "# profile:  \(r.profile.arch)"
+        if let base = r.profile.memMapBase, let size = r.profile.structPageSize, let source = r.profile.pageLayoutSource {
+            prof += ", struct page \(size) B from \(base) (\(source)"
+            if source == "calibrated", let c = r.profile.calibration { prof += " from \(c.pairs) pairs, \(c.mismatches) mismatches" }
             prof += ")"
         }
         line(prof)
-        if r.replay.timestampsBackwards > 0 { line("# warning:  \(r.replay.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
-        let live = r.replay.liveState
-        if live.refusals > 0 {
-            let maps = live.refusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            line("# warning:  \(live.refusals) new state entries not modelled (--max-live-entries \(live.cap)): \(maps)")
-            if let f = live.first {
+        if t.timestampsBackwards > 0 { line("# warning:  \(t.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
+        if t.stateCapRefusals > 0 {
+            let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            line("# warning:  \(t.stateCapRefusals) new state entries not modelled (--max-live-entries \(t.maxLiveEntries ?? 0)): \(maps)")
+            if let f = t.stateCapFirst {
                 line("#           first at line \(f.line): \(f.limit) live \(f.noun) in \(f.model) (\(f.fixed ? "a fixed limit" : "the cap"))")
             }
         }
-        if r.stringsRefused.comms > 0 || r.stringsRefused.symbols > 0 {
-            line("# warning:  string table full: \(r.stringsRefused.comms) new comm names and \(r.stringsRefused.symbols) new symbols shown as <overflow>")
+        if t.commNamesRefused > 0 || t.symbolsRefused > 0 {
+            line("# warning:  string table full: \(t.commNamesRefused) new comm names and \(t.symbolsRefused) new symbols shown as <overflow>")
         }
-        for m in i.malformedExamples { line("# malformed: line \(m.line) (byte \(m.offset)): \(m.reason): \(m.text)") }
-        for m in r.models { renderModel(m, spanNs: last >= first ? last - first : 0, into: &out) }
-        if !r.unmappedByName.isEmpty {
+        for m in t.malformedExamples { line("# malformed: line \(m.line) (byte \(m.offset)): \(m.reason): \(m.text)") }
+        for m in r.models { renderModel(m, spanNs: t.spanNs, into: &out) }
+        if !t.unmappedByName.isEmpty {
             line()
             line("# Unmapped events (no probe-map rule; see protreplay events)")
-            for (n, c) in r.unmappedByName.sorted(by: { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }).prefix(12) {
+            for (n, c) in t.unmappedByName.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }).prefix(12) {
                 line("  " + pad(n, 40) + lpad(String(c), 10))
             }
         }
         return out
     }
 
-    /// A saved or merged report (`protreplay merge --format text`): header from its JSON, then each model.
-    public static func render(_ r: SavedReport) -> String {
+    /// A merged report (`protreplay merge --format text`): its header, then each model.
+    static func renderMerged(_ r: ReportDocument) -> String {
         var out = ""
         let t = r.trace
-        func n(_ k: String) -> String { String(t[k]?.int64 ?? 0) }
         out += "# protreplay report\n"
-        out += "# input:    \(clean(r.input["path"]?.stringValue ?? "?")) (\(r.input["format"]?.stringValue ?? "?"), \(r.input["bytes"]?.int64 ?? 0) bytes)\n"
-        if let m = r.merged { out += "# merged:   \(m["reports"]?.int64 ?? 0) reports\n" }
-        out += "# events:   \(n("events"))  used \(n("events_used"))  ignored \(n("events_ignored"))  unmapped \(n("unmapped"))  malformed \(n("malformed"))  lost \(n("lost_events"))  stack traces \(n("stack_traces"))\n"
-        out += "# cpus:     \(n("cpus"))  span \(duration(t["span_ns"]?.uint64 ?? 0))\n"
-        if (t["state_cap_refusals"]?.int64 ?? 0) > 0 {
-            let maps = (t["state_cap_refusals_by_map"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.int64 ?? 0)" }.joined(separator: ", ")
-            out += "# warning:  \(n("state_cap_refusals")) new state entries not modelled (--max-live-entries \(n("max_live_entries"))): \(maps)\n"
+        out += "# input:    \(clean(r.input.path)) (\(r.input.format), \(r.input.bytes) bytes)\n"
+        if let m = r.merged { out += "# merged:   \(m.reports) reports\n" }
+        out += "# events:   \(t.events)  used \(t.eventsUsed)  ignored \(t.eventsIgnored)  unmapped \(t.unmapped)  malformed \(t.malformed)  lost \(t.lostEvents)  stack traces \(t.stackTraces)\n"
+        out += "# cpus:     \(t.cpus)  span \(duration(t.spanNs))\n"
+        if t.stateCapRefusals > 0 {
+            let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            out += "# warning:  \(t.stateCapRefusals) new state entries not modelled (--max-live-entries \(t.maxLiveEntries ?? 0)): \(maps)\n"
         }
-        for m in r.models { renderModel(m, spanNs: t["span_ns"]?.uint64 ?? 0, into: &out) }
+        for m in r.models { renderModel(m, spanNs: t.spanNs, into: &out) }
         return out
     }
 

@@ -21,10 +21,10 @@ public enum HTMLReport {
     svg text{fill:#333;font-family:system-ui,sans-serif}
     """
 
-    public static func render(_ r: SavedReport, title: String = "protreplay report") -> String {
+    public static func render(_ r: ReportDocument, title: String = "protreplay report") -> String {
         var body: [HTMLNode] = [.el("h1", text: title)]
         body += header(r)
-        for m in r.models { body.append(model(m, firstNs: r.trace["first_ns"]?.uint64)) }
+        for m in r.models { body.append(model(m, firstNs: r.trace.firstNs)) }
         body.append(dataQuality(r))
         return page(title: title, body)
     }
@@ -45,20 +45,16 @@ public enum HTMLReport {
         return doc.rendered + "\n"
     }
 
-    static func header(_ r: SavedReport) -> [HTMLNode] {
+    static func header(_ r: ReportDocument) -> [HTMLNode] {
         let t = r.trace
         var out: [HTMLNode] = []
-        let input = r.input
         out.append(.el("p", [("class", "meta")], [
-            .text("input: "), .el("code", text: input["path"]?.stringValue ?? "?"),
-            .text(" (\(input["format"]?.stringValue ?? "?"), \(input["compression"]?.stringValue ?? "?"), \(input["bytes"]?.uint64 ?? 0) bytes)"),
+            .text("input: "), .el("code", text: r.input.path),
+            .text(" (\(r.input.format), \(r.input.compression), \(r.input.bytes) bytes)"),
         ]))
-        out.append(.el("p", [("class", "meta")], text:
-            "events \(t["events"]?.uint64 ?? 0), used \(t["events_used"]?.uint64 ?? 0), CPUs \(t["cpus"]?.uint64 ?? 0), span \(TextReport.duration(t["span_ns"]?.uint64 ?? 0))"))
-        if let arch = r.profile["arch"]?.stringValue { out.append(.el("p", [("class", "meta")], text: "profile: \(arch)")) }
-        if let m = r.merged {
-            out.append(.el("p", [("class", "meta")], text: "merged from \(m["reports"]?.uint64 ?? 0) reports"))
-        }
+        out.append(.el("p", [("class", "meta")], text: "events \(t.events), used \(t.eventsUsed), CPUs \(t.cpus), span \(TextReport.duration(t.spanNs))"))
+        out.append(.el("p", [("class", "meta")], text: "profile: \(r.profile.arch)"))
+        if let m = r.merged { out.append(.el("p", [("class", "meta")], text: "merged from \(m.reports) reports")) }
         return out
     }
 
@@ -215,24 +211,29 @@ public enum HTMLReport {
         .el("p", [("class", "legend")], items.map { .el("span", [], [.el("span", [("class", "swatch"), ("style", "background:\($0.1)")]), .text($0.0)]) })
     }
 
-    static func dataQuality(_ r: SavedReport) -> HTMLNode {
+    static func dataQuality(_ r: ReportDocument) -> HTMLNode {
         let t = r.trace
-        let keys = ["events", "events_used", "events_ignored", "unmapped", "malformed", "malformed_events", "lost_events", "lost_markers",
-                    "stack_traces", "buffer_starts", "cpus", "span_ns", "timestamps_backwards", "cpu_out_of_range", "state_cap_refusals"]
+        let rows: [(String, String)] = [
+            ("events", String(t.events)), ("events_used", String(t.eventsUsed)), ("events_ignored", String(t.eventsIgnored)),
+            ("unmapped", String(t.unmapped)), ("malformed", String(t.malformed)), ("malformed_events", String(t.malformedEvents)),
+            ("lost_events", String(t.lostEvents)), ("lost_markers", String(t.lostMarkers)), ("stack_traces", String(t.stackTraces)),
+            ("buffer_starts", String(t.bufferStarts)), ("cpus", String(t.cpus)), ("span_ns", TextReport.duration(t.spanNs)),
+            ("timestamps_backwards", String(t.timestampsBackwards)), ("cpu_out_of_range", String(t.cpuOutOfRange)),
+            ("state_cap_refusals", String(t.stateCapRefusals)),
+        ]
         var n: [HTMLNode] = [.el("h2", text: "Data quality")]
-        n.append(kv("trace", keys.compactMap { k in t[k].map { (k, "trace." + k, k == "span_ns" ? TextReport.duration($0.uint64 ?? 0) : String($0.int64 ?? 0)) } }))
-        let unmapped = (t["unmapped_by_name"]?.objectValue ?? [:]).map { ($0.key, $0.value.int64 ?? 0) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        n.append(kv("trace", rows.map { ($0.0, "trace." + $0.0, $0.1) }))
+        let unmapped = t.unmappedByName.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         if !unmapped.isEmpty {
             n.append(.el("h3", text: "Unmapped events (no probe-map rule)"))
             n.append(.el("table", [], [.el("tr", [], [.el("th", text: "event"), .el("th", text: "count")])] +
-                unmapped.prefix(20).map { .el("tr", [], [.el("td", text: $0.0), .el("td", text: String($0.1))]) }))
+                unmapped.prefix(20).map { .el("tr", [], [.el("td", text: $0.key), .el("td", text: String($0.value))]) }))
         }
-        let bad = t["malformed_examples"]?.arrayValue ?? []
-        if !bad.isEmpty {
+        if !t.malformedExamples.isEmpty {
             n.append(.el("h3", text: "Malformed lines (first few)"))
-            n.append(.el("table", [], [.el("tr", [], ["line", "byte", "reason", "text"].map { .el("th", text: $0) })] + bad.map { e in
-                .el("tr", [], [.el("td", text: String(e["line"]?.int64 ?? 0)), .el("td", text: String(e["offset"]?.int64 ?? 0)),
-                               .el("td", [("class", "text")], text: e["reason"]?.stringValue ?? ""), .el("td", [("class", "text")], [.el("code", text: e["text"]?.stringValue ?? "")])])
+            n.append(.el("table", [], [.el("tr", [], ["line", "byte", "reason", "text"].map { .el("th", text: $0) })] + t.malformedExamples.map { e in
+                .el("tr", [], [.el("td", text: String(e.line)), .el("td", text: String(e.offset)),
+                               .el("td", [("class", "text")], text: e.reason), .el("td", [("class", "text")], [.el("code", text: e.text)])])
             }))
         }
         return .el("section", [("class", "quality")], n)

@@ -65,12 +65,12 @@ struct Compare: ParsableCommand {
         let c = CompareReport.comparison(columns)
         try Output.guarded {
             switch format {
-            case .json: try Output.write(CompareReport.json(columns, c).rendered(), to: output)
+            case .json: try Output.write(CompareReport.json(columns, c), to: output)
             case .html: try Output.write(CompareReport.html(columns, c), to: output)
             case .text: try Output.write(CompareReport.text(columns, c, changedOnly: changedOnly), to: output)
             }
         }
-        try Gate.check(failIf, pairs: columns.dropFirst().map { ($0.label, $0.report.document) }, baseline: columns[0].report.document)
+        try Gate.check(failIf, pairs: columns.dropFirst().map { ($0.label, $0.report.jsonObject) }, baseline: columns[0].report.jsonObject)
     }
 
     /// Reads every input (replaying traces) into the columns of the comparison.

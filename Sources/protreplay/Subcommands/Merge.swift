@@ -34,8 +34,8 @@ struct Merge: ParsableCommand {
     }
 
     func run() throws {
-        let merged: SavedReport = try Output.guarded {
-            let merged = SavedReport.merge(try reports.map(ReportFiles.savedReport), paths: reports)
+        let merged: ReportDocument = try Output.guarded {
+            let merged = ReportDocument.merge(try reports.map(ReportFiles.savedReport), paths: reports)
             switch format {
             case .html: try Output.write(HTMLReport.render(merged, title: "protreplay merged report"), to: output)
             case .text: try Output.write(TextReport.render(merged), to: output)
@@ -43,6 +43,6 @@ struct Merge: ParsableCommand {
             }
             return merged
         }
-        try Gate.check(failIf, current: merged.document, baselinePath: baseline)
+        try Gate.check(failIf, current: merged.jsonObject, baselinePath: baseline)
     }
 }

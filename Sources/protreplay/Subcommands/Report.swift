@@ -42,21 +42,20 @@ struct Report: ParsableCommand {
     func validate() throws { try Gate.validate(failIf, relativeAllowed: baseline != nil) }
 
     func run() throws {
-        let saved: SavedReport = try Output.guarded {
+        let report: ReportDocument = try Output.guarded {
             let report = try makeReport()
-            let saved = SavedReport(report)
             switch format {
-            case .json: try Output.write(saved.json, to: output)
-            case .html: try Output.write(HTMLReport.render(saved), to: output)
+            case .json: try Output.write(report.json, to: output)
+            case .html: try Output.write(HTMLReport.render(report), to: output)
             case .text: try Output.write(TextReport.render(report), to: output)
             }
-            return saved
+            return report
         }
-        try Gate.check(failIf, current: saved.document, baselinePath: baseline)
+        try Gate.check(failIf, current: report.jsonObject, baselinePath: baseline)
     }
 
     /// Reads the trace and folds it into a report (also used by the golden scenario tests).
-    func makeReport() throws -> TraceReport {
+    func makeReport() throws -> ReportDocument {
         let pipeline = try Pipeline(path: trace, settings: try traceOptions.settings(), strict: strict, selection: selection.configuration)
         let csv = try ReportCSV(pipeline, windows: windows, accesses: accesses)
         pipeline.builder.collectTimeline = format == .html

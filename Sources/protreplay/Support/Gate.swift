@@ -16,11 +16,11 @@ enum Gate {
         }
     }
 
-    static func check(_ conditions: [String], current: JSONValue, baselinePath: String?, label: String? = nil) throws {
+    static func check(_ conditions: [String], current: [String: Any], baselinePath: String?, label: String? = nil) throws {
         guard !conditions.isEmpty else { return }
-        var baseline: JSONValue?
+        var baseline: [String: Any]?
         if let b = baselinePath {
-            do { baseline = try ReportFiles.savedReport(b).document } catch {
+            do { baseline = try ReportFiles.savedReport(b).jsonObject } catch {
                 Output.fail("--baseline: \(error)")
                 throw ExitCode(2)
             }
@@ -29,7 +29,7 @@ enum Gate {
     }
 
     /// Checks every (label, document) against the baseline; prints the reasons; exits 3 if any tripped.
-    static func check(_ conditions: [String], pairs: [(String?, JSONValue)], baseline: JSONValue?) throws {
+    static func check(_ conditions: [String], pairs: [(String?, [String: Any])], baseline: [String: Any]?) throws {
         var reasons: [String] = []
         do {
             for c in conditions {
