@@ -56,11 +56,35 @@ final class PKSTransitionTests: XCTestCase {
         XCTAssertEqual(s.recorder.windows.first?.scope, .task)
     }
 
-    // §4.3 PGMAP_REVOKE below 0: u32 wrap, anomaly COUNTER_UNDERFLOW.
-    func testCounterUnderflow() {
+    // §3.4 left-censoring: a revoke with cnt 0 by a task whose count is not known exactly released a grant
+    // made before the trace: a left-censored window from the CPU's first event, no anomaly, no wrap, and the
+    // task's later grants open windows as usual.
+    func testRevokeBeforeAnyGrantIsLeftCensored() {
         let (s, _) = pks()
+        s.send(5, .marker)
+        s.send(10, .pgmapRevoke)
+        s.send(20, .pgmapGrant)
+        s.send(30, .pgmapRevoke)
+        s.finish()
+        XCTAssertEqual(s.recorder.anomalyKinds, [])
+        let g = s.recorder.windows(.granted, api: "grant")
+        XCTAssertEqual(g.map(\.durationNs), [5_000, 10_000])
+        XCTAssertEqual(g.map(\.censoredLeft), [true, false])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "grant").map(\.durationNs), [10_000])
+    }
+
+    // §4.3 PGMAP_REVOKE below 0 when the count is known exactly (the task was just in user mode): u32 wrap,
+    // COUNTER_UNDERFLOW; the next grant takes the count 0xffffffff -> 0 and sets no RW, so the access faults.
+    func testCounterUnderflowWhenTheCountIsKnownExactly() {
+        let (s, _) = pks()
+        s.send(5, .fault(address: 0x7f5c237ff000, ip: 0x4026b8, errorCode: 0x6, user: true))
         s.send(10, .pgmapRevoke)
         XCTAssertEqual(s.recorder.anomalyKinds, ["counter_underflow"])
+        XCTAssertTrue(s.recorder.windows.isEmpty)
+        s.send(20, .pgmapGrant)
+        s.send(25, .fault(address: 0xffff888001000040, ip: 0, errorCode: 0x21, user: false))
+        XCTAssertEqual(s.recorder.classes(), ["stray"])
+        XCTAssertEqual(s.recorder.outcomes(), [.fixedUp])
     }
 
     // E-A3: an IRQ that maps while the task holds a grant only bumps cnt; its access faults.
@@ -147,16 +171,111 @@ final class PKSTransitionTests: XCTestCase {
         XCTAssertEqual(s.model.counters["user_pk_faults"], 1)
     }
 
-    // E2: a revoke in another task: the revoker underflows, the maker's grant leaks.
-    func testCrossContextRelease() {
+    // E2: task 2 kunmap_local()s the direct-map address task 1 mapped: cross_ctx_release; task 1's grant
+    // leaks (its windows stay open to the end). Task 2's own count is not known exactly: no underflow claimed.
+    func testCrossTaskKunmapLocal() {
         let (s, _) = pks()
         s.send(10, pid: 1, .kmap(.kmapLocalPage, page: page, pfn: nil))
         s.send(11, pid: 1, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001000000))
-        s.send(20, pid: 2, .kunmapLocal(vaddr: 0xffff888001000000))
-        XCTAssertEqual(s.recorder.anomalyKinds, [])  // task 2 has no grant of that address: nothing to revoke
+        s.send(20, cpu: 1, pid: 2, .kunmapLocal(vaddr: 0xffff888001000000))
+        XCTAssertEqual(s.recorder.anomalyKinds, ["cross_ctx_release"])
+        s.send(40, pid: 1, .marker)
+        s.finish()
+        XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.durationNs), [30_000])
+        XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.censoredRight), [true])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "grant").map(\.durationNs), [30_000])
+    }
+
+    // E2 at pgmap level (no page): the task grants, an IRQ on its CPU revokes. cnt 1 -> 0 in the IRQ (its own
+    // key was AD anyway), cross_ctx_release, the task keeps RW and its GRANTED window stays open.
+    func testPgmapRevokeInAnIRQIsCrossContext() {
+        let (s, _) = pks()
+        s.send(10, .pgmapGrant)
+        s.send(20, flags: ModelScript.hardirq, .irqEnter(.hardirq, vector: 5))
+        s.send(21, flags: ModelScript.hardirq, .pgmapRevoke)
+        s.send(25, flags: ModelScript.hardirq, .irqExit(.hardirq, vector: 5))
+        s.send(30, .marker)
+        s.finish()
+        XCTAssertEqual(s.recorder.anomalyKinds, ["cross_ctx_release"])
+        XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.durationNs), [20_000])
+        XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.censoredRight), [true])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "grant").map(\.durationNs), [10_000, 5_000])
+    }
+
+    // §1.3 grants are key-wide: task 2's PK fault while task 1 holds a pgmap-level grant is a hand-off.
+    func testAccessWhileAnotherContextHoldsAPgmapGrantIsHandoff() {
+        let (s, _) = pks(.strict)
+        s.send(10, pid: 1, .pgmapGrant)
+        s.send(20, cpu: 1, pid: 2, .fault(address: 0xffff888001000040, ip: 0, errorCode: 0x23, user: false))
         s.send(30, pid: 1, .pgmapRevoke)
-        s.send(40, pid: 2, .pgmapRevoke)
-        XCTAssertEqual(s.recorder.anomalyKinds, ["counter_underflow"])
+        s.send(40, cpu: 1, pid: 2, .fault(address: 0xffff888001000040, ip: 0, errorCode: 0x23, user: false))
+        XCTAssertEqual(s.recorder.classes(), ["handoff", "stray"])
+        XCTAssertEqual(s.recorder.outcomes(), [.blocked, .blocked])
+    }
+
+    // A2: the pardoned fault's unprotect lasts until the context is left, not until a revoke brings cnt to 0.
+    func testFlagFaultUnprotectOutlivesARevokeToZero() {
+        let (s, _) = pks(.relaxed, .flagFault)
+        s.send(10, .kmap(.kmapHigh, page: page, pfn: nil))
+        s.send(11, .kmapReturn(.kmapHigh, vaddr: 0xffff888001000000))          // implied access: pardoned
+        s.send(20, .kmap(.kmapLocalPage, page: page + 64, pfn: nil))
+        s.send(21, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001001000))
+        s.send(30, .kunmapLocal(vaddr: 0xffff888001001000))                    // cnt 1 -> 0: AD, unprotect stays
+        s.send(40, .kmap(.kmapHigh, page: page, pfn: nil))
+        s.send(41, .kmapReturn(.kmapHigh, vaddr: 0xffff888001000000))          // no fault: still unprotected
+        s.send(50, .contextSwitch(prevPid: 100, prevComm: 1, prevRunnable: true, nextPid: 0, nextComm: 1))
+        XCTAssertEqual(s.recorder.classes(), ["global_kmap"])
+        let eff = s.recorder.windows.filter { $0.layer == .effective }
+        XCTAssertEqual(eff.map(\.durationNs), [39_000])
+        XCTAssertEqual(eff.map { "\($0.api)" }, ["flag_fault_unprotect"])
+        XCTAssertEqual(eff.map(\.closeCause), [.schedOut])
+    }
+
+    // A2: a sched-out ends the unprotect but not the task's own grant; after sched-in the task is still RW.
+    func testOwnGrantSurvivesSchedOutAfterAPardonedFault() {
+        let (s, _) = pks(.relaxed, .flagFault)
+        s.send(10, .kmap(.kmapHigh, page: page, pfn: nil))
+        s.send(11, .kmapReturn(.kmapHigh, vaddr: 0xffff888001000000))          // pardoned: unprotect
+        s.send(20, .kmap(.kmapLocalPage, page: page + 64, pfn: nil))         // cnt 0 -> 1
+        s.send(21, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001001000))
+        s.send(30, .contextSwitch(prevPid: 100, prevComm: 1, prevRunnable: true, nextPid: 0, nextComm: 1))
+        s.send(40, pid: 0, .contextSwitch(prevPid: 0, prevComm: 1, prevRunnable: true, nextPid: 100, nextComm: 1))
+        s.send(50, .kmap(.kmapLocalPage, page: page + 128, pfn: nil))        // cnt 1 -> 2
+        s.send(51, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001002000))    // RW: no fault
+        s.send(60, .kunmapLocal(vaddr: 0xffff888001002000))
+        s.send(70, .kunmapLocal(vaddr: 0xffff888001001000))                    // cnt 1 -> 0: AD
+        XCTAssertEqual(s.recorder.classes(), ["global_kmap"])
+        let eff = s.recorder.windows.filter { $0.layer == .effective }
+        XCTAssertEqual(eff.map(\.durationNs), [19_000, 30_000])
+        XCTAssertEqual(eff.map { "\($0.api)" }, ["flag_fault_unprotect", "grant"])
+        XCTAssertEqual(eff.map(\.closeCause), [.schedOut, .unmap])
+    }
+
+    // E13: with ranges and no page_offset_base, an x86_64 kernel address resolves with the §2.3 default;
+    // one outside the default direct map is counted as unresolved, never dropped.
+    func testPKFaultResolvesWithTheDefaultDirectMapBase() {
+        let r = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
+        var warnings: [String] = []
+        r.onDirectMapBaseDefaulted = { warnings.append($0) }
+        let s = ModelScript(PKSModel(resolver: r, mode: .strict, protected: .ranges([0x1000...0x1fff])))
+        s.send(10, .fault(address: 0xffff888001000040, ip: 0, errorCode: 0x21, user: false))
+        s.send(20, .fault(address: 0xffff888001000080, ip: 0, errorCode: 0x21, user: false))
+        s.send(30, .fault(address: 0xffffc90000001000, ip: 0, errorCode: 0x21, user: false))   // vmalloc
+        XCTAssertEqual(s.recorder.classes(), ["stray", "stray"])
+        XCTAssertEqual(s.recorder.accesses.map(\.frame), [.pfn(0x1000), .pfn(0x1000)])
+        XCTAssertEqual(s.model.counters["unresolved_faults"], 1)
+        XCTAssertEqual(s.model.counters["faults_on_default_direct_map_base"], 2)
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings[0].contains("--page-offset-base"))
+    }
+
+    // E13: an s390x or i386 profile never takes the x86_64 default.
+    func testNoDefaultDirectMapBaseOffX86_64() {
+        let r = AddressResolver(profile: KernelProfile(arch: .s390x), userFixedLayout: false, userFixedArch: true)
+        XCTAssertEqual(r.pfn(forDirectMapAddress: 0x1000040), 0x1000)     // s390x: identity direct map
+        let u = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
+        XCTAssertNil(u.pfn(forDirectMapAddress: 0xc1000040))                  // 32-bit address: no guess
+        XCTAssertFalse(u.directMapBaseDefaulted)
     }
 }
 
