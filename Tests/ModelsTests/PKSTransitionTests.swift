@@ -251,6 +251,64 @@ final class PKSTransitionTests: XCTestCase {
         XCTAssertEqual(eff.map(\.closeCause), [.schedOut, .unmap])
     }
 
+    // §4.4 relaxed: the fixup lasts until the context next sets K to AD. A revoke that leaves cnt > 0 writes
+    // nothing (V10 sets AD only on reaching 0), so the fixup survives it; the one that reaches 0 ends it.
+    func testRelaxedFixupEndsAtTheNextADWriteOnly() {
+        let (s, _) = pks()
+        s.send(10, .pgmapGrant)                                                        // cnt 0 -> 1, RW (grant)
+        s.send(20, .pgmapGrant)                                                        // 1 -> 2
+        s.send(30, flags: ModelScript.hardirq, .irqEnter(.hardirq, vector: 5))
+        s.send(31, flags: ModelScript.hardirq, .fault(address: 0xffff888001000040, ip: 0, errorCode: 0x21, user: false))
+        s.send(32, flags: ModelScript.hardirq, .pgmapGrant)                              // 2 -> 3, IRQ stays AD... but fixed up
+        s.send(33, flags: ModelScript.hardirq, .pgmapRevoke)                             // 3 -> 2: no AD write, fixup stays
+        s.send(35, flags: ModelScript.hardirq, .irqExit(.hardirq, vector: 5))            // IRQ exit ends it
+        s.send(40, .pgmapRevoke)                                                       // 2 -> 1
+        s.send(50, .pgmapRevoke)                                                       // 1 -> 0: AD
+        XCTAssertEqual(s.recorder.classes(), ["irq_shadow"])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "relaxed_fixup").map(\.durationNs), [4_000])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "relaxed_fixup").map(\.closeCause), [.contextEnd])
+        XCTAssertEqual(s.recorder.windows(.effective, api: "grant").map(\.durationNs), [20_000, 15_000])
+    }
+
+    // A2 with --context-end return-to-user: sched-out suspends the unprotect, the next user-mode fault ends it.
+    func testFlagFaultUnprotectUntilReturnToUser() {
+        var profile = KernelProfile(arch: .x86_64)
+        profile.pageOffsetBase = 0xffff888000000000
+        profile.memMapBase = 0xffffea0000000000
+        profile.structPageSize = 64
+        let r = AddressResolver(profile: profile, userFixedLayout: true, userFixedArch: true)
+        let s = ModelScript(PKSModel(resolver: r, mode: .relaxed, kmapGlobal: .flagFault, contextEnd: .returnToUser))
+        s.send(10, .kmap(.kmapHigh, page: page, pfn: nil))
+        s.send(11, .kmapReturn(.kmapHigh, vaddr: 0xffff888001000000))          // pardoned: unprotect
+        s.send(20, .contextSwitch(prevPid: 100, prevComm: 1, prevRunnable: true, nextPid: 0, nextComm: 1))
+        s.send(30, pid: 0, .contextSwitch(prevPid: 0, prevComm: 1, prevRunnable: true, nextPid: 100, nextComm: 1))
+        s.send(40, .fault(address: 0x7f5c237ff000, ip: 0x4026b8, errorCode: 0x6, user: true))   // back in user mode
+        s.send(50, .marker)
+        s.finish()
+        let eff = s.recorder.windows(.effective, api: "flag_fault_unprotect")
+        XCTAssertEqual(eff.map(\.durationNs), [9_000, 10_000])
+        XCTAssertEqual(eff.map(\.closeCause), [.schedOut, .contextEnd])
+    }
+
+    // Known exactly via fork: the child of a parent known to hold nothing underflows; the child of an
+    // unknown parent is left-censored from its fork.
+    func testForkPassesOnAnExactlyKnownZeroCount() {
+        let (s, _) = pks()
+        s.send(5, pid: 1, .fault(address: 0x7f5c237ff000, ip: 0x4026b8, errorCode: 0x6, user: true))
+        s.send(10, pid: 1, .taskFork(parentPid: 1, childPid: 2, childComm: 1))
+        s.send(12, cpu: 1, pid: 3, .marker)
+        s.send(15, cpu: 1, pid: 3, .taskFork(parentPid: 3, childPid: 4, childComm: 1))
+        s.send(20, pid: 0, .contextSwitch(prevPid: 1, prevComm: 1, prevRunnable: true, nextPid: 2, nextComm: 1))
+        s.send(30, pid: 2, .pgmapRevoke)
+        s.send(40, cpu: 1, pid: 3, .contextSwitch(prevPid: 3, prevComm: 1, prevRunnable: true, nextPid: 4, nextComm: 1))
+        s.send(50, cpu: 1, pid: 4, .pgmapRevoke)
+        XCTAssertEqual(s.recorder.anomalyKinds, ["counter_underflow"])
+        let g = s.recorder.windows(.granted, api: "grant")
+        XCTAssertEqual(g.map(\.holderPid), [4])
+        XCTAssertEqual(g.map(\.openNs), [15_000])
+        XCTAssertEqual(g.map(\.censoredLeft), [true])
+    }
+
     // E13: with ranges and no page_offset_base, an x86_64 kernel address resolves with the §2.3 default;
     // one outside the default direct map is counted as unresolved, never dropped.
     func testPKFaultResolvesWithTheDefaultDirectMapBase() {

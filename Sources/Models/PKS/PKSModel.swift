@@ -80,32 +80,37 @@ public final class PKSModel: ProtectionModel {
         var first: RWCause? { RWCause.allCases.first { contains($0) } }
     }
 
+    /// Small fields first, so that the entry stays within the size docs/reliability.md budgets.
     struct ContextState {
         var kind: ContextKind
-        var pid: Int32
-        var comm: StringTable.ID
-        var cpu: Int32
         var reasons = RWReasons()
         /// Names the next on-CPU segment: the reason that turned the key RW, or (once that reason is gone
         /// while others remain) the first remaining one in `RWCause` order.
         var openedBy = RWCause.grant
         /// Names the segment open now (fixed when it opened).
         var segmentReason = RWCause.grant
-        var running = false
-        var segmentStart: UInt64?
+        var pid: Int32
+        var comm: StringTable.ID
+        var cpu: Int32
         /// Balanced grants this context made itself (the GRANTED window is open while > 0).
-        var ownGrants = 0
-        var grantOpen: UInt64 = 0
+        var ownGrants: Int32 = 0
         var grantSite: StringTable.ID = 0
-        var lastRevoke: UInt64?
+        var running = false
         var uncertain = false
         /// Task: its `pgmap_prot_count` is known exactly (INT, as highmem's kmap_local stack): after a
         /// user-mode fault or a syscall entry while holding nothing (a task in user mode holds no grant), or
         /// after `sched_process_fork` from a parent known exactly to hold nothing. Lost events undo it.
         var exact = false
+        var segmentStart: UInt64?
+        var grantOpen: UInt64 = 0
+        var lastRevoke: UInt64?
         /// When this instance began (an IRQ instance's grants cannot predate it).
         var startNs: UInt64 = 0
         var rw: Bool { !reasons.isEmpty }
+
+        init(kind: ContextKind, pid: Int32, comm: StringTable.ID, cpu: Int32, running: Bool = false, startNs: UInt64 = 0) {
+            self.kind = kind; self.pid = pid; self.comm = comm; self.cpu = cpu; self.running = running; self.startNs = startNs
+        }
     }
 
     /// A kmap_local grant still outstanding: who made it, and on which frame.
@@ -709,7 +714,6 @@ public final class PKSModel: ProtectionModel {
     private func inUserMode(pid: Int32) {
         guard count[pid] == nil, var c = contexts[.task(pid)], !c.exact else { return }
         c.exact = true
-        c.uncertain = false
         contexts[.task(pid)] = c
     }
 
