@@ -202,6 +202,19 @@ final class PKSTransitionTests: XCTestCase {
         XCTAssertEqual(s.recorder.windows(.effective, api: "grant").map(\.durationNs), [10_000, 5_000])
     }
 
+    // E2 across tasks at pgmap level: task 2, known to hold nothing, revokes while task 1 holds a grant: the
+    // revoker underflows and the maker's grant leaks. Unknown to hold nothing, it is left-censored instead.
+    func testPgmapRevokeByATaskKnownToHoldNothingIsCrossContext() {
+        let (s, _) = pks()
+        s.send(10, pid: 1, .pgmapGrant)
+        s.send(15, cpu: 1, pid: 2, .syscall(enter: true))
+        s.send(20, cpu: 1, pid: 2, .pgmapRevoke)
+        XCTAssertEqual(s.recorder.anomalyKinds, ["counter_underflow", "cross_ctx_release"])
+        s.send(30, cpu: 2, pid: 3, .pgmapRevoke)
+        XCTAssertEqual(s.recorder.anomalyKinds, ["counter_underflow", "cross_ctx_release"])
+        XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.censoredLeft), [true])
+    }
+
     // §1.3 grants are key-wide: task 2's PK fault while task 1 holds a pgmap-level grant is a hand-off.
     func testAccessWhileAnotherContextHoldsAPgmapGrantIsHandoff() {
         let (s, _) = pks(.strict)

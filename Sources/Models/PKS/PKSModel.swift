@@ -378,7 +378,8 @@ public final class PKSModel: ProtectionModel {
     /// shared with the IRQs that interrupt the task): a revoke by another context than the granter's is
     /// `cross_ctx_release`, and the granter's windows stay open (E2).
     /// With `cnt[T] == 0`: if the task's count is known exactly the kernel wraps it (`counter_underflow`,
-    /// 0xffffffff, and no AD: later grants never reach 0 -> 1); otherwise the grant predates the trace
+    /// 0xffffffff, and no AD: later grants never reach 0 -> 1), and if another context holds a grant this is
+    /// E2's revoke of the maker's grant (`cross_ctx_release` too); otherwise the grant predates the trace
     /// (§3.4, left-censoring): the count stays 0, the key becomes AD, and, when no other context's grant
     /// explains the revoke, a left-censored GRANTED window closes here.
     private func revoke(_ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink, grantHolder: ContextInstance? = nil) {
@@ -406,6 +407,12 @@ public final class PKSModel: ProtectionModel {
         } else if exact {
             if admit(count.count, "grant_counts") { count[ctx.pid] = 0xffff_ffff }
             emit.anomaly(anomaly(e, "counter_underflow", "pgmap_prot_count of task \(ctx.pid) wrapped to 0xffffffff (its count was known exactly to be 0)"))
+            // E2 as the spec tells it: the revoker underflows while the maker's count stays > 0. A pgmap-level
+            // revoke names no page, so the maker is any context holding a grant (grants are key-wide).
+            if !own && !otherGranter && holdersWithGrants > 0,
+               let maker = contexts.first(where: { $0.value.ownGrants > 0 && $0.key != ctx.instance })?.value {
+                emit.anomaly(anomaly(e, "cross_ctx_release", "released in \(ctx.kind.rawValue) context of task \(ctx.pid), which held no grant, while task \(maker.pid) holds one; the maker's grant leaks"))
+            }
         } else {
             // The grant predates the trace: the count it raised is the one coming back to 0 here.
             reachesZero = true
