@@ -153,6 +153,20 @@ final class PKSTransitionTests: XCTestCase {
         XCTAssertEqual(s.recorder.windows(.effective, api: "flag_fault_unprotect").map(\.durationNs), [9_000])
     }
 
+    // §3.4 with A2: a kunmap() of a page whose kmap() predates the trace closes a left-censored kmap_flag
+    // window from the CPU's first event; with A0 (kmap() grants nothing) there is nothing to close.
+    func testKunmapOfAPreTraceKmap() {
+        for (kg, windows) in [(PKSModel.KmapGlobal.flagFault, [UInt64(20_000)]), (.unsupported, [])] {
+            let (s, _) = pks(.relaxed, kg)
+            s.send(10, cpu: 1, pid: 2, .marker)
+            s.send(30, cpu: 1, pid: 2, .kunmapHigh(page: page))
+            let w = s.recorder.windows.filter { $0.layer == .granted }
+            XCTAssertEqual(w.map(\.durationNs), windows, "\(kg)")
+            XCTAssertTrue(w.allSatisfy(\.censoredLeft))
+            XCTAssertTrue(s.recorder.accesses.isEmpty)
+        }
+    }
+
     // §4.4 off: no protection, no accesses.
     func testModeOff() {
         let (s, _) = pks(.off)

@@ -43,7 +43,7 @@ public final class PKSModel: ProtectionModel {
 
     /// One reason a context's key is RW. The key is RW while any reason holds; the effective windows are
     /// broken down (`api`) by the reason that opened each on-CPU segment.
-    enum RWCause: UInt8, CaseIterable {
+    enum RWCause: UInt8 {
         /// The context's own grant turned the key RW (`cnt` 0 -> 1 in this context) and it has not set AD since.
         case grant
         /// A0/A1 relaxed or silent mode: a PK fault was fixed up for this context.
@@ -76,8 +76,8 @@ public final class PKSModel: ProtectionModel {
         /// Setting K to AD (`pks_set_noaccess`, a revoke that brings `cnt` to 0) clears every reason but
         /// A2's unprotect, which only leaving the context undoes (INT).
         mutating func setAD() { bits &= RWCause.flagFaultUnprotect.bit }
-        /// The first held reason in declaration order.
-        var first: RWCause? { RWCause.allCases.first { contains($0) } }
+        /// The first held reason in declaration order (the lowest bit).
+        var first: RWCause? { isEmpty ? nil : RWCause(rawValue: UInt8(bits.trailingZeroBitCount)) }
     }
 
     /// Small fields first, so that the entry stays within the size docs/reliability.md budgets.
@@ -490,7 +490,21 @@ public final class PKSModel: ProtectionModel {
     }
 
     private func kunmapGlobalCall(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
-        guard mode != .off, var list = kmaps[page], !list.isEmpty else { return }
+        guard mode != .off else { return }
+        guard var list = kmaps[page], !list.isEmpty else {
+            // A kmap() from before the trace (§3.4). With A1/A2, where kmap() grants, that grant is a left-censored
+            // window of the page from the first event on this CPU (Common rules, Censoring). A1's global cache
+            // from before the trace is not reconstructed (the count of pre-trace kmap()s is unknown).
+            if kmapGlobal != .unsupported, protected.contains(pfn: resolver.pfn(forPage: page)) {
+                var w = ExposureWindow(model: name, layer: .granted, scope: .global, frame: frameRef(page), alias: "pks_key",
+                                       api: kmapGlobal == .globalUnprotect ? "global_unprotect" : "kmap_flag",
+                                       holderPid: -1, holderComm: 0, holderContext: .task, cpu: ctx.cpu,
+                                       openNs: ctx.cpuTraceStart, closeNs: e.timestamp, site: e.site, closeCause: .unmap)
+                w.censoredLeft = true
+                emit.window(w)
+            }
+            return
+        }
         let i = list.firstIndex { $0.holder == ctx.instance } ?? list.firstIndex { $0.holderPid == ctx.pid } ?? 0
         let k = list[i]
         // Someone else's kmap(): the releasing context used the mapping it was handed (seed 000, 002).
