@@ -73,6 +73,25 @@ final class PKSTransitionTests: XCTestCase {
         XCTAssertEqual(s.recorder.windows(.effective, api: "grant").map(\.durationNs), [10_000])
     }
 
+    // With pks_update_protection probes (a real PKS kernel) the probe decides RW/AD; the RW it sets inside the
+    // context's own grant is named `grant`, one outside any grant `pks_set`.
+    func testPksSetProbeDecidesAndNamesTheWindows() {
+        let (s, _) = pks()
+        s.send(10, .pgmapGrant)
+        s.send(11, .pksSet(key: 1, readWrite: true))
+        s.send(20, .pgmapRevoke)
+        s.send(21, .pksSet(key: 1, readWrite: false))
+        s.send(30, .pgmapGrant)
+        s.send(31, .pksSet(key: 1, readWrite: true))
+        s.send(40, .pgmapRevoke)
+        s.send(41, .pksSet(key: 1, readWrite: false))
+        s.send(50, .pksSet(key: 1, readWrite: true))
+        s.send(60, .pksSet(key: 1, readWrite: false))
+        let eff = s.recorder.windows.filter { $0.layer == .effective }
+        XCTAssertEqual(eff.map(\.durationNs), [11_000, 10_000, 10_000])   // the first RW is inferred at the grant (no probe seen yet)
+        XCTAssertEqual(eff.map { "\($0.api)" }, ["grant", "grant", "pks_set"])
+    }
+
     // §4.3 PGMAP_REVOKE below 0 when the count is known exactly (the task was just in user mode): u32 wrap,
     // COUNTER_UNDERFLOW; the next grant takes the count 0xffffffff -> 0 and sets no RW, so the access faults.
     func testCounterUnderflowWhenTheCountIsKnownExactly() {

@@ -52,7 +52,7 @@ public final class PKSModel: ProtectionModel {
         case flagFaultUnprotect
         /// `pks_update_exception(K, RW)` seen in this context.
         case exceptionUpdate
-        /// `pks_update_protection(K, RW)` seen in this context.
+        /// `pks_update_protection(K, RW)` seen in this context outside a grant of its own.
         case pksSet
         var name: StaticString {
             switch self {
@@ -258,7 +258,9 @@ public final class PKSModel: ProtectionModel {
             revoke(e, ctx, emit)
         case let .pksSet(key, rw) where key == PKSModel.key:
             sawPksSet = true
-            if rw { addReason(ctx.instance, .pksSet, at: e.timestamp) } else { setAD(ctx.instance, at: e.timestamp, emit) }
+            // Inside the context's own grant (`pgmap_set_readwrite` -> `pks_set_readwrite`) the RW is the grant's.
+            let inGrant = (contexts[ctx.instance]?.ownGrants ?? 0) > 0
+            if rw { addReason(ctx.instance, inGrant ? .grant : .pksSet, at: e.timestamp) } else { setAD(ctx.instance, at: e.timestamp, emit) }
         case let .pksExceptionUpdate(key, rw) where key == PKSModel.key:
             if rw { addReason(ctx.instance, .exceptionUpdate, at: e.timestamp) } else { setAD(ctx.instance, at: e.timestamp, emit) }
         case let .fault(address, _, code, user):
