@@ -69,6 +69,7 @@ public final class Pipeline {
         let limit = LiveStateLimit(cap: max(1, settings.maxLiveEntries))
         let sourceName = input.path == "-" ? "<stdin>" : input.path
         limit.onFirstRefusal = { Pipeline.warn($0.warning(source: sourceName)) }
+        resolver.onDirectMapBaseDefaulted = { Pipeline.warn("\(sourceName): \($0)") }
         engine = ReplayEngine(models: ms, sink: builder, limit: limit)
         if selection != nil { source.wantedTags = engine.wantedTags }
     }

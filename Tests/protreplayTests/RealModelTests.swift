@@ -65,6 +65,16 @@ final class RealModelTests: XCTestCase {
         let a1 = try report([i386Trace, "--model", "pks", "--kmap-global", "global-unprotect"])
         XCTAssertEqual(value(a1, "unprotected_accesses.total") as? Int, 0)
         XCTAssertEqual(value(a1, "counters.a1_silent_fixups") as? Int, 16)
+        // A2 pardons the first mapper access and the unprotect lasts until the context is left (spec §4.4, §4.5):
+        // all 16 kmap()s are wl-procmem-248's (`grep 'kmap_high: (kmap_high+0x0' t | awk '{print $1}' | sort | uniq -c`
+        // -> 16 wl-procmem-248), from 7.263281 to 7.265481, and 248 is not switched out in between
+        // (`awk '$4>="7.263281:" && $4<="7.265481:"' t | grep -c 'prev_pid=248 '` -> 0): one access. Strict pardons
+        // nothing: 16, each blocked.
+        let a2 = try report([i386Trace, "--model", "pks", "--kmap-global", "flag-fault"])
+        XCTAssertEqual(value(a2, "unprotected_accesses.total") as? Int, 1)
+        XCTAssertEqual(value(a2, "unprotected_accesses.by_class.global_kmap") as? Int, 1)
+        let a2strict = try report([i386Trace, "--model", "pks", "--kmap-global", "flag-fault", "--mode", "strict"])
+        XCTAssertEqual(value(a2strict, "unprotected_accesses.by_outcome.blocked") as? Int, 16)
     }
 
     /// `--model auto` reports the models whose events the trace had, observed ones first, each with its basis.
