@@ -113,7 +113,7 @@ public final class DirectMapModel: ProtectionModel {
             emit.access(AccessRecord(model: name, timestamp: ts, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
                                      context: ctx.kind, address: address, frame: .pfn(pfn), write: code & 0x2 != 0,
                                      accessClass: "removed_direct_map", outcome: .blocked, site: e.site, uncertain: f.uncertain))
-        case let .gupAcquire(_, _, start, _, _):
+        case let .gupAcquire(_, _, start, _, _, _):
             // gup refuses secretmem VMAs (check_vma_flags): an attempt, not an access.
             let onSecret = secretVMAs.contains { start >= $0.start && start < $0.end }
             if pendingGupOnSecret[ctx.instance] != nil || admit(pendingGupOnSecret.count, "pending_gups") { pendingGupOnSecret[ctx.instance] = onSecret }
