@@ -78,6 +78,21 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(value(s, "anomalies.by_kind.release_without_pin") as? Int, 0)
     }
 
+    /// i386 guest: memfd_secret hands out HIGHMEM pages, which have no direct-map alias: nothing is removed.
+    ///   `grep -c 'set_direct_map_invalid_noflush: (' t`                        -> 4
+    ///   `grep -c 'flush_tlb_kernel_range: .*start=0x0 end=0x1000' t`           -> 4 (page_address() of each is NULL)
+    ///   `grep 'wl-secret.*mm_page_alloc: .*GFP_HIGHUSER' t` -> pfn 0x7fb0f..0x7fb12, all >= 0x38000 (896 MiB)
+    /// Before, each frame got PRE_REMOVAL, STALE_TLB and a RESIDUAL censored at the end (155.5 ms granted).
+    func testI386SecretmemHighmemIsNotARemoval() throws {
+        let j = try report([i386Trace, "--model", "directmap"])
+        XCTAssertEqual(value(j, "counters.removals") as? Int, 0)
+        XCTAssertEqual(value(j, "counters.removals_without_alias") as? Int, 4)
+        XCTAssertEqual(value(j, "counters.restores") as? Int, 0)
+        XCTAssertEqual(value(j, "exposure.granted.windows") as? Int, 0)
+        XCTAssertEqual(value(j, "exposure.effective.windows") as? Int, 0)
+        XCTAssertEqual(value(j, "anomalies.total") as? Int, 0)
+    }
+
     /// i386 guest replayed as "what if these pages were PKS-protected" (A0, relaxed):
     ///   grants  = `grep -c 'kmap_local_page: (__kmap_local_page_prot+0x0' t`  -> 2740
     ///   revokes = `grep -c 'kunmap_local: (kunmap_local_indexed' t`          -> 2740
