@@ -93,6 +93,22 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(value(j, "anomalies.total") as? Int, 0)
     }
 
+    /// i386 guest: the pkmap flush probe failed (`probes-failed`: `kmap_flush_unused`, "NOT-IN-available_filter_functions"
+    /// in `probed-functions`), so no stale slot's EFFECTIVE window can end at an observed flush.
+    ///   `grep -c 'kmap_flush_unused\|flush_all_zero' t`                        -> 0
+    ///   `grep -c ' kmap_high: (' t` -> 16, `grep -c 'kunmap_high: (' t` -> 16: every slot is stale (count 1) at the end;
+    ///   `grep -o 'kmap_high_ret: .*vaddr=0x[0-9a-f]*' t | awk '{print $NF}' | sort -u | wc -l` -> 8 slots
+    ///   (0xff001000 .. 0xff008000, rising: no wrap, no inferred flush); the 16 calls map 8 pages twice each (the
+    ///   second call finds the page's slot still mapped at count 1). So 8 effective pkmap windows, stale at the end:
+    ///   censored and uncertain.
+    func testI386StalePkmapWindowsAreUncertainWithoutAFlushProbe() throws {
+        let j = try report([i386Trace, "--model", "highmem"])
+        XCTAssertEqual(value(j, "exposure.effective.by_scope.global.windows") as? Int, 8)
+        XCTAssertEqual(value(j, "exposure.effective.by_scope.global.censored") as? Int, 8)
+        XCTAssertEqual(value(j, "exposure.effective.by_scope.global.uncertain") as? Int, 8)
+        XCTAssertEqual(value(j, "exposure.effective.by_scope.ctx.uncertain") as? Int, 0)
+    }
+
     /// i386 guest replayed as "what if these pages were PKS-protected" (A0, relaxed):
     ///   grants  = `grep -c 'kmap_local_page: (__kmap_local_page_prot+0x0' t`  -> 2740
     ///   revokes = `grep -c 'kunmap_local: (kunmap_local_indexed' t`          -> 2740
