@@ -85,6 +85,8 @@ public final class S390PVModel: ProtectionModel {
     /// Each task's latest pin call, for unpins that name no array this model knows.
     private var lastPinCall: [Int32: PinCallKey] = [:]
     private var unpinInProgress: [ContextInstance: UnpinCall] = [:]
+    /// Page entries over all pin calls (capped like a map: `LiveStateLimit`, `s390pv.pinned_pages`).
+    private var pinnedEntries = 0
     /// The trace showed a pin release (an unpin API call or a FOLL_PIN `gup_put_folio`) / a writeback end:
     /// without one, a pin / writeback hold still open at the end rests on a probe the capture lacks.
     private var sawPinRelease = false, sawWritebackEnd = false
@@ -165,6 +167,7 @@ public final class S390PVModel: ProtectionModel {
                 // A new call filling this array: the array now names its pages (the kernel reuses arrays).
                 let key = array != 0 ? PinCallKey.array(array) : .task(ctx.pid)
                 if pinCalls[key] != nil || admit(pinCalls.count, "pin_calls") {
+                    pinnedEntries -= pinCalls[key]?.pages.count ?? 0
                     pinCalls[key] = PinnedCall(pid: ctx.pid)
                     if lastPinCall[ctx.pid] != nil || admit(lastPinCall.count, "pin_calls_by_task") { lastPinCall[ctx.pid] = key }
                     call.key = key
@@ -190,7 +193,10 @@ public final class S390PVModel: ProtectionModel {
             if api == .pin {
                 pinsTaken += 1
                 f.pins += Int(refs)
-                if let key = call?.key { pinCalls[key]?.pages.append((page, refs)) }
+                if let key = call?.key, pinCalls[key] != nil, admit(pinnedEntries, "pinned_pages") {
+                    pinCalls[key]!.pages.append((page, refs))
+                    pinnedEntries += 1
+                }
                 // The hold opens at the entry of the API call the caller made (without one: at the grab).
                 hold(&f, cause: "gup_pin", at: call?.openNs ?? ts, ctx, site: call?.site ?? e.site)
                 if f.state != .accessible {
@@ -286,7 +292,12 @@ public final class S390PVModel: ProtectionModel {
                     let take = min(left, Int(call.pages[0].refs))
                     released.append((call.pages[0].page, take))
                     left -= take
-                    if take == Int(call.pages[0].refs) { call.pages.removeFirst() } else { call.pages[0].refs -= UInt32(take) }
+                    if take == Int(call.pages[0].refs) {
+                        call.pages.removeFirst()
+                        pinnedEntries -= 1
+                    } else {
+                        call.pages[0].refs -= UInt32(take)
+                    }
                 }
                 store(call, at: key)
             }
@@ -353,7 +364,12 @@ public final class S390PVModel: ProtectionModel {
 
     private func forget(page: UInt64, refs: Int, in key: PinCallKey) {
         guard var call = pinCalls[key], let i = call.pages.firstIndex(where: { $0.page == page }) else { return }
-        if Int(call.pages[i].refs) <= refs { call.pages.remove(at: i) } else { call.pages[i].refs -= UInt32(refs) }
+        if Int(call.pages[i].refs) <= refs {
+            call.pages.remove(at: i)
+            pinnedEntries -= 1
+        } else {
+            call.pages[i].refs -= UInt32(refs)
+        }
         store(call, at: key)
     }
 
@@ -458,6 +474,7 @@ public final class S390PVModel: ProtectionModel {
         }
         frames.removeAll()
         pinCalls.removeAll()
+        pinnedEntries = 0
         lastPinCall.removeAll()
         unpinInProgress.removeAll()
     }
