@@ -186,7 +186,10 @@ public final class DirectMapModel: ProtectionModel {
         f.removedNs = e.timestamp
         frames[page] = f
         if let pfn, pageOfPfn[pfn] != nil || admit(pageOfPfn.count, "frames_by_pfn") { pageOfPfn[pfn] = page }
-        if awaitingFlush[ctx.instance] != nil || admit(awaitingFlush.count, "awaiting_flush") { awaitingFlush[ctx.instance] = page }
+        // Inside `secretmem_fault` the flush of this page follows (guest_memfd makes its flush optional: not awaited).
+        if fault != nil, awaitingFlush[ctx.instance] != nil || admit(awaitingFlush.count, "awaiting_flush") {
+            awaitingFlush[ctx.instance] = page
+        }
     }
 
     /// A removal that removed nothing: counted, no windows; its restore is not `restore_without_removal`.

@@ -438,7 +438,8 @@ public final class S390PVModel: ProtectionModel {
         let cls: StaticString = zeroCopy ? "sendfile_hole" : (f.gets > 0 ? "io_after_get" : "no_hook")
         emit.access(AccessRecord(model: name, timestamp: e.timestamp, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
                                  context: ctx.kind, address: 0, frame: frameRef(page), write: false, accessClass: cls,
-                                 outcome: .ioErrorExpected, site: e.site, uncertain: f.uncertain || (tracked == nil && framesRefused)))
+                                 outcome: .ioErrorExpected, site: e.site,
+                                 uncertain: f.uncertain || (tracked == nil && (framesRefused || gapSeen))))
     }
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
@@ -448,8 +449,12 @@ public final class S390PVModel: ProtectionModel {
     }
 
     public func eventsLost(cpu: Int32, at timestamp: UInt64) {
+        gapSeen = true
         for k in frames.keys { frames[k]!.uncertain = true }
     }
+
+    /// Events were lost somewhere: a frame not tracked may have been pinned or written back in the gap (E5).
+    private var gapSeen = false
 
     public func finish(at ts: UInt64, emit: ObservationSink) {
         for page in frames.keys.sorted() {
