@@ -320,7 +320,8 @@ public final class EventNormalizer: RawEventSink {
             let start = b.field("start", in: args) ?? 0
             let nr = b.field("nr_pages", in: args) ?? 0
             let flags = b.field("gup_flags", in: args) ?? 0
-            return .gupAcquire(b.gupAPI, path: b.gupPath, start: start, pages: nr, flags: flags)
+            return .gupAcquire(b.gupAPI, path: b.gupPath, start: start, pages: UInt32(truncatingIfNeeded: nr),
+                               flags: UInt32(truncatingIfNeeded: flags), array: b.field("pages", in: args) ?? 0)
         case .gupReturn:
             guard let r = b.field("ret", in: args, positional: true) else { return nil }
             return .gupReturn(b.gupAPI, path: b.gupPath, result: Int64(bitPattern: r))
@@ -339,9 +340,24 @@ public final class EventNormalizer: RawEventSink {
             return .gupPage(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
                             flags: b.field("flags", in: args) ?? 0)
         case .gupRelease:
+            let dirty = (b.field("make_dirty", in: args) ?? 0) != 0
+            switch b.rule?.api {
+            case "pages":
+                guard let array = b.field("pages", in: args, positional: true) else { return nil }
+                let n = b.field("npages", in: args) ?? 0
+                return .gupRelease(.pages, pointer: array, count: UInt32(truncatingIfNeeded: n), dirty: dirty)
+            case "range":
+                guard let page = b.field("page", in: args, positional: true) else { return nil }
+                let n = b.field("npages", in: args) ?? 1
+                return .gupRelease(.range, pointer: page, count: UInt32(truncatingIfNeeded: n), dirty: dirty)
+            default:
+                guard let page = b.field("page", in: args, positional: true) else { return nil }
+                return .gupRelease(.page, pointer: page, count: 1, dirty: dirty)
+            }
+        case .gupPut:
             guard let page = b.field("page", in: args, positional: true) else { return nil }
-            return .gupRelease(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
-                               flags: b.field("flags", in: args) ?? 0)
+            return .gupPut(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
+                           flags: b.field("flags", in: args) ?? 0)
         case .gupPte:
             // The pte's special bit depends on the architecture: the model reads it (`KernelProfile.isSpecial`).
             let special = b.field("special", in: args).map { $0 != 0 }

@@ -33,6 +33,13 @@ public final class HighmemModel: ProtectionModel {
     private var pkmapLow: UInt64 = .max
     private var pkmapHigh: UInt64 = 0
 
+    /// Events were lost somewhere in the trace (spec §8 E5): pkmap state is global, so any gap may hide a
+    /// `kmap_high`, `kunmap_high` or flush.
+    private var gapSeen = false
+    /// The trace showed a pkmap flush (`__kmap_flush_unused`, `flush_all_zero_pkmaps`): without one the capture has
+    /// no probe for the event that ends a stale slot's EFFECTIVE window.
+    private var sawPkmapFlush = false
+
     private var kmapLocalLowmem = 0, kunmapLocalLowmem = 0, pkmapFlushes = 0, pkmapFlushesInferred = 0
     private var pkmapInstalls = 0, kmapLocalPushes = 0
 
@@ -120,6 +127,7 @@ public final class HighmemModel: ProtectionModel {
         case let .kunmapLocal(vaddr):
             kunmapLocal(vaddr: vaddr, e, ctx, emit)
         case .pkmapFlush:
+            sawPkmapFlush = true
             flushPkmaps(at: e.timestamp, cause: .flush, emit)
         case let .contextSwitch(prevPid, _, _, nextPid, _):
             switchTasks(prev: prevPid, next: nextPid, cpu: e.cpu, at: e.timestamp, line: e.line, emit)
@@ -414,7 +422,11 @@ public final class HighmemModel: ProtectionModel {
     private func flushPkmaps(at ts: UInt64, cause: CloseCause, except: UInt64? = nil, _ emit: ObservationSink) {
         if cause == .flush { pkmapFlushes += 1 } else { pkmapFlushesInferred += 1 }
         for (page, slot) in pkmap.slots.sorted(by: { $0.key < $1.key }) where slot.count <= 1 && page != except {
-            emitPkmapEffective(slot, close: ts, cause: cause, censored: false, emit)
+            // An inferred flush is one no probe showed (a `flush_all_zero_pkmaps` probe would have closed the slot
+            // first): the window ends where the model's rule puts it, uncertain (reporting conventions).
+            var closing = slot
+            if cause == .flushInferred { closing.uncertain = true }
+            emitPkmapEffective(closing, close: ts, cause: cause, censored: false, emit)
             pkmap.slots[page] = nil
             pkmap.liveGrants -= slot.grants.count
             if let v = slot.vaddr, pkmap.pageAtVaddr[v] == page { pkmap.pageAtVaddr[v] = nil }
@@ -498,10 +510,16 @@ public final class HighmemModel: ProtectionModel {
         guard inFixmap || inPkmap else { return }
         let pkmapPage = pkmap.pageAtVaddr[page]
         if let p = pkmapPage, let s = pkmap.slots[p], s.count >= 1 { return }
-        if inFixmap, let t = tasks[ctx.pid], t.entries.contains(where: { $0.vaddr == page }) { return }
+        let t = tasks[ctx.pid]
+        if inFixmap, let t, t.entries.contains(where: { $0.vaddr == page }) { return }
+        // E5: "no live mapping" rests on the slot table (global: any gap) or on the task's stack (a gap on its CPU
+        // since it was last known exactly; a task first seen after a gap may hold slots pushed in it).
+        var crossedGap = false
+        if inPkmap { crossedGap = gapSeen }
+        if inFixmap { crossedGap = crossedGap || (t.map { $0.crossedGap } ?? gapSeen) }
         emit.access(AccessRecord(model: name, timestamp: e.timestamp, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
                                  context: ctx.kind, address: address, frame: pkmapPage.map(frame), write: errorCode & 0x2 != 0,
-                                 accessClass: "use_after_unmap", outcome: .unknown, site: e.site, uncertain: false))
+                                 accessClass: "use_after_unmap", outcome: .unknown, site: e.site, uncertain: crossedGap))
     }
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
@@ -513,6 +531,7 @@ public final class HighmemModel: ProtectionModel {
     }
 
     public func eventsLost(cpu: Int32, at timestamp: UInt64) {
+        gapSeen = true
         for (pid, var t) in tasks where t.onCPU == cpu || t.lastCPU == cpu {
             for i in t.entries.indices { t.entries[i].uncertain = true }
             t.crossedGap = true
@@ -545,7 +564,10 @@ public final class HighmemModel: ProtectionModel {
                 g.uncertain = gr.uncertain
                 emit.window(g)
             }
-            emitPkmapEffective(slot, close: ts, cause: .traceEnd, censored: true, emit)
+            // A stale slot (no users) would end at a flush; with no flush probe in the capture one may have gone unseen.
+            var closing = slot
+            if slot.count <= 1 && !sawPkmapFlush { closing.uncertain = true }
+            emitPkmapEffective(closing, close: ts, cause: .traceEnd, censored: true, emit)
         }
         pkmap.slots.removeAll()
         pkmap.liveGrants = 0
