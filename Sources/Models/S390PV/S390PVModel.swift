@@ -473,7 +473,9 @@ public final class S390PVModel: ProtectionModel {
                 var w = window(.effective, page: page, api: f.accessibleCause, alias: "ciphertext", open: f.accessibleSince,
                                close: ts, ctx: nil, cause: .traceEnd)
                 w.censoredRight = true
-                w.uncertain = f.uncertain
+                // What ends it, the guest touching the page and the re-import, is not in a host trace (the
+                // import kretprobe names no page): the end of the trace is the rule's end, not an observed one.
+                w.uncertain = true
                 emit.window(w)
             }
         }
