@@ -17,7 +17,7 @@ import Replay
 /// GLOBAL by hardware (EFFECTIVE layer); PRE_REMOVAL and RESIDUAL are the allocating/freeing context's
 /// by intent (GRANTED layer, scope ctx), so overexposure is the stale-TLB time. USER_ALIAS (the owner's
 /// user mapping, fault to free) is intended and reported apart (`exposure.intended`).
-public final class DirectMapModel: ProtectionModel {
+public final class DirectMapModel: ProtectionModel, ModelSupport {
     public let name: StaticString = "directmap"
     let resolver: AddressResolver
     public var options: [String: String] { [:] }
@@ -60,16 +60,9 @@ public final class DirectMapModel: ProtectionModel {
     private var sawFlush = false, sawPageFree = false
 
     /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
-    private var limit = LiveStateLimit()
+    var limit = LiveStateLimit()
     public func attach(_ limit: LiveStateLimit) { self.limit = limit }
 
-    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
-    @inline(__always)
-    private func admit(_ live: Int, _ map: StaticString) -> Bool {
-        if limit.admits(live) { return true }
-        limit.refuse(name, map)
-        return false
-    }
 
     private var removals = 0, restores = 0, otherRemovals = 0, flushes = 0, gupRefused = 0, faultsOnRemoved = 0
     private var removalsWithoutAlias = 0
@@ -248,7 +241,7 @@ public final class DirectMapModel: ProtectionModel {
             // it, the flush may simply not have been seen: the window is uncertain.
             var g = f
             if flushObservable(f) {
-                emit.anomaly(anomaly(e, "flush_missing_at_free", "frame \(f.pfn.map(hex) ?? hexString(page)) restored to the direct map with no flush_tlb_kernel_range since its removal"))
+                emit.anomaly(anomaly(e, "flush_missing_at_free", "frame \(f.pfn.map(hexString) ?? hexString(page)) restored to the direct map with no flush_tlb_kernel_range since its removal"))
             } else {
                 g.uncertain = true
             }
@@ -329,7 +322,4 @@ public final class DirectMapModel: ProtectionModel {
         withoutAlias.removeAll()
     }
 
-    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
-        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
-    }
 }

@@ -16,7 +16,7 @@ import Replay
 ///     wl-done-125 [000] ...1.  7.217423: kmap_local_pfn: (__kmap_local_pfn_prot+0x0/0x180) pfn=0x7fafd         <- slot pushed
 ///     wl-done-125 [000] ...11  7.217483: kmap_local_pfn_ret: (__kmap_local_page_prot+0x51/0x60 <- __kmap_local_pfn_prot) vaddr=0xfffbb000
 ///     wl-done-125 [000] ...11  7.217490: kunmap_local: (kunmap_local_indexed+0x0/0x110) vaddr=0xfffbbfa0  <- window closes
-public final class HighmemModel: ProtectionModel {
+public final class HighmemModel: ProtectionModel, ModelSupport {
     public let name: StaticString = "highmem"
     public var options: [String: String] { [:] }
     let resolver: AddressResolver
@@ -44,7 +44,7 @@ public final class HighmemModel: ProtectionModel {
     private var pkmapInstalls = 0, kmapLocalPushes = 0
 
     /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
-    private var limit = LiveStateLimit()
+    var limit = LiveStateLimit()
     public func attach(_ limit: LiveStateLimit) { self.limit = limit }
     /// Live totals of the per-task lists, each capped like a map: fixmap slots on all stacks, and
     /// outstanding lowmem mappings.
@@ -56,13 +56,6 @@ public final class HighmemModel: ProtectionModel {
     /// (their kretprobe was missed: returns always match the newest).
     static let maximumPendingHigh = 16
 
-    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
-    @inline(__always)
-    private func admit(_ live: Int, _ map: StaticString) -> Bool {
-        if limit.admits(live) { return true }
-        limit.refuse(name, map)
-        return false
-    }
 
     /// A new task for `tasks`.
     @inline(__always)
@@ -263,7 +256,7 @@ public final class HighmemModel: ProtectionModel {
         guard let top = t.entries.popLast() else {
             // No slot: left-censored if it may predate the trace, else an anomaly.
             if t.exact && !t.crossedGap {
-                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_local(\(hex(vaddr))) by task \(ctx.pid) with an empty kmap_local stack"))
+                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_local(\(hexString(vaddr))) by task \(ctx.pid) with an empty kmap_local stack"))
             } else {
                 var w = window(.granted, scope: .ctx, frame: nil, alias: "fixmap_kmap", api: KmapAPI.kmapLocalPage.name,
                                pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: ctx.cpu,
@@ -279,7 +272,7 @@ public final class HighmemModel: ProtectionModel {
         var cause = CloseCause.unmap
         if let v = top.vaddr, v != address {
             cause = .outOfOrderPop
-            emit.anomaly(anomaly(e, "out_of_order_unmap", "kunmap_local(\(hex(vaddr))) but the top slot is \(hex(v)); the kernel pops the top"))
+            emit.anomaly(anomaly(e, "out_of_order_unmap", "kunmap_local(\(hexString(vaddr))) but the top slot is \(hexString(v)); the kernel pops the top"))
         }
         if top.holder != ctx.instance {
             emit.anomaly(anomaly(e, "cross_ctx_local", "kunmap_local in \(ctx.kind.rawValue) context pops a slot mapped in \(top.holderKind.rawValue) context"))
@@ -364,7 +357,7 @@ public final class HighmemModel: ProtectionModel {
                 if let other = pkmap.pageAtVaddr[vaddr], other != page {
                     flushed = true
                     if let o = pkmap.slots[other], o.count > 1 {
-                        emit.anomaly(anomaly(e, "pkmap_slot_conflict", "kmap_high returned \(hex(vaddr)) which still maps another page with \(o.count - 1) user(s)"))
+                        emit.anomaly(anomaly(e, "pkmap_slot_conflict", "kmap_high returned \(hexString(vaddr)) which still maps another page with \(o.count - 1) user(s)"))
                     }
                 }
                 if let last = pkmap.lastInstallVaddr, vaddr <= last { flushed = true }
@@ -382,7 +375,7 @@ public final class HighmemModel: ProtectionModel {
     private func kunmapHigh(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         guard var slot = pkmap.slots[page], slot.count >= 2, !slot.grants.isEmpty else {
             if let slot = pkmap.slots[page], slot.exact {
-                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_high(\(hex(page))) on a slot with no users"))
+                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_high(\(hexString(page))) on a slot with no users"))
                 return
             }
             // The kmap() happened before the trace: a left-censored grant; the slot stays stale after this.
@@ -587,9 +580,5 @@ public final class HighmemModel: ProtectionModel {
                        holderComm: comm, holderContext: kind, cpu: cpu, openNs: open, closeNs: close, site: site, closeCause: cause)
     }
 
-    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
-        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
-    }
 }
 
-func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

@@ -13,7 +13,7 @@ import Replay
 /// Accesses: real PK faults (`page_fault_kernel` with `error_code` bit 5) and, for "what if" replays of
 /// traces from kernels without PKS, the accesses a kmap implies: the mapping context touches the page
 /// when the call returns, and a context that releases another context's `kmap()` touched it before.
-public final class PKSModel: ProtectionModel {
+public final class PKSModel: ProtectionModel, ModelSupport {
     public enum FaultMode: String, Sendable, CaseIterable { case strict, relaxed, silent, off }
     /// §4.5: A0 "unsupported" (V8-V10 as posted), A1 "global-unprotect" (RFC Oct 2020), A2 "flag-fault" (tglx).
     public enum KmapGlobal: String, Sendable, CaseIterable {
@@ -159,20 +159,13 @@ public final class PKSModel: ProtectionModel {
 
     /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
     /// `count` and `localGrants` hold no zero counts or empty lists, so they hold only live grants.
-    private var limit = LiveStateLimit()
+    var limit = LiveStateLimit()
     public func attach(_ limit: LiveStateLimit) { self.limit = limit }
     /// Live totals of the per-key lists, each capped like a map.
     private var localGrantEntries = 0, kmapHolds = 0
     /// kmap_local grants tracked per task: the kernel allows 16 (`KM_MAX_IDX`); deeper ones are refused.
     static let trackedLocalDepth = 64
 
-    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
-    @inline(__always)
-    private func admit(_ live: Int, _ map: StaticString) -> Bool {
-        if limit.admits(live) { return true }
-        limit.refuse(name, map)
-        return false
-    }
     public var counters: [String: Int] {
         ["grants": grants, "revokes": revokes, "pk_faults_observed": faultsObserved, "accesses_implied": faultsImplied,
          "user_pk_faults": userPKFaults, "a1_silent_fixups": silentFixups, "unresolved_faults": unresolvedFaults,
@@ -816,13 +809,6 @@ public final class PKSModel: ProtectionModel {
         }
     }
 
-    private func frameRef(_ page: UInt64) -> FrameRef {
-        resolver.pfn(forPage: page).map { .pfn($0) } ?? .page(page)
-    }
 
-    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
-        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
-    }
 }
 
-func hexString(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

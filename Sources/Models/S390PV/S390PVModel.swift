@@ -14,7 +14,7 @@ import Replay
 /// EFFECTIVE windows are the intervals a protected frame is accessible (from make-accessible to re-import,
 /// usually the end of the trace: the guest's re-import is not in a host trace); GRANTED windows are the
 /// intervals something needs it accessible (a pin, or writeback in flight). Overexposure is the rest.
-public final class S390PVModel: ProtectionModel {
+public final class S390PVModel: ProtectionModel, ModelSupport {
     public let name: StaticString = "s390pv"
     let resolver: AddressResolver
     let protected: ProtectedFrames
@@ -93,19 +93,12 @@ public final class S390PVModel: ProtectionModel {
 
     /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
     /// Frames stay tracked to the end of the trace once accessible, so `frames` is the map that fills.
-    private var limit = LiveStateLimit()
+    var limit = LiveStateLimit()
     public func attach(_ limit: LiveStateLimit) { self.limit = limit }
     /// Set once `frames` refused a frame: an I/O on a frame not tracked may then be one whose pin was
     /// refused, so its unprotected access is marked uncertain.
     private var framesRefused = false
 
-    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
-    @inline(__always)
-    private func admit(_ live: Int, _ map: StaticString) -> Bool {
-        if limit.admits(live) { return true }
-        limit.refuse(name, map)
-        return false
-    }
 
     /// The frame's state, or a new one if `frames` has room (nil: refused at the cap, counted).
     private func frameForUpdate(_ page: UInt64) -> Frame? {
@@ -495,7 +488,6 @@ public final class S390PVModel: ProtectionModel {
         w.site = h.site
     }
 
-    private func frameRef(_ page: UInt64) -> FrameRef { resolver.pfn(forPage: page).map { .pfn($0) } ?? .page(page) }
 
     private func window(_ layer: WindowLayer, page: UInt64, api: StaticString, alias: StaticString, open: UInt64, close: UInt64,
                         ctx: ExecutionContext?, cause: CloseCause) -> ExposureWindow {
@@ -504,7 +496,4 @@ public final class S390PVModel: ProtectionModel {
                        openNs: open, closeNs: close, site: 0, closeCause: cause)
     }
 
-    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
-        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
-    }
 }
