@@ -69,7 +69,7 @@ public enum TextReport {
         line("# model:    \(m.model)\(m.coverage.map { " (\($0.basis.words))" } ?? "")\(opts.isEmpty ? "" : "  " + opts)")
         if let c = m.coverage { line("# basis:    \(c.basis.words): \(c.basisReason)") }
         line()
-        line("# Exposure windows" + String(repeating: " ", count: 9) + lpad("windows", 9) + lpad("sum", 14) + lpad("union", 12) + lpad("max", 14) + lpad("p50", 14) + lpad("p99", 14) + lpad("censored", 10) + lpad("uncertain", 10))
+        line(pad("# Exposure windows", 34) + lpad("windows", 9) + lpad("sum", 14) + lpad("union", 12) + lpad("max", 14) + lpad("p50", 14) + lpad("p99", 14) + lpad("censored", 10) + lpad("uncertain", 10))
         var layers = [("granted", m.granted), ("effective", m.effective)]
         if m.intended.all.windows > 0 { layers.append(("intended", m.intended)) }
         for (name, layer) in layers {
@@ -142,7 +142,7 @@ public enum TextReport {
     static func row(_ label: String, _ s: WindowStats) -> String {
         func b(_ ns: UInt64) -> String { (s.isLowerBound ? "≥ " : "") + duration(ns) }
         let union = s.unionNs.map { (s.unionExact ? "" : "≥ ") + duration($0) } ?? "-"
-        return pad(label, 26) + lpad(String(s.windows), 9) + lpad(b(s.totalNs), 14) + lpad(union, 12) + lpad(b(s.maxNs), 14) +
+        return pad(label, 34) + lpad(String(s.windows), 9) + lpad(b(s.totalNs), 14) + lpad(union, 12) + lpad(b(s.maxNs), 14) +
             lpad(b(s.p50Ns), 14) + lpad(b(s.p99Ns), 14) + lpad(String(s.censored), 10) + lpad(String(s.uncertain), 10)
     }
 

@@ -259,10 +259,12 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         case let .fault(address, _, code, user):
             if code & 0x20 != 0 { pkFault(address: address, code: code, user: user, e, ctx, emit) }
             if user || code & 0x4 != 0 {
+                sawReturnToUser = true
                 returnedToUser(pid: ctx.pid, at: e.timestamp, emit)
                 if ctx.kind == .task { inUserMode(pid: ctx.pid) }
             }
         case let .syscall(enter):
+            sawReturnToUser = true
             returnedToUser(pid: ctx.pid, at: e.timestamp, emit)
             if enter && ctx.kind == .task { inUserMode(pid: ctx.pid) }
         case let .contextSwitch(prev, _, _, next, nextComm):
@@ -680,9 +682,17 @@ public final class PKSModel: ProtectionModel, ModelSupport {
                                api: c.segmentReason.name, holderPid: c.pid, holderComm: c.comm, holderContext: c.kind, cpu: c.cpu,
                                openNs: s, closeNs: ts, site: c.grantSite, closeCause: cause)
         w.censoredRight = censored
-        w.uncertain = c.uncertain
+        // A2 with `--context-end return-to-user`, cut off by the end of the trace in a capture with no
+        // event of a return to user (no `page_fault_user`, no syscall event): the event that would end the
+        // unprotect cannot be in this trace (reporting conventions, "Unobserved closing events").
+        let endUnobservable = censored && kmapGlobal == .flagFault && contextEnd == .returnToUser
+            && c.reasons.contains(.flagFaultUnprotect) && !sawReturnToUser
+        w.uncertain = c.uncertain || endUnobservable
         emit.window(w)
     }
+
+    /// The trace has an event of a return to user mode (a user-mode fault or a syscall event).
+    private var sawReturnToUser = false
 
     private func closeGrant(_ c: inout ContextState, _ instance: ContextInstance, at ts: UInt64, cause: CloseCause, _ emit: ObservationSink, censored: Bool = false) {
         var w = ExposureWindow(model: name, layer: .granted, scope: c.kind == .task ? .task : .ctx, frame: nil, alias: "pks_key",
