@@ -51,6 +51,26 @@ final class CaptureCatalogTests: XCTestCase {
         }
     }
 
+    /// The manual lines `docs/capturing.md` lists (`echo '...' >> kprobe_events`) are the catalog's, for one of the
+    /// arches the docs show (x86_64, i386, s390x): same function and kind, every argument fetched the same way.
+    func testDocsCapturingLinesAreTheCatalogs() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/capturing.md"), encoding: .utf8)
+        var checked = 0
+        for line in text.split(separator: "\n") where line.hasPrefix("echo '") && line.hasSuffix("' >> kprobe_events") {
+            let def = Definition(String(line.dropFirst(6).dropLast(18)))
+            guard let probe = CaptureCatalog.probes.first(where: { $0.group + "/" + $0.event == def.name }) else {
+                XCTFail("docs/capturing.md probes \(def.name), which the capture catalog does not have"); continue
+            }
+            let matches = [ArchABI.x86_64, .i386, .s390x].contains { abi in
+                let mine = Definition(probe.definition(for: abi))
+                return mine.kind == def.kind && mine.function == def.function && def.args.allSatisfy { mine.args[$0.key] == $0.value }
+            }
+            XCTAssert(matches, "docs/capturing.md: \(line) disagrees with the catalog")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 20)
+    }
+
     /// The lines the issue names, exactly.
     func testProbesCommandLinesForEachArch() throws {
         let i386 = ProbeScript(abi: .i386, selection: try CaptureSelection(models: ["highmem"])).render(.kprobeEvents)

@@ -104,3 +104,25 @@ final class RecordTests: XCTestCase {
         }
     }
 }
+
+extension RecordTests {
+    /// `--format-out text`: ftrace text whose header counts the event lines it holds, read back by protreplay.
+    func testRecordTextOutput() throws {
+        try requireTracefs()
+        let tool = try toolPath()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("record-text-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try shell("cd \(dir) && \(tool) record -o t.txt --format-out text --no-report --quiet -- dd if=/dev/zero of=f bs=1M count=4 conv=fsync 2>/dev/null; "
+                          + "echo rc=$?; grep -vc '^#' t.txt; grep -c ' page_fault_user: ' t.txt")
+        let lines = r.out.split(separator: "\n")
+        XCTAssert(lines.contains("rc=0"), r.out)
+        let counts = lines.compactMap { Int($0) }
+        XCTAssertEqual(counts.count, 2, r.out)
+        XCTAssertGreaterThan(counts[1], 0, "page faults recorded")
+        let text = try String(contentsOfFile: dir + "/t.txt", encoding: .utf8)
+        XCTAssert(text.contains("# entries-in-buffer/entries-written: \(counts[0])/\(counts[0])"), "header counts the lines")
+        let events = try runTool(["events", dir + "/t.txt"])
+        XCTAssert(events.out.contains("# \(counts[0]) events,"), events.out)
+    }
+}
