@@ -33,13 +33,13 @@ public enum KernelHost {
     /// `.constprop`/`.isra` clones are kept under the plain name as well.
     public static func probeableFunctions(tracingDir: String) -> Set<String> {
         var names = Set<String>()
-        if let text = try? String(contentsOfFile: tracingDir + "/available_filter_functions", encoding: .utf8) {
+        if let text = readWhole(tracingDir + "/available_filter_functions") {
             for line in text.split(separator: "\n") {
                 guard let name = line.split(separator: " ").first else { continue }
                 names.insert(String(name))
             }
         }
-        if names.isEmpty, let text = try? String(contentsOfFile: "/proc/kallsyms", encoding: .utf8) {
+        if names.isEmpty, let text = readWhole("/proc/kallsyms") {
             for line in text.split(separator: "\n") {
                 let f = line.split(separator: " ", maxSplits: 3)
                 guard f.count >= 3, f[1] == "t" || f[1] == "T" else { continue }
@@ -47,5 +47,21 @@ public enum KernelHost {
             }
         }
         return names
+    }
+
+    /// A tracefs or procfs file, read to its end (they report size 0, so size-based readers get nothing).
+    static func readWhole(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -138,3 +138,15 @@ struct Definition {
         }
     }
 }
+
+extension CaptureCatalogTests {
+    /// tracefs and procfs files report size 0: the list of probeable functions must still be read in full.
+    func testProbeableFunctionsOfThisKernelAreRead() throws {
+        let dir = "/sys/kernel/tracing"
+        guard FileManager.default.isReadableFile(atPath: dir + "/available_filter_functions")
+                || FileManager.default.isReadableFile(atPath: "/proc/kallsyms") else { throw XCTSkip("no function list readable") }
+        let functions = KernelHost.probeableFunctions(tracingDir: dir)
+        XCTAssertGreaterThan(functions.count, 1000)
+        XCTAssert(functions.contains("schedule") || functions.contains("do_sys_open") || functions.contains("vfs_read"))
+    }
+}
