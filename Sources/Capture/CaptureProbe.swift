@@ -108,9 +108,11 @@ public struct CaptureProbe: Sendable, Equatable {
     }
 
     /// The kprobe_events line for `abi`: `p:gup/pin_user_pages pin_user_pages start=%di:x64 ...`.
-    public func definition(for abi: ArchABI, offsets: StructOffsets? = nil) -> String {
+    /// `withoutSymbols` leaves out `@SYM` fetchargs (for kernels without CONFIG_KALLSYMS_ALL, which reject them).
+    public func definition(for abi: ArchABI, offsets: StructOffsets? = nil, withoutSymbols: Bool = false) -> String {
         var line = (isReturn ? "r:" : "p:") + group + "/" + event + " " + function
         for a in args where a.onlyOn?.contains(abi.name) ?? true {
+            if withoutSymbols, case .symbol = a.fetch { continue }
             line += " \(a.name)=\(a.fetch.spelled(abi, offsets: offsets)):\(a.type.spelled(abi))"
         }
         return line
@@ -129,6 +131,9 @@ public struct CaptureProbe: Sendable, Equatable {
         if let until, (version.major, version.minor) > (until.major, until.minor) { return false }
         return true
     }
+
+    /// Whether any argument reads a kernel variable by symbol (`@vmemmap_base`).
+    public var readsSymbols: Bool { args.contains { if case .symbol = $0.fetch { return true }; return false } }
 
     /// The struct members this probe dereferences.
     public var members: [StructMember] {

@@ -59,7 +59,13 @@ public struct Recorder {
             let functions = KernelHost.probeableFunctions(tracingDir: session.tracingDir)
             for p in selection.probes {
                 guard functions.contains(p.function) else { result.absent.append(p); continue }
-                switch session.addKprobe(group: p.group, event: p.event, definition: p.definition(for: abi)) {
+                var outcome = session.addKprobe(group: p.group, event: p.event, definition: p.definition(for: abi))
+                if case .failed = outcome, p.readsSymbols {
+                    // Kernels without CONFIG_KALLSYMS_ALL reject @SYM fetchargs: the probe without them still
+                    // gives the call (the pfn then comes from calibration, docs/capturing.md).
+                    outcome = session.addKprobe(group: p.group, event: p.event, definition: p.definition(for: abi, withoutSymbols: true))
+                }
+                switch outcome {
                 case .added: result.loaded.append(p)
                 case .existed: result.existed.append(p)
                 case let .failed(why): result.failed.append((p, why))

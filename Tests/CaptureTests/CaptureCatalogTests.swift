@@ -150,3 +150,14 @@ extension CaptureCatalogTests {
         XCTAssert(functions.contains("schedule") || functions.contains("do_sys_open") || functions.contains("vfs_read"))
     }
 }
+
+extension CaptureCatalogTests {
+    /// The retry for kernels that reject `@SYM` fetchargs (no CONFIG_KALLSYMS_ALL: Debian 686-pae, s390x).
+    func testDefinitionWithoutSymbols() throws {
+        let p = try XCTUnwrap(CaptureCatalog.probes.first { $0.event == "set_direct_map_invalid_noflush" })
+        XCTAssert(p.readsSymbols)
+        XCTAssertEqual(p.definition(for: .x86_64, withoutSymbols: true),
+                       "p:dmap/set_direct_map_invalid_noflush set_direct_map_invalid_noflush page=%di:x64")
+        XCTAssertEqual(p.definition(for: .i386), "p:dmap/set_direct_map_invalid_noflush set_direct_map_invalid_noflush page=%ax:x32")
+    }
+}
