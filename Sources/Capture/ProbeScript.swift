@@ -57,6 +57,7 @@ public struct ProbeScript: Sendable {
             out.append(contentsOf: selection.tracepoints.map { "# \($0)" })
             out.append("# " + traceCmdRecordLine)
         case .perfProbe:
+            out.append("# raw fetchargs (registers, +OFFS(...), @SYM): no debuginfo needed; a perf that rejects them takes the kprobe-events form")
             for p in probes {
                 let spec = "\(p.group):\(p.event)=\(p.function)\(p.isReturn ? "%return" : "") \(p.argumentList(for: abi, offsets: offsets))"
                 out.append("perf probe --add '\(spec.trimmingTrailingSpace)'")

@@ -86,8 +86,9 @@ public struct Recorder {
                 result.missingTracepoints.append(t)
             }
         }
-        // Marker writes (trace_marker) and the clock every CPU agrees on.
+        // The clock every CPU agrees on, and room for the names of short-lived tasks.
         session.write("trace_clock", "global")
+        session.raiseTopLevel("saved_cmdlines_size", atLeast: 4096)
         if !session.setBufferSize(kb: options.bufferKB) {
             log("warning: cannot set buffer_size_kb to \(options.bufferKB)")
         }

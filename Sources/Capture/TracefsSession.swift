@@ -4,8 +4,9 @@ import Foundation
 /// A recording session in tracefs that leaves tracefs as it found it.
 ///
 /// Events are enabled in a private instance (`instances/protreplay-<pid>`), so the top level's `set_event`,
-/// `tracing_on`, `current_tracer` and buffers are never touched. The one global thing a capture must change is
-/// `kprobe_events`: the session adds only probes that do not exist yet, and removes exactly those. `close()`
+/// `tracing_on`, `current_tracer` and buffers are never touched. The global things a capture changes are
+/// `kprobe_events` (the session adds only probes that do not exist yet, and removes exactly those) and
+/// `saved_cmdlines_size` (raised, written back). `close()`
 /// undoes everything (instance first, since a kprobe enabled anywhere cannot be removed) and is idempotent;
 /// the recorder calls it on success, on error and after SIGINT/SIGTERM.
 public final class TracefsSession {
@@ -16,6 +17,8 @@ public final class TracefsSession {
     public private(set) var addedProbes: [String] = []
     /// Whether this kernel has kprobe events at all (`kprobe_events` exists: CONFIG_KPROBE_EVENTS).
     public let hasKprobes: Bool
+    /// Top-level files changed, with the value to write back on close.
+    private var topLevelRestores: [(file: String, original: String)] = []
     private var closed = false
 
     /// Creates the instance. - Throws: `CaptureError.noTracefs` without a mounted, writable tracefs.
@@ -83,6 +86,21 @@ public final class TracefsSession {
         return .added
     }
 
+    /// Raises a numeric top-level setting to at least `value` (`saved_cmdlines_size`: with the default 128 entries
+    /// a busy machine evicts the names of short-lived tasks before the trace is written, and they print as
+    /// `<...>`); the original is written back on close.
+    @discardableResult
+    public func raiseTopLevel(_ file: String, atLeast value: Int) -> Bool {
+        var size: Int32 = 0
+        guard let p = tracefs_instance_file_read(nil, file, &size) else { return false }
+        let original = String(cString: p).trimmingCharacters(in: .whitespacesAndNewlines)
+        free(p)
+        guard let current = Int(original), current < value else { return true }
+        guard tracefs_instance_file_write(nil, file, String(value)) >= 0 else { return false }
+        topLevelRestores.append((file, original))
+        return true
+    }
+
     public func setBufferSize(kb: Int) -> Bool { tracefs_instance_set_buffer_size(instance, kb, -1) >= 0 }
 
     public func traceOn() { tracefs_trace_on(instance) }
@@ -121,5 +139,7 @@ public final class TracefsSession {
             tracefs_instance_file_append(nil, "kprobe_events", "-:" + name + "\n")
         }
         addedProbes.removeAll()
+        for (file, original) in topLevelRestores.reversed() { tracefs_instance_file_write(nil, file, original) }
+        topLevelRestores.removeAll()
     }
 }

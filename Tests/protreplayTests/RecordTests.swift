@@ -9,7 +9,7 @@ final class RecordTests: XCTestCase {
 
     /// The tracefs state a capture must leave as it found it, printed by the shell (one `name: value` per line).
     static let snapshot = """
-        snap() { T=\(tracing); for f in set_event tracing_on current_tracer trace_clock buffer_size_kb set_event_pid; do \
+        snap() { T=\(tracing); for f in set_event tracing_on current_tracer trace_clock buffer_size_kb set_event_pid saved_cmdlines_size; do \
         printf '%s: %s\\n' "$f" "$(tr '\\n' ' ' < $T/$f)"; done; \
         [ -e $T/kprobe_events ] && printf 'kprobe_events: %s\\n' "$(tr '\\n' ' ' < $T/kprobe_events)"; \
         printf 'instances: %s\\n' "$(ls $T/instances | tr '\\n' ' ')"; }
