@@ -20,7 +20,8 @@ public enum CaptureSummary {
                        + "\(recorded.joined(separator: ", ")) recorded")
         } else {
             out.append("\(r.loaded.count + r.existed.count) probes installed (\(r.existed.count) already defined, left in place), "
-                       + "\(r.absent.count) not in this kernel, \(r.failed.count) rejected; \(r.tracepoints.count) tracepoints enabled")
+                       + "\(r.absent.count) not in this kernel, \(r.failed.count) rejected; \(r.tracepoints.count) tracepoints enabled; "
+                       + (r.offsetsFromBTF ? "struct offsets from the kernel's BTF" : "no BTF: Debian 6.1 struct offsets"))
             for (p, why) in r.failed { out.append("  rejected: \(p.definition(for: ArchABI.named(r.arch) ?? .x86_64)): \(why)") }
         }
         if !r.missingTracepoints.isEmpty {

@@ -25,6 +25,8 @@ public struct Recorder {
     public struct Result: Sendable {
         public var kernel = "", arch = ""
         public var hasKprobes = false
+        /// Struct offsets came from /sys/kernel/btf/vmlinux (else the built-in Debian 6.1 table).
+        public var offsetsFromBTF = false
         public var selection: CaptureSelection
         public var loaded: [CaptureProbe] = [], existed: [CaptureProbe] = []
         public var absent: [CaptureProbe] = [], failed: [(CaptureProbe, String)] = []
@@ -54,16 +56,19 @@ public struct Recorder {
         defer { session.close(); Self.restoreSignalHandlers() }
         result.hasKprobes = session.hasKprobes
 
+        // Struct offsets from this kernel's BTF when it has one (else Debian 6.1's layout, ArchABI's width).
+        let offsets = (try? BTF(path: "/sys/kernel/btf/vmlinux")).map { $0.structOffsets(for: StructMember.all) }
+        result.offsetsFromBTF = offsets != nil
         // Probes: only those whose function this kernel has; the rest are reported absent.
         if session.hasKprobes {
             let functions = KernelHost.probeableFunctions(tracingDir: session.tracingDir)
             for p in selection.probes {
                 guard functions.contains(p.function) else { result.absent.append(p); continue }
-                var outcome = session.addKprobe(group: p.group, event: p.event, definition: p.definition(for: abi))
+                var outcome = session.addKprobe(group: p.group, event: p.event, definition: p.definition(for: abi, offsets: offsets))
                 if case .failed = outcome, p.readsSymbols {
                     // Kernels without CONFIG_KALLSYMS_ALL reject @SYM fetchargs: the probe without them still
                     // gives the call (the pfn then comes from calibration, docs/capturing.md).
-                    outcome = session.addKprobe(group: p.group, event: p.event, definition: p.definition(for: abi, withoutSymbols: true))
+                    outcome = session.addKprobe(group: p.group, event: p.event, definition: p.definition(for: abi, offsets: offsets, withoutSymbols: true))
                 }
                 switch outcome {
                 case .added: result.loaded.append(p)
