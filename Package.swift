@@ -22,6 +22,10 @@ let package = Package(
         .systemLibrary(name: "CTraceCmd", pkgConfig: "libtracecmd",
                        providers: [.apt(["libtracecmd-dev", "libtraceevent-dev", "libtracefs-dev"])]),
 
+        // System library: trace.dat writing (libtracecmd's exported output calls) and libtracefs recording.
+        .systemLibrary(name: "CTraceCmdWrite", pkgConfig: "libtracecmd",
+                       providers: [.apt(["libtracecmd-dev", "libtracefs-dev"])]),
+
         // bytes -> RawEvent: byte sources, format sniffing, one reader per format.
         .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd"], swiftSettings: fast),
         // RawEvent -> ProtEvent: probe map, kernel profile, address -> pfn.
@@ -34,11 +38,14 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: fast),
         // Summary -> text, JSON, CSV.
         .target(name: "Reports", dependencies: ["Analysis"]),
+        // Capture on the running kernel: the probe catalog, arch argument registers, a tracefs session
+        // that restores what it changed, and the recorder (`protreplay record`, `protreplay probes`).
+        .target(name: "Capture", dependencies: ["Models", "EventModel", "CTraceCmdWrite"]),
         // The pipeline as one library: settings and model configuration in, reports out (the CLI, the
         // tests, Fuzz/ and Benchmarks/ run traces through it).
         .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"]),
         .executableTarget(name: "protreplay", dependencies: [
-            "ProtReplayKit", "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports",
+            "ProtReplayKit", "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports", "Capture",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -51,6 +58,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Analysis", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "TestSupport"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "EventModel", "TestSupport"]),
         // Inputs the tests read from the source tree by path (not bundled resources).
         .testTarget(name: "protreplayTests", dependencies: ["protreplay", "ProtReplayKit", "TraceIngest", "TestSupport"],
                     exclude: ["Malformed/fuzz-crashes"]),

@@ -15,7 +15,7 @@ struct Protreplay: ParsableCommand {
           protreplay merge reports/*.json -o fleet.json
           protreplay events trace.txt
         """,
-        subcommands: [Report.self, Events.self, Compare.self, Merge.self],
+        subcommands: [Report.self, Events.self, Compare.self, Merge.self, Record.self, Probes.self],
         defaultSubcommand: Report.self
     )
 }
