@@ -12,8 +12,8 @@ public enum TraceFormat: String, Sendable, CaseIterable {
     case perfData = "perf.data"
 
     public static let supportedList =
-        "trace.dat (trace-cmd, v6/v7), perf.data (perf record of tracepoints), ftrace text (trace, trace_pipe), " +
-        "trace-cmd report text, perf script text; each optionally LZ4-framed"
+        "trace.dat (trace-cmd, v6/v7), perf.data (perf record, file or pipe mode), ftrace text (trace, trace_pipe), " +
+        "trace-cmd report text, perf script text; each optionally compressed (lz4, gzip, xz, zstd)"
 
     /// The names `--format-in` accepts.
     public static let optionNames = allCases.map(\.rawValue).joined(separator: ", ")
