@@ -87,7 +87,11 @@ final class Pipeline {
         }
         let stats = source.stats
         if stats.events == 0 && stats.malformed == 0 && stats.stackTraces == 0 {
-            throw Failure(description: "\(displayPath): no trace events found (only header or blank lines)")
+            // A well-formed binary trace can hold no records (nothing fired while it was recorded): a report of 0 events.
+            guard input.format.isBinary else {
+                throw Failure(description: "\(displayPath): no trace events found (only header or blank lines)")
+            }
+            Pipeline.warn("\(displayPath): the \(input.format.rawValue) file is well formed but holds no events (nothing was recorded in its buffers)")
         }
     }
 

@@ -14,6 +14,13 @@ import Musl
 ///              cat-321     [000] d....     7.095703: page_fault_kernel: address=0x16603690 ip=__put_user_nocheck_4 error_code=0x3
 ///          sys_pkey_mprotect(start: 7f9f2d3b5000, len: 10000, prot: 3, pkey: 1)      (syscall enter, named sys_enter_pkey_mprotect)
 ///          sys_memfd_secret -> 0x4                                                   (syscall exit, named sys_exit_memfd_secret)
+///
+/// A message (`tracing_mark_write`, `print`, `bprint`, `bputs`) whose text holds newlines goes on over
+/// the following lines; those lines belong to it (they are neither events nor malformed):
+///
+///           printf-13747   [001] ...1.   384.748085: tracing_mark_write: one write:
+///     second line
+///     third line
 public final class FtraceTextReader: TextTraceReader {
     public let names: StringTable
     /// Lines read so far (the last line number handed out).
@@ -27,10 +34,15 @@ public final class FtraceTextReader: TextTraceReader {
     private var scratch = [UInt8](repeating: 0, count: 512)
     private var event = RawEvent()
     public let functionEventName: StringTable.ID
+    /// Events whose text may run over several lines.
+    private let messageNames: [StringTable.ID]
+    /// The last record was a message: a line that is no record continues it.
+    private var messageOpen = false
 
     public init(names: StringTable) {
         self.names = names
         functionEventName = names.intern("function")
+        messageNames = ["tracing_mark_write", "print", "bprint", "bputs"].map { names.intern($0) }
     }
 
     public func read(_ chunk: UnsafeRawBufferPointer, offset: Int, into sink: RawEventSink) {
@@ -40,9 +52,12 @@ public final class FtraceTextReader: TextTraceReader {
         }
     }
 
-    public func beginPiece() { lineNumber = 0 }
+    public func beginPiece() { lineNumber = 0; messageOpen = false }
 
-    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool { !Lines.isStackTraceLine(line) }
+    /// Not a stack-trace line, and not a line that may continue a multi-line message.
+    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool {
+        !Lines.isStackTraceLine(line) && Lines.looksLikeRecord(line)
+    }
 
     @inline(__always)
     private func slice(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> UnsafeRawBufferPointer {
@@ -50,6 +65,12 @@ public final class FtraceTextReader: TextTraceReader {
     }
 
     private func parseLine(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, offset: Int, sink: RawEventSink) {
+        if messageOpen {
+            // The message's text goes on over this line unless it is a record of its own (an empty line too
+            // is part of the text: `printf 'a\n\nb'`).
+            if !Lines.looksLikeRecord(UnsafeRawBufferPointer(start: p + s, count: e - s)) { return }
+            messageOpen = false
+        }
         if s >= e { return }
         let c0 = p[s]
         if c0 == UInt8(ascii: "#") { parseComment(p, s, e, offset: offset, sink: sink); return }
@@ -262,6 +283,7 @@ public final class FtraceTextReader: TextTraceReader {
             return
         }
         sink.consume(&event)
+        messageOpen = messageNames.contains(event.name)
     }
 
     private func internSyscall(prefix: StaticString, _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> StringTable.ID {

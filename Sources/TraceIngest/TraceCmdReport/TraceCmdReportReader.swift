@@ -37,7 +37,7 @@ public final class TraceCmdReportReader: TextTraceReader {
 
     public var lineNumber: Int { inner.lineNumber }
     public func beginPiece() { inner.beginPiece() }
-    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool { !Lines.isStackTraceLine(line) }
+    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool { inner.startsRecord(line) }
 
     final class Adapter: RawEventSink {
         var target: RawEventSink?
@@ -75,18 +75,29 @@ public final class TraceCmdReportReader: TextTraceReader {
                 if let i = indexOf(p, " (") { end = i }
                 ev.payload = UnsafeRawBufferPointer(rebasing: p[0..<end])
             case .event:
+                // A line of another buffer instance (trace-cmd record -B NAME) starts with "NAME:":
+                //     second:               dd-13448 [000]   366.964480: sched_wakeup:  bash:13439 [120] CPU:000
+                if let c = indexOf(ev.comm, ": ") {
+                    var k = c + 2
+                    while k < ev.comm.count && ev.comm[k] == 0x20 { k += 1 }
+                    if k < ev.comm.count && indexOf(UnsafeRawBufferPointer(rebasing: ev.comm[0..<c]), " ") == nil {
+                        ev.comm = UnsafeRawBufferPointer(rebasing: ev.comm[k...])
+                    }
+                }
                 var p = ev.payload
                 while let f = p.first, f == 0x20 { p = UnsafeRawBufferPointer(rebasing: p.dropFirst()) }
                 ev.payload = p
                 if ev.name == print {
-                    if p.starts(with: "tracing_mark_write: ".utf8) {
-                        ev.name = markWrite
-                        ev.payload = UnsafeRawBufferPointer(rebasing: p.dropFirst(20))
-                    } else if p.starts(with: "ip=".utf8), let b = indexOf(p, " buf=") {
-                        ev.name = markWrite
+                    // The trace_marker event is tracing_mark_write in every format (trace.dat, ftrace text).
+                    ev.name = markWrite
+                    if p.starts(with: "ip=".utf8), let b = indexOf(p, " buf=") {
                         var q = UnsafeRawBufferPointer(rebasing: p[(b + 5)...])
                         while let l = q.last, l == 0x0A || l == 0x20 { q = UnsafeRawBufferPointer(rebasing: q.dropLast()) }
                         ev.payload = q
+                    } else if let c = indexOf(p, ": "), indexOf(UnsafeRawBufferPointer(rebasing: p[0..<c]), " ") == nil {
+                        // The print plugin's "%ps: %s" of ip and text: "tracing_mark_write: capture start",
+                        // "0xffffffff8149ab1a: one write:" (no kallsyms in the file).
+                        ev.payload = UnsafeRawBufferPointer(rebasing: p[(c + 2)...])
                     }
                 } else if ev.name == kernelStack || ev.name == userStack {
                     ev.kind = .stackTrace
