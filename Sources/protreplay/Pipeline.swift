@@ -38,6 +38,7 @@ final class Pipeline {
         input = try TraceInput(path: path, forcedFormat: try options.inputFormat())
         var probeMap = ProbeMap()
         if let pm = options.probeMap { try probeMap.load(path: pm) }
+        if let ks = options.kallsyms { probeMap.kernelSymbols = try KernelSymbols(path: ks) }
         resolver = AddressResolver(profile: try options.profile(), userFixedLayout: options.fixesLayout, userFixedArch: options.arch != nil)
         source = ProtEventSource(input: input, probeMap: probeMap, comms: comms, symbols: symbols, strict: strict,
                                  threads: Pipeline.readerThreads, pieceSize: Pipeline.pieceSize)
