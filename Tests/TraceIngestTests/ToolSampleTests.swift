@@ -94,6 +94,34 @@ final class PerfScriptShapesTests: XCTestCase {
     }
 }
 
+extension PerfScriptShapesTests {
+    /// Frames whose tab was lost (a file passed through an editor or `sed 's/^\s*//'`): indented with blanks,
+    /// or not at all, ending in `(dso)`; a header without a time column. Sniffed as perf script too.
+    func testFramesWithoutTabs() throws {
+        let text = """
+        java 19983 cycles:
+        ffffffff8103d0ca native_write_msr_safe ([kernel.kallsyms])
+        ffffffff810275f1 intel_pmu_enable_all ([kernel.kallsyms])
+        7f3b8d36cdfb Interpreter (/tmp/perf-19983.map)
+
+        node 31912 cpu-clock:
+                    13a80b608e0a LazyCompile:~body_0 app.js:1 (/tmp/perf-31912.map)
+                           dd777 v8::internal::Execution::Call(v8::internal::Isolate*) (/usr/bin/node)
+
+        """
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("notabs.txt").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let (sink, input) = try readAll(path)
+        XCTAssertEqual(input.format, .perfScript)
+        XCTAssertTrue(sink.malformed.isEmpty, "\(sink.malformed)")
+        XCTAssertEqual(sink.events.map(\.name), ["cycles", "cpu-clock"])
+        XCTAssertEqual(sink.events.map(\.pid), [19983, 31912])
+        XCTAssertEqual(sink.records.filter { $0.kind == .stackFrame }.map(\.payload),
+                       ["native_write_msr_safe", "intel_pmu_enable_all", "Interpreter", "LazyCompile:~body_0 app.js:1", "v8::internal::Execution::Call(v8::internal::Isolate*)"])
+    }
+}
+
 final class PerfDataVariantsTests: XCTestCase {
     /// Records of perf.data and of the perf script text perf made from it: same events in the same
     /// order (name, µs, cpu, tid, comm) and one call chain per sample.

@@ -58,12 +58,18 @@ public enum TraceFormat: String, Sendable, CaseIterable {
     ///     perf 16579 [000]  1336.236964:   sched:sched_switch: prev_comm=perf ...     perf script (space before the tid, sys:name)
     ///     init-1     [001] .....     5.006370: tracing_mark_write: capture start      ftrace text
     static func sniffText(_ head: UnsafeRawBufferPointer) -> TraceFormat {
-        // A perf script call-chain frame anywhere in the head decides it.
+        // A perf script call-chain frame anywhere in the head decides it: tab-indented, or three lines of
+        // `ADDRESS SYMBOL (DSO)` (indentation lost in a copy).
         var start = 0
+        var dsoFrames = 0
         while start < head.count {
             var end = start
             while end < head.count && head[end] != 0x0A { end += 1 }
-            if end < head.count && isPerfCallchainLine(Array(head[start..<end])) { return .perfScript }
+            if end < head.count {
+                let line = Array(head[start..<end])
+                if isPerfCallchainLine(line) { return .perfScript }
+                if isDsoFrameLine(line) { dsoFrames += 1; if dsoFrames >= 3 { return .perfScript } }
+            }
             start = end + 1
         }
         var lines = 0
@@ -135,6 +141,18 @@ public enum TraceFormat: String, Sendable, CaseIterable {
         let h = i
         while i < l.count && ((l[i] >= 0x30 && l[i] <= 0x39) || (l[i] >= 0x61 && l[i] <= 0x66)) { i += 1 }
         return i > h && (i == l.count || l[i] == 0x20)
+    }
+
+    /// `    13a80b608e0a RegExp:[&<>] (/tmp/perf-7539.map)`: blanks, 1-16 hex digits, a blank, a symbol, `(dso)` at the end.
+    private static func isDsoFrameLine(_ l: [UInt8]) -> Bool {
+        guard l.last == UInt8(ascii: ")"), l.contains(UInt8(ascii: "(")) else { return false }
+        var i = 0
+        while i < l.count && l[i] == 0x20 { i += 1 }
+        let h = i
+        while i < l.count && ((l[i] >= 0x30 && l[i] <= 0x39) || (l[i] >= 0x61 && l[i] <= 0x66)) { i += 1 }
+        guard i > h, i - h <= 16, i + 1 < l.count, l[i] == 0x20 else { return false }
+        // Not a `comm-pid [cpu]` event line.
+        return !l.contains(UInt8(ascii: "[")) || l.firstIndex(of: UInt8(ascii: "["))! > l.firstIndex(of: UInt8(ascii: "("))!
     }
 
     private static func isTimestampToken(_ t: ArraySlice<UInt8>) -> Bool {

@@ -660,6 +660,13 @@ public final class PerfDataReader {
                     }
                     try unpacked.decompress(UnsafeRawBufferPointer(start: base + dataStart, count: dataSize), at: off)
                     unpacked.parsed = try scan(UnsafeRawPointer(unpacked.base), unpacked.parsed, unpacked.count, unpacked: true, fileOffset: off)
+                case 71:  // AUXTRACE (Intel PT, CoreSight, ...): u64 size, and that much trace data follows the record
+                    guard recSize >= 16 else { break }
+                    let n = base.loadUnaligned(fromByteOffset: off + 8, as: UInt64.self)
+                    guard n <= UInt64(to - off - recSize) else {
+                        throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "AUXTRACE record announces \(n) bytes of trace data past the end of the data")
+                    }
+                    off += Int(n)
                 case 66 where pipe && !inUnpacked:  // HEADER_TRACING_DATA: its data follows the record
                     let n = Int(base.loadUnaligned(fromByteOffset: off + 8, as: UInt32.self))
                     off += (n + 7) & ~7

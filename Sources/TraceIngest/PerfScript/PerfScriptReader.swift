@@ -28,7 +28,8 @@ import Musl
 ///
 /// perf prints no trace-flag column, so `flags.present` is false. The first call-chain line of a
 /// sample yields a `.stackTrace` record, then every line a `.stackFrame` whose payload is the symbol
-/// without its offset. Tab-indented lines that are not frames (`-F +srcline`, `brstackinsn`) and
+/// without its offset; frames indented with blanks only, or not at all but ending in `(dso)` (tabs
+/// lost in a copy: FlameGraph's test files), are read too. Tab-indented lines that are not frames (`-F +srcline`, `brstackinsn`) and
 /// `  file.c:123` srcline lines belong to the sample before them. A missing time column gives
 /// timestamp 0, a missing CPU column CPU 0.
 public final class PerfScriptReader: TextTraceReader {
@@ -70,7 +71,8 @@ public final class PerfScriptReader: TextTraceReader {
         var i = 0
         while i < line.count && (line[i] == 0x20 || line[i] == 0x09) { i += 1 }
         if i == line.count { return false }
-        guard i > 0 else { return true }
+        // An unindented frame (`ffffffff8103d0ca native_write_msr_safe ([kernel.kallsyms])`, tabs lost in a copy).
+        guard i > 0 else { return !(line[line.count - 1] == UInt8(ascii: ")") && frameAddressEnd(p, 0, line.count) != nil) }
         if memchr(p, 0x09, i) != nil { return false }
         if frameAddressEnd(p, i, line.count) != nil { return false }
         return !isSrcline(p, i, line.count)
@@ -87,7 +89,8 @@ public final class PerfScriptReader: TextTraceReader {
         while t < e && p[t] == 0x20 { t += 1 }
         var te = t
         while te < e && p[te] != 0x20 { te += 1 }
-        if te > t && (pidColumn(p, t, te) != nil || (p[te - 1] == UInt8(ascii: ":") && isTimestamp(p, t, te - 1))) { return nil }
+        // A pid, a time or an event column after the first word: a sample header (`dd 12614 ...`, `dd cycles:`).
+        if te > t && (pidColumn(p, t, te) != nil || p[te - 1] == UInt8(ascii: ":")) { return nil }
         return h
     }
 
@@ -131,6 +134,11 @@ public final class PerfScriptReader: TextTraceReader {
             }
             // Other lines under a sample: tab-indented (brstackinsn, +insn) or a srcline.
             if tabbed || isSrcline(p, i, e) { return }
+        } else if (lastWasEvent || stackOpen) && p[e - 1] == UInt8(ascii: ")"), let h = frameAddressEnd(p, i, e) {
+            // A frame whose indentation was lost (`ffffffff8103d0ca native_write_msr_safe ([kernel.kallsyms])`,
+            // as in files passed through editors or `sed 's/^\s*//'`): address, symbol, `(dso)`.
+            frame(p, h, e, offset: offset, sink: sink)
+            return
         }
         stackOpen = false
         lastWasEvent = false
