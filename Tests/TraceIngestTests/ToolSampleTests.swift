@@ -160,6 +160,20 @@ final class PerfDataVariantsTests: XCTestCase {
         try assertSameSamples("mixed-pipe.perf.data", "mixed-pipe.perf-script.txt", ["cpu-clock": 62, "sched_switch": 74, "page-faults": 17])
     }
 
+    /// perf record killed before it rewrote its header: data size 0, no features. The samples are read to the
+    /// end of the file (as perf report does) and named from their attribute (`cpu-clock`): still 104.
+    func testUnfinishedHeader() throws {
+        var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: toolsDir + "/cpuclock-g.perf.data")))
+        let off = Int(b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 40, as: UInt64.self) })
+        let size = Int(b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 48, as: UInt64.self) })
+        for k in 48..<56 { b[k] = 0 }          // data size
+        for k in 72..<104 { b[k] = 0 }         // feature bitmap
+        let p = try temporaryDirectory(self).appendingPathComponent("killed.data").path
+        try Data(b[0..<(off + size)]).write(to: URL(fileURLWithPath: p))
+        let (s, _) = try readAll(p)
+        XCTAssertEqual(histogram(s), ["cpu-clock": 104])
+    }
+
     /// Cut anywhere, a -z or pipe-mode file is refused with one line naming the file (never a crash).
     func testTruncatedVariants() throws {
         let dir = try temporaryDirectory(self)

@@ -119,10 +119,18 @@ public final class PerfDataReader {
         guard headerSize >= 104 else { throw c.fail("header size \(headerSize), expected 104", at: 8) }
         let attrSize = try c.u64("the attribute size")
         let attrsOff = try c.u64("the attribute section offset"), attrsSize = try c.u64("the attribute section size")
-        let dataOff = try c.u64("the data section offset"), dataSize = try c.u64("the data section size")
+        let dataOff = try c.u64("the data section offset")
+        var dataSize = try c.u64("the data section size")
         _ = try c.u64("the event types offset"); _ = try c.u64("the event types size")
         var features: [UInt64] = []
         for _ in 0..<4 { features.append(try c.u64("the feature bitmap")) }
+        if dataSize == 0 && dataOff < UInt64(bytes.count) {
+            // perf record did not finish (killed): the header still has its first version, data size 0 and no
+            // feature sections. perf report reads to the end of the file; so does this (counter samples only:
+            // tracepoints need the tracing data feature it never wrote).
+            dataSize = UInt64(bytes.count) - dataOff
+            features = [0, 0, 0, 0]
+        }
         try checkRange(c, attrsOff, attrsSize, "the attribute section")
         try checkRange(c, dataOff, dataSize, "the data section")
         guard attrSize >= 16 + 64 && attrSize < 4096 else { throw c.fail("attribute size \(attrSize) is not plausible", at: 16) }
