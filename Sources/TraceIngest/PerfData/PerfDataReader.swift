@@ -255,13 +255,9 @@ public final class PerfDataReader {
 
     /// The name an event of perf's name `text` goes by, as the perf script reader names it.
     func internEventName(_ text: String) -> StringTable.ID {
-        var bytes = Array(text.utf8)
-        if bytes.isEmpty { bytes = Array("[unknown]".utf8) }
-        return bytes.withUnsafeMutableBufferPointer { b in
-            scriptNames.eventName(UnsafePointer(b.baseAddress!), 0, b.count)
-        }
+        let bytes = text.isEmpty ? Array("[unknown]".utf8) : Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { b in PerfScriptReader.eventName(b.baseAddress!, 0, b.count, names: names) }
     }
-    private lazy var scriptNames = PerfScriptReader(names: names)
 
     // MARK: Pipe mode
 

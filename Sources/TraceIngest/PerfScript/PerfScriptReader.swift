@@ -280,6 +280,12 @@ public final class PerfScriptReader: TextTraceReader {
     ///     cycles / cycles:u    -> cycles / cycles:u  a counter: perf's name, modifiers kept
     ///     task-clock:ppp, cpu/cycles/u, r003c:k, mem:0x1000:rw  kept whole
     func eventName(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> StringTable.ID {
+        PerfScriptReader.eventName(p, s, e, names: names)
+    }
+
+    /// `eventName` for any string table (the perf.data reader names its counter events the same way).
+    static func eventName(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, names: StringTable) -> StringTable.ID {
+        func slice(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: p + s, count: max(0, e - s)) }
         var colon = -1
         for k in s..<e where p[k] == UInt8(ascii: ":") { colon = k; break }
         guard colon > s, colon + 1 < e else { return names.intern(slice(p, s, e)) }
@@ -300,6 +306,10 @@ public final class PerfScriptReader: TextTraceReader {
     private static let modifierLetters: Set<UInt8> = Set("ukhIGHpPSDWebR".utf8)
 
     private func startsWith(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, _ prefix: StaticString) -> Bool {
+        PerfScriptReader.startsWith(p, s, e, prefix)
+    }
+
+    private static func startsWith(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, _ prefix: StaticString) -> Bool {
         let n = prefix.utf8CodeUnitCount
         guard e - s >= n else { return false }
         for k in 0..<n where p[s + k] != prefix.utf8Start[k] { return false }
