@@ -174,6 +174,27 @@ final class PerfDataVariantsTests: XCTestCase {
         XCTAssertEqual(histogram(s), ["cpu-clock": 104])
     }
 
+    /// Found by `scripts/fuzz perf-data-zstd`: a COMM record with an empty name as the first string the
+    /// reader keeps made its byte arena index an empty block list (a trap). A pipe-mode stream built
+    /// here: HEADER_ATTR (cpu-clock, sample_type TID|TIME), COMM of pid 5 named "", one sample of pid 5.
+    func testEmptyCommFirst() throws {
+        func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        var attr = [UInt8](repeating: 0, count: 128)
+        attr.replaceSubrange(0..<4, with: le(UInt32(1)))
+        attr.replaceSubrange(4..<8, with: le(UInt32(128)))
+        attr.replaceSubrange(24..<32, with: le(UInt64(0x6)))
+        var b = Array("PERFILE2".utf8) + le(UInt64(16))
+        b += le(UInt32(64)) + le(UInt16(0)) + le(UInt16(8 + 128 + 8)) + attr + le(UInt64(1))
+        b += le(UInt32(3)) + le(UInt16(0)) + le(UInt16(24)) + le(UInt32(5)) + le(UInt32(5)) + [UInt8](repeating: 0, count: 8)
+        b += le(UInt32(9)) + le(UInt16(0)) + le(UInt16(24)) + le(UInt32(5)) + le(UInt32(5)) + le(UInt64(1000))
+        let p = try temporaryDirectory(self).appendingPathComponent("empty-comm.data").path
+        try Data(b).write(to: URL(fileURLWithPath: p))
+        let (s, _) = try readAll(p)
+        XCTAssertEqual(s.events.map(\.name), ["cpu-clock"])
+        XCTAssertEqual(s.events.first?.comm, "")
+        XCTAssertEqual(s.events.first?.pid, 5)
+    }
+
     /// Cut anywhere, a -z or pipe-mode file is refused with one line naming the file (never a crash).
     func testTruncatedVariants() throws {
         let dir = try temporaryDirectory(self)
