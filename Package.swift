@@ -39,19 +39,26 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: fast),
         // Summary -> text, JSON, CSV.
         .target(name: "Reports", dependencies: ["Analysis"]),
+        // The pipeline as one library: settings and model configuration in, reports out (the CLI, the
+        // tests, Fuzz/ and Benchmarks/ run traces through it).
+        .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"]),
         .executableTarget(name: "protreplay", dependencies: [
-            "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports",
+            "ProtReplayKit", "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TraceIngestTests", dependencies: ["TraceIngest"]),
-        .testTarget(name: "EventModelTests", dependencies: ["EventModel"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Analysis"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
+        // What every test target shares: one process runner (both pipes drained), the repository's
+        // paths, the golden JSON comparison.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TraceIngestTests", dependencies: ["TraceIngest", "TestSupport"]),
+        .testTarget(name: "EventModelTests", dependencies: ["EventModel", "TestSupport"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Analysis", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "TestSupport"]),
         // Inputs the tests read from the source tree by path (not bundled resources).
-        .testTarget(name: "protreplayTests", dependencies: ["protreplay", "TraceIngest"], exclude: ["Malformed/fuzz-crashes"]),
+        .testTarget(name: "protreplayTests", dependencies: ["protreplay", "ProtReplayKit", "TraceIngest", "TestSupport"],
+                    exclude: ["Malformed/fuzz-crashes"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -23,8 +23,10 @@ let package = Package(
         .target(name: "Replay", dependencies: ["EventModel"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["Replay"], swiftSettings: fast),
         .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: fast),
+        .target(name: "Reports", dependencies: ["Analysis"]),
+        .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"], swiftSettings: fast),
         // Sample loading, counting sinks and the pipeline wiring the benchmarks share.
-        .target(name: "BenchSupport", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis"], path: "Support", swiftSettings: fast),
+        .target(name: "BenchSupport", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "ProtReplayKit"], path: "Support", swiftSettings: fast),
         .executableTarget(
             name: "HotPaths",
             dependencies: ["BenchSupport", .product(name: "Benchmark", package: "benchmark")],

@@ -22,7 +22,9 @@ let package = Package(
         .target(name: "Replay", dependencies: ["EventModel"]),
         .target(name: "Models", dependencies: ["Replay"]),
         .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")]),
-        .target(name: "FuzzSupport", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "CZstd"], path: "Support"),
+        .target(name: "Reports", dependencies: ["Analysis"]),
+        .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"]),
+        .target(name: "FuzzSupport", dependencies: ["TraceIngest", "EventModel", "Models", "ProtReplayKit", "CZstd"], path: "Support"),
     ] + fuzzTargets.map {
         .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzSupport"], path: "Targets/\($0)")
     },

@@ -2,6 +2,8 @@ import TraceIngest
 import EventModel
 import Replay
 import Analysis
+import Models
+import ProtReplayKit
 
 /// A hot path driven one slice (`Samples.eventsPerIteration` trace events) per benchmark iteration.
 public protocol HotPath: AnyObject {
@@ -128,39 +130,33 @@ public final class CountingObservations: ObservationSink {
 /// first slices carry the run's one-off growth (tables, dictionaries) in their counts.
 public final class ReplayPath: HotPath {
     let stream: ProtStream
-    let makeModels: (AddressResolver) -> [ProtectionModel]
+    let selection: ModelConfiguration
     let analysis: Bool
-    private var front: ProtEventSink?
-    private var engine: ReplayEngine?
+    private var stage: ReplayStage?
     private var counting = CountingObservations()
-    private var builder: SummaryBuilder?
     private var next = Int.max
 
-    public init(_ stream: ProtStream, analysis: Bool = false, models: @escaping (AddressResolver) -> [ProtectionModel]) {
+    /// - Parameter model: a model name of the registry, built with its defaults.
+    public init(_ stream: ProtStream, analysis: Bool = false, model: String) {
         self.stream = stream
         self.analysis = analysis
-        makeModels = models
+        selection = ModelConfiguration(model: model)
     }
 
     public func prepare() {
         guard next >= stream.slices.count else { return }
-        if let engine {
-            engine.finish()
-            if let builder { for m in engine.models { _ = builder.summary(for: m) } }
+        if let stage {
+            stage.finish()
+            _ = stage.modelSummaries()
             precondition(analysis || counting.windows > 0, "\(stream.name): the models opened no window in one pass")
         }
         counting = CountingObservations()
-        let b = analysis ? SummaryBuilder(comms: stream.comms, symbols: stream.symbols) : nil
-        builder = b
-        let wired = makeReplayFront(models: makeModels, observations: b ?? counting)
-        for m in wired.engine.models { b?.register(m) }
-        front = wired.front
-        engine = wired.engine
+        stage = try! ReplayStage(selection: selection, comms: stream.comms, symbols: stream.symbols, observations: analysis ? nil : counting)
         next = 0
     }
 
     public func step() {
-        let f = front!
+        let f = stage!.front
         for i in stream.slices[next] { stream.items[i].send(to: f) }
         next += 1
     }

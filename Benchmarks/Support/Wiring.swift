@@ -38,12 +38,3 @@ public final class CountingProtSink: ProtEventSink {
     public func bufferStarted(cpu: Int32, line: Int) { other += 1 }
     public func addressFact(_ fact: AddressFact) { other += 1 }
 }
-
-/// The replay side as `protreplay report` builds it: address learning (the models' resolver) in
-/// front of the engine. Returns the sink to send items to and the resolver to give the models.
-public func makeReplayFront(models: (AddressResolver) -> [ProtectionModel], observations: ObservationSink)
-    -> (front: ProtEventSink, engine: ReplayEngine) {
-    let resolver = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
-    let engine = ReplayEngine(models: models(resolver), sink: observations)
-    return (AddressLearning(resolver: resolver, downstream: engine), engine)
-}

@@ -1,9 +1,8 @@
 import Foundation
 import TraceIngest
 import EventModel
-import Replay
 import Models
-import Analysis
+import ProtReplayKit
 import CZstd
 
 /// Runs the whole pipeline (read, normalize, replay through every model, fold) on fuzzer input.
@@ -27,34 +26,25 @@ public enum FuzzSupport {
         return p
     }()
 
-    public static func run(_ data: UnsafeRawBufferPointer, format: TraceFormat?, probeMap: ProbeMap = ProbeMap()) {
+    public static func run(_ data: UnsafeRawBufferPointer, format: TraceFormat?, kallsyms: String? = nil) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { return }
         if let base = data.baseAddress, data.count > 0 { _ = write(fd, base, data.count) }
         close(fd)
-        replay(path: path, format: format, probeMap: probeMap)
+        replay(path: path, format: format, kallsyms: kallsyms)
     }
 
-    static func replay(path: String, format: TraceFormat?, probeMap: ProbeMap = ProbeMap()) {
-        let comms = StringTable(), symbols = StringTable()
-        let resolver = AddressResolver(profile: KernelProfile(), userFixedLayout: false, userFixedArch: false)
-        let builder = SummaryBuilder(comms: comms, symbols: symbols)
-        let models: [ProtectionModel] = [
-            HighmemModel(resolver: resolver), PKSModel(resolver: resolver), S390PVModel(resolver: resolver, symbols: symbols),
-            DirectMapModel(resolver: resolver, symbols: symbols),
-        ]
-        let engine = ReplayEngine(models: models, sink: builder)
+    static func replay(path: String, format: TraceFormat?, kallsyms: String? = nil) {
+        // Text on two threads in small pieces: the cutting, the workers and the merge are fuzzed too.
+        var settings = TraceSettings(inputFormat: format, readerThreads: 2, pieceSize: 4096)
+        settings.kallsyms = kallsyms
         do {
-            let input = try TraceInput(path: path, forcedFormat: format)
-            // Text on two threads in small pieces: the cutting, the workers and the merge are fuzzed too.
-            let source = ProtEventSource(input: input, probeMap: probeMap, comms: comms, symbols: symbols, threads: 2,
-                                         pieceSize: 4096)
-            try source.run(into: AddressLearning(resolver: resolver, downstream: engine))
+            let pipeline = try Pipeline(path: path, settings: settings, selection: ModelConfiguration(model: "auto"))
+            defer { _ = pipeline.report() }
+            try pipeline.run()
         } catch {
             // Clear errors are the expected outcome for broken input; crashes are what we look for.
         }
-        engine.finish()
-        for m in models { _ = builder.summary(for: m) }
     }
 
     /// Pipe-mode perf.data: the 16-byte pipe header (`PERFILE2`, size 16), then the input as the record stream.
@@ -105,9 +95,15 @@ public enum FuzzSupport {
         var pm = ProbeMap()
         pm.kernelSymbols = ks
         _ = pm.function(unresolved: 0xffff_ffff_812d_2af0, event: "handle_mm_fault", isReturn: false)
-        // A report text line with a bare kprobe address, through the whole pipeline with these symbols.
+        // A report text line with a bare kprobe address, through the whole pipeline with these symbols
+        // (written next to the scratch input, as `--kallsyms FILE`).
+        let ksPath = path + ".kallsyms"
+        let fd = open(ksPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return }
+        if let base = data.baseAddress, data.count > 0 { _ = write(fd, base, data.count) }
+        close(fd)
         let line = Array("          init-1     [001]     5.009825: get_user_pages_fast:  (ffffffff812d2af0) start=0x1000 nr_pages=1 gup_flags=0x1 pages=0x0\n".utf8)
-        line.withUnsafeBytes { run($0, format: .traceCmdReport, probeMap: pm) }
+        line.withUnsafeBytes { run($0, format: .traceCmdReport, kallsyms: ksPath) }
     }
 
     static func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }

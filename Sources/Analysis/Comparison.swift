@@ -4,12 +4,14 @@ import Replay
 /// `unprotected_accesses.by_class.handoff`, ...), in report order: what `compare` puts side by side
 /// and what `--fail-if` names.
 public enum SummaryMetrics {
-    static let statKeys = ["windows", "total_ns", "max_ns", "p50_ns", "p99_ns", "censored", "uncertain"]
+    static let statKeys = ["windows", "total_ns", "max_ns", "p50_ns", "p99_ns", "censored", "uncertain", "censored_ns", "uncertain_ns"]
 
     static func stats(_ s: WindowStats, _ prefix: String, into out: inout [(String, Int64)]) {
         let v: [Int64] = [Int64(s.windows), Int64(bitPattern: s.totalNs), Int64(bitPattern: s.maxNs), Int64(bitPattern: s.p50Ns),
-                          Int64(bitPattern: s.p99Ns), Int64(s.censored), Int64(s.uncertain)]
+                          Int64(bitPattern: s.p99Ns), Int64(s.censored), Int64(s.uncertain), Int64(bitPattern: s.censoredNs),
+                          Int64(bitPattern: s.uncertainNs)]
         for (k, x) in zip(statKeys, v) { out.append((prefix + "." + k, x)) }
+        if let u = s.unionNs { out.append((prefix + ".union_ns", Int64(bitPattern: u))) }
     }
 
     /// Every metric of `m`; scopes and APIs only when they had windows, classes/kinds/outcomes only when non-zero.
@@ -23,6 +25,8 @@ public enum SummaryMetrics {
             for api in l.byAPI.keys.sorted() { stats(l.byAPI[api]!, "exposure.\(name).by_api.\(api)", into: &out) }
         }
         out.append(("exposure.overexposure_ns", m.overexposureNs))
+        out.append(("exposure.overexposure_closed_ns", m.overexposureClosedNs))
+        out.append(("exposure.overexposure_censored_ns", m.overexposureCensoredNs))
         out.append(("unprotected_accesses.total", Int64(m.accesses.total)))
         out.append(("unprotected_accesses.uncertain", Int64(m.accesses.uncertain)))
         for (k, v) in m.accesses.byClass.sorted(by: { $0.key < $1.key }) where v > 0 { out.append(("unprotected_accesses.by_class.\(k)", Int64(v))) }

@@ -32,6 +32,7 @@ public final class IsolatedModel: ProtectionModel {
     public var applicable: Bool { inner.applicable }
     public var accessClasses: [String] { inner.accessClasses }
     public var anomalyKinds: [String] { inner.anomalyKinds }
+    public var requirements: ModelRequirements { inner.requirements }
 }
 
 /// Forwards one model instance's observations into its own fold.

@@ -14,6 +14,13 @@ public struct ModelSummary: Sendable {
     public var intended: LayerSummary
     /// EFFECTIVE total - GRANTED total (may be negative when preemption suspends more than stale slots add).
     public var overexposureNs: Int64 { Int64(bitPattern: effective.all.totalNs) &- Int64(bitPattern: granted.all.totalNs) }
+    /// The part of `overexposureNs` from windows that opened and closed inside the trace: a measurement.
+    public var overexposureClosedNs: Int64 { Int64(bitPattern: effective.all.closedNs) &- Int64(bitPattern: granted.all.closedNs) }
+    /// The rest, from censored windows (cut off at the start or end of the trace): not a measurement.
+    public var overexposureCensoredNs: Int64 { overexposureNs &- overexposureClosedNs }
+    /// Which events the trace had for this model, and whether its numbers are observed or what-if
+    /// (nil in reports saved before coverage existed).
+    public var coverage: ModelCoverage? = nil
     public var accesses: AccessSummary
     public var anomalies: AnomalySummary
     /// Effective windows and accesses over time, per CPU (collected only when asked: HTML reports).

@@ -18,12 +18,16 @@ public final class SummaryBuilder: ObservationSink {
         /// Indexed by interned id (ids are dense).
         var sites = IDTally()
         var tasks = IDTally()
+        var union = IntervalUnion()
+        var unionByScope = [IntervalUnion](repeating: IntervalUnion(), count: Scope.allCases.count)
 
         func add(_ w: ExposureWindow) {
             let d = w.durationNs
             let c = w.censored, u = w.uncertain
             all.add(durationNs: d, censored: c, uncertain: u)
             byScope[w.scope.index].add(durationNs: d, censored: c, uncertain: u)
+            union.add(open: w.openNs, close: w.closeNs)
+            unionByScope[w.scope.index].add(open: w.openNs, close: w.closeNs)
             if let i = byAPI.firstIndex(where: { $0.0.utf8Start == w.api.utf8Start }) {
                 byAPI[i].1.add(durationNs: d, censored: c, uncertain: u)
             } else {
@@ -141,13 +145,19 @@ public final class SummaryBuilder: ObservationSink {
     }
 
     private func layer(_ l: LayerFold) -> LayerSummary {
+        func withUnion(_ s: WindowStats, _ u: IntervalUnion) -> WindowStats {
+            var s = s
+            s.unionNs = u.totalNs
+            s.unionExact = u.isExact
+            return s
+        }
         var byScope: [String: WindowStats] = [:]
-        for s in Scope.allCases where l.byScope[s.index].windows > 0 { byScope[s.rawValue] = l.byScope[s.index] }
+        for s in Scope.allCases where l.byScope[s.index].windows > 0 { byScope[s.rawValue] = withUnion(l.byScope[s.index], l.unionByScope[s.index]) }
         var byAPI: [String: WindowStats] = [:]
         for (api, s) in l.byAPI { byAPI["\(api)"] = s }
         var causes: [String: Int] = [:]
         for c in CloseCause.allCases where l.byCloseCause[c.index] > 0 { causes[c.rawValue] = l.byCloseCause[c.index] }
-        return LayerSummary(all: l.all, byScope: byScope, byAPI: byAPI, byCloseCause: causes,
+        return LayerSummary(all: withUnion(l.all, l.union), byScope: byScope, byAPI: byAPI, byCloseCause: causes,
                      topSites: top(l.sites, in: symbols, none: "[unknown]"), topTasks: top(l.tasks, in: comms, none: "[unknown]"))
     }
 

@@ -51,6 +51,7 @@ extension ModelSummary {
         anomalies.total += o.anomalies.total
         for (k, v) in o.anomalies.byKind { anomalies.byKind[k, default: 0] += v }
         for e in o.anomalies.examples where anomalies.examples.count < SummaryBuilder.anomalyExampleLimit { anomalies.examples.append(e) }
+        if let oc = o.coverage { if coverage == nil { coverage = oc } else { coverage!.merge(oc) } }
         timeline = nil
     }
 }

@@ -5,7 +5,16 @@ public struct WindowStats: Sendable {
     public var maxNs: UInt64 = 0
     public var censored = 0
     public var uncertain = 0
+    /// Time in censored windows (cut off at the start or end of the trace): a lower bound of their real length.
+    public var censoredNs: UInt64 = 0
+    /// Time in uncertain windows (crossed lost events, or end at an event the capture has no probe for).
+    public var uncertainNs: UInt64 = 0
     public var durations = DurationDistribution()
+    /// Wall-clock time during which at least one of these windows was open (set for a layer and its
+    /// scopes; `totalNs` is a sum of window durations, page-time, and can exceed the trace span).
+    public var unionNs: UInt64?
+    /// False when the union is a lower bound (`IntervalUnion.isExact`).
+    public var unionExact = true
 
     public init() {}
 
@@ -13,8 +22,8 @@ public struct WindowStats: Sendable {
         windows += 1
         totalNs &+= durationNs
         maxNs = max(maxNs, durationNs)
-        if c { censored += 1 }
-        if u { uncertain += 1 }
+        if c { censored += 1; censoredNs &+= durationNs }
+        if u { uncertain += 1; uncertainNs &+= durationNs }
         durations.record(durationNs)
     }
 
@@ -25,8 +34,17 @@ public struct WindowStats: Sendable {
         maxNs = max(maxNs, other.maxNs)
         censored += other.censored
         uncertain += other.uncertain
+        censoredNs &+= other.censoredNs
+        uncertainNs &+= other.uncertainNs
         durations.merge(other.durations)
+        unionNs = IntervalUnion.mergedTotal(unionNs, other.unionNs)
+        unionExact = unionExact && other.unionExact
     }
+
+    /// Time in windows that opened and closed inside the trace.
+    public var closedNs: UInt64 { totalNs &- censoredNs }
+    /// Total, max and percentiles are lower bounds once a censored window is among them.
+    public var isLowerBound: Bool { censored > 0 }
 
     public var p50Ns: UInt64 { durations.percentile(50) }
     public var p99Ns: UInt64 { durations.percentile(99) }

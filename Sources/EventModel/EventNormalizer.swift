@@ -52,7 +52,24 @@ public final class EventNormalizer: RawEventSink {
         public var name: String
         public var count: Int
         public var mapsTo: String
+        /// The probed function, for a kprobe or kretprobe.
         public var function: String?
+        /// A kretprobe (`(caller+0x../0x.. <- function)`).
+        public var isReturn = false
+
+        public init(name: String, count: Int, mapsTo: String, function: String? = nil, isReturn: Bool = false) {
+            self.name = name; self.count = count; self.mapsTo = mapsTo; self.function = function; self.isReturn = isReturn
+        }
+
+        /// True when this event is `point`: a tracepoint by name, a k(ret)probe by the function it probes.
+        public func records(_ point: ProbePoint) -> Bool {
+            switch point {
+            case let .tracepoint(n): return function == nil && name == n
+            case let .tracepointPrefix(p): return function == nil && name.hasPrefix(p)
+            case let .kprobe(f): return function == f && !isReturn
+            case let .kretprobe(f): return function == f && isReturn
+            }
+        }
     }
 
     public func nameSummaries() -> [NameSummary] {
@@ -60,7 +77,7 @@ public final class EventNormalizer: RawEventSink {
         for (id, count) in countsByName.enumerated() where count > 0 {
             let b = id < bindings.count ? bindings[id] : nil
             out.append(NameSummary(name: names.string(StringTable.ID(id)), count: count,
-                                   mapsTo: b?.description ?? "unmapped", function: b?.function))
+                                   mapsTo: b?.description ?? "unmapped", function: b?.function, isReturn: b?.isReturn ?? false))
         }
         return out
     }
@@ -244,6 +261,7 @@ public final class EventNormalizer: RawEventSink {
         }
         guard let rule = probeMap.rule(event: name, function: function, isReturn: loc?.isReturn ?? false) else {
             let b = Binding(target: .unmapped, rule: nil, function: function, isKprobe: loc != nil)
+            b.isReturn = loc?.isReturn ?? false
             b.archHint = archHint
             return b
         }
@@ -321,7 +339,8 @@ public final class EventNormalizer: RawEventSink {
             let start = b.field("start", in: args) ?? 0
             let nr = b.field("nr_pages", in: args) ?? 0
             let flags = b.field("gup_flags", in: args) ?? 0
-            return .gupAcquire(b.gupAPI, path: b.gupPath, start: start, pages: nr, flags: flags)
+            return .gupAcquire(b.gupAPI, path: b.gupPath, start: start, pages: UInt32(truncatingIfNeeded: nr),
+                               flags: UInt32(truncatingIfNeeded: flags), array: b.field("pages", in: args) ?? 0)
         case .gupReturn:
             guard let r = b.field("ret", in: args, positional: true) else { return nil }
             return .gupReturn(b.gupAPI, path: b.gupPath, result: Int64(bitPattern: r))
@@ -340,9 +359,24 @@ public final class EventNormalizer: RawEventSink {
             return .gupPage(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
                             flags: b.field("flags", in: args) ?? 0)
         case .gupRelease:
+            let dirty = (b.field("make_dirty", in: args) ?? 0) != 0
+            switch b.rule?.api {
+            case "pages":
+                guard let array = b.field("pages", in: args, positional: true) else { return nil }
+                let n = b.field("npages", in: args) ?? 0
+                return .gupRelease(.pages, pointer: array, count: UInt32(truncatingIfNeeded: n), dirty: dirty)
+            case "range":
+                guard let page = b.field("page", in: args, positional: true) else { return nil }
+                let n = b.field("npages", in: args) ?? 1
+                return .gupRelease(.range, pointer: page, count: UInt32(truncatingIfNeeded: n), dirty: dirty)
+            default:
+                guard let page = b.field("page", in: args, positional: true) else { return nil }
+                return .gupRelease(.page, pointer: page, count: 1, dirty: dirty)
+            }
+        case .gupPut:
             guard let page = b.field("page", in: args, positional: true) else { return nil }
-            return .gupRelease(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
-                               flags: b.field("flags", in: args) ?? 0)
+            return .gupPut(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),
+                           flags: b.field("flags", in: args) ?? 0)
         case .gupPte:
             // The pte's special bit depends on the architecture: the model reads it (`KernelProfile.isSpecial`).
             let special = b.field("special", in: args).map { $0 != 0 }

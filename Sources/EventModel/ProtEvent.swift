@@ -23,6 +23,18 @@ public enum KmapAPI: UInt8, Sendable, CaseIterable {
 
 /// get_user_pages flavours, classified by the API called (never by decoding FOLL_PIN; spec §2.5).
 public enum GupAPI: UInt8, Sendable { case get, pin }
+
+/// The unpin API a `GUP_RELEASE` came from (spec §2.2: `unpin_user_page(s)*`, `unpin_folio(s)`), which says
+/// what its pointer is.
+public enum GupReleaseAPI: UInt8, Sendable {
+    /// `unpin_user_page(page)`, `unpin_folio(folio)`: one page (one reference).
+    case page
+    /// `unpin_user_pages(pages, npages)`, `unpin_user_pages_dirty_lock(pages, npages, make_dirty)`,
+    /// `unpin_folios(folios, nfolios)`: the pointer is the `struct page **` array the pin call filled.
+    case pages
+    /// `unpin_user_page_range_dirty_lock(page, npages, make_dirty)`: `npages` consecutive pages from `page`.
+    case range
+}
 public enum GupPath: UInt8, Sendable { case fast, slow, remote }
 
 /// Hard interrupt, soft interrupt or NMI context.
@@ -61,7 +73,9 @@ public enum ProtEventKind: Sendable {
     case kunmapLocal(vaddr: UInt64)
     /// `__kmap_flush_unused` / `flush_all_zero_pkmaps`: every count-1 pkmap slot is cleared.
     case pkmapFlush
-    case gupAcquire(GupAPI, path: GupPath, start: UInt64, pages: UInt64, flags: UInt64)
+    /// Entry of a gup API call: `array` is its `struct page **pages` argument (0 when the probe does not give it),
+    /// which an `unpin_user_pages(pages, npages)` later names.
+    case gupAcquire(GupAPI, path: GupPath, start: UInt64, pages: UInt32, flags: UInt32, array: UInt64 = 0)
     case gupReturn(GupAPI, path: GupPath, result: Int64)
     case pageAlloc(pfn: UInt64, order: UInt8)
     case pageFree(pfn: UInt64, order: UInt8)
@@ -70,8 +84,12 @@ public enum ProtEventKind: Sendable {
     /// One page taken inside a gup call (`try_grab_folio`/`try_grab_page`): `flags` are the FOLL_* flags
     /// the kernel passed (FOLL_PIN or FOLL_GET), `refs` the references taken.
     case gupPage(page: UInt64, refs: UInt32, flags: UInt64)
-    /// References dropped by `gup_put_folio` (FOLL_PIN: an unpin; FOLL_GET: a put).
-    case gupRelease(page: UInt64, refs: UInt32, flags: UInt64)
+    /// Entry of an unpin API call (spec §2.2 `GUP_RELEASE`, api unpin): `pointer` is a `struct page *`
+    /// (`.page`, `.range`) or the `struct page **` array (`.pages`); `count` the pages it releases.
+    case gupRelease(GupReleaseAPI, pointer: UInt64, count: UInt32, dirty: Bool)
+    /// References dropped by `gup_put_folio` (FOLL_PIN: an unpin; FOLL_GET: a put). The unpin APIs call it
+    /// (unless inlined, as on s390x), as do gup's own error paths.
+    case gupPut(page: UInt64, refs: UInt32, flags: UInt64)
     /// What a page-table walk inside gup saw (`follow_page_pte`, `vm_normal_page` probes): the VMA's
     /// `vm_flags` and, when probed, the pte value and whether its special bit is set.
     case gupPte(vmFlags: UInt64?, special: Bool?, pte: UInt64?)
@@ -148,6 +166,7 @@ public enum ProtEventKind: Sendable {
         case .pksSet: return .pksSet
         case .pksExceptionUpdate: return .pksExceptionUpdate
         case .syscall: return .syscall
+        case .gupPut: return .gupPut
         }
     }
 }
@@ -197,6 +216,7 @@ public enum ProtEventTag: String, Sendable, CaseIterable {
         case .pksSet: return 36
         case .pksExceptionUpdate: return 37
         case .syscall: return 38
+        case .gupPut: return 39
         }
     }
 
@@ -239,6 +259,7 @@ public enum ProtEventTag: String, Sendable, CaseIterable {
     case pksSet = "PKS_SET"
     case pksExceptionUpdate = "PKS_EXC_UPDATE"
     case syscall = "SYSCALL"
+    case gupPut = "GUP_PUT"
 }
 
 /// One normalized event with its envelope (spec §2.1).

@@ -6,72 +6,70 @@ import Analysis
 /// The human report, dense and aligned like `perf report --stdio`: what was read, the model, exposure,
 /// unprotected accesses, anomalies.
 public enum TextReport {
-    public static func render(_ r: TraceReport) -> String {
+    public static func render(_ r: ReportDocument) -> String {
+        if r.merged != nil { return renderMerged(r) }
         var out = ""
         func line(_ s: String = "") { out += s + "\n" }
-        let i = r.ingest
-        let first = r.replay.firstTimestamp ?? 0
-        let last = r.replay.firstTimestamp == nil ? 0 : r.replay.lastTimestamp
+        let t = r.trace
         line("# protreplay report")
         line("# input:    \(r.input.path) (\(r.input.format)\(r.input.compression == "none" ? "" : ", " + r.input.compression), \(bytes(r.input.bytes)))")
-        line("# events:   \(i.events)  used \(r.replay.eventsUsed)  ignored \(r.eventsIgnored)  unmapped \(i.unmapped)  malformed \(i.malformed)  lost \(i.lostEvents)\(i.lostMarkersWithoutCount > 0 ? "+?" : "")  stack traces \(i.stackTraces)")
-        line("# cpus:     \(r.replay.cpusSeen)  span \(duration(last >= first ? last - first : 0))  (\(seconds(first)) .. \(seconds(last)))")
-        var prof = "# profile:  \(r.profile.arch.rawValue)"
-        if let l = r.pageLayout {
-            prof += ", struct page \(l.size) B from \(hexString(l.base)) (\(l.source)"
-            if l.source == "calibrated" { prof += " from \(r.calibration.pairs) pairs, \(r.calibration.mismatches) mismatches" }
+        line("# events:   \(t.events)  used \(t.eventsUsed)  ignored \(t.eventsIgnored)  unmapped \(t.unmapped)  malformed \(t.malformed)  lost \(t.lostEvents)\(t.lostMarkersWithoutCount > 0 ? "+?" : "")  stack traces \(t.stackTraces)")
+        line("# cpus:     \(t.cpus)  span \(duration(t.spanNs))  (\(seconds(t.firstNs)) .. \(seconds(t.lastNs)))")
+        var prof = "# profile:  \(r.profile.arch)"
+        if let base = r.profile.memMapBase, let size = r.profile.structPageSize, let source = r.profile.pageLayoutSource {
+            prof += ", struct page \(size) B from \(base) (\(source)"
+            if source == "calibrated", let c = r.profile.calibration { prof += " from \(c.pairs) pairs, \(c.mismatches) mismatches" }
             prof += ")"
         }
         line(prof)
-        if r.replay.timestampsBackwards > 0 { line("# warning:  \(r.replay.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
-        let live = r.replay.liveState
-        if live.refusals > 0 {
-            let maps = live.refusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            line("# warning:  \(live.refusals) new state entries not modelled (--max-live-entries \(live.cap)): \(maps)")
-            if let f = live.first {
+        if t.timestampsBackwards > 0 { line("# warning:  \(t.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
+        if t.stateCapRefusals > 0 {
+            let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            line("# warning:  \(t.stateCapRefusals) new state entries not modelled (--max-live-entries \(t.maxLiveEntries ?? 0)): \(maps)")
+            if let f = t.stateCapFirst {
                 line("#           first at line \(f.line): \(f.limit) live \(f.noun) in \(f.model) (\(f.fixed ? "a fixed limit" : "the cap"))")
             }
         }
-        if r.stringsRefused.comms > 0 || r.stringsRefused.symbols > 0 {
-            line("# warning:  string table full: \(r.stringsRefused.comms) new comm names and \(r.stringsRefused.symbols) new symbols shown as <overflow>")
+        if t.commNamesRefused > 0 || t.symbolsRefused > 0 {
+            line("# warning:  string table full: \(t.commNamesRefused) new comm names and \(t.symbolsRefused) new symbols shown as <overflow>")
         }
-        for m in i.malformedExamples { line("# malformed: line \(m.line) (byte \(m.offset)): \(m.reason): \(m.text)") }
-        for m in r.models { renderModel(m, into: &out) }
-        if !r.unmappedByName.isEmpty {
+        for m in t.malformedExamples { line("# malformed: line \(m.line) (byte \(m.offset)): \(m.reason): \(m.text)") }
+        for m in r.models { renderModel(m, spanNs: t.spanNs, into: &out) }
+        if !t.unmappedByName.isEmpty {
             line()
             line("# Unmapped events (no probe-map rule; see protreplay events)")
-            for (n, c) in r.unmappedByName.sorted(by: { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }).prefix(12) {
+            for (n, c) in t.unmappedByName.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }).prefix(12) {
                 line("  " + pad(n, 40) + lpad(String(c), 10))
             }
         }
         return out
     }
 
-    /// A saved or merged report (`protreplay merge --format text`): header from its JSON, then each model.
-    public static func render(_ r: SavedReport) -> String {
+    /// A merged report (`protreplay merge --format text`): its header, then each model.
+    static func renderMerged(_ r: ReportDocument) -> String {
         var out = ""
         let t = r.trace
-        func n(_ k: String) -> String { String(t[k]?.int64 ?? 0) }
         out += "# protreplay report\n"
-        out += "# input:    \(clean(r.input["path"]?.stringValue ?? "?")) (\(r.input["format"]?.stringValue ?? "?"), \(r.input["bytes"]?.int64 ?? 0) bytes)\n"
-        if let m = r.merged { out += "# merged:   \(m["reports"]?.int64 ?? 0) reports\n" }
-        out += "# events:   \(n("events"))  used \(n("events_used"))  ignored \(n("events_ignored"))  unmapped \(n("unmapped"))  malformed \(n("malformed"))  lost \(n("lost_events"))  stack traces \(n("stack_traces"))\n"
-        out += "# cpus:     \(n("cpus"))  span \(duration(t["span_ns"]?.uint64 ?? 0))\n"
-        if (t["state_cap_refusals"]?.int64 ?? 0) > 0 {
-            let maps = (t["state_cap_refusals_by_map"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.int64 ?? 0)" }.joined(separator: ", ")
-            out += "# warning:  \(n("state_cap_refusals")) new state entries not modelled (--max-live-entries \(n("max_live_entries"))): \(maps)\n"
+        out += "# input:    \(clean(r.input.path)) (\(r.input.format), \(r.input.bytes) bytes)\n"
+        if let m = r.merged { out += "# merged:   \(m.reports) reports\n" }
+        out += "# events:   \(t.events)  used \(t.eventsUsed)  ignored \(t.eventsIgnored)  unmapped \(t.unmapped)  malformed \(t.malformed)  lost \(t.lostEvents)  stack traces \(t.stackTraces)\n"
+        out += "# cpus:     \(t.cpus)  span \(duration(t.spanNs))\n"
+        if t.stateCapRefusals > 0 {
+            let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            out += "# warning:  \(t.stateCapRefusals) new state entries not modelled (--max-live-entries \(t.maxLiveEntries ?? 0)): \(maps)\n"
         }
-        for m in r.models { renderModel(m, into: &out) }
+        for m in r.models { renderModel(m, spanNs: t.spanNs, into: &out) }
         return out
     }
 
-    static func renderModel(_ m: ModelSummary, into out: inout String) {
+    static func renderModel(_ m: ModelSummary, spanNs: UInt64, into out: inout String) {
         func line(_ s: String = "") { out += s + "\n" }
         line()
         let opts = m.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        line("# model:    \(m.model)\(opts.isEmpty ? "" : "  " + opts)")
+        line("# model:    \(m.model)\(m.coverage.map { " (\($0.basis.words))" } ?? "")\(opts.isEmpty ? "" : "  " + opts)")
+        if let c = m.coverage { line("# basis:    \(c.basis.words): \(c.basisReason)") }
         line()
-        line("# Exposure windows" + String(repeating: " ", count: 9) + lpad("windows", 9) + lpad("total", 12) + lpad("max", 12) + lpad("p50", 12) + lpad("p99", 12) + lpad("censored", 10) + lpad("uncertain", 10))
+        line(pad("# Exposure windows", 34) + lpad("windows", 9) + lpad("sum", 14) + lpad("union", 12) + lpad("max", 14) + lpad("p50", 14) + lpad("p99", 14) + lpad("censored", 10) + lpad("uncertain", 10))
         var layers = [("granted", m.granted), ("effective", m.effective)]
         if m.intended.all.windows > 0 { layers.append(("intended", m.intended)) }
         for (name, layer) in layers {
@@ -81,11 +79,26 @@ public enum TextReport {
             }
             for api in layer.byAPI.keys.sorted() { line(row("    api " + api, layer.byAPI[api]!)) }
         }
-        let ov = m.overexposureNs
-        line("  overexposure (effective - granted): \(ov < 0 ? "-" : "+")\(duration(UInt64(ov.magnitude)))")
+        line("  sum: window durations added up (page-time; can exceed the span). union: time with at least one window open (span \(duration(spanNs))).")
+        if layers.contains(where: { $0.1.all.isLowerBound }) {
+            line("  ≥: a lower bound: censored windows (cut off at the start or end of the trace) are in it.")
+        }
+        for (name, layer) in layers where layer.all.censored > 0 || layer.all.uncertain > 0 {
+            var parts = ["\(duration(layer.all.closedNs)) in closed windows"]
+            if layer.all.censored > 0 { parts.append("≥ \(duration(layer.all.censoredNs)) in \(layer.all.censored) censored") }
+            if layer.all.uncertain > 0 { parts.append("\(duration(layer.all.uncertainNs)) in \(layer.all.uncertain) uncertain (lost events, or an end the capture has no probe for)") }
+            line("  \(name): " + parts.joined(separator: ", "))
+        }
+        let ov = m.overexposureNs, closed = m.overexposureClosedNs, cut = m.overexposureCensoredNs
+        if m.granted.all.censored == 0 && m.effective.all.censored == 0 {
+            line("  overexposure (effective - granted): \(signed(ov))")
+        } else {
+            line("  overexposure (effective - granted): \(signed(closed)) from closed windows; \(signed(cut)) more from censored windows (cut off by the trace, not a measurement)")
+        }
         if !m.effective.byCloseCause.isEmpty {
             line("  effective windows closed by: " + m.effective.byCloseCause.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+        if let c = m.coverage { coverage(c, into: &out) }
         attributions("# Top call sites (granted)", m.granted.topSites, into: &out)
         attributions("# Top tasks (granted)", m.granted.topTasks, into: &out)
         line()
@@ -104,6 +117,22 @@ public enum TextReport {
         }
     }
 
+    static func signed(_ v: Int64) -> String { (v < 0 ? "-" : "+") + duration(UInt64(v.magnitude)) }
+
+    /// What the trace lets the model see: each need it has (with event counts), each it lacks and what
+    /// that leaves unobservable.
+    static func coverage(_ c: ModelCoverage, into out: inout String) {
+        out += "\n# Coverage: \(c.needs.count - c.missing.count) of \(c.needs.count) needed events in the trace\n"
+        for n in c.needs where n.present {
+            let seen = n.seen.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            out += "  have     " + clean(seen) + "\n"
+        }
+        for n in c.missing {
+            out += "  MISSING  " + n.probes.joined(separator: " | ") + (n.essential ? "  (essential)" : "") + "\n"
+            out += "           -> " + n.withoutIt + "\n"
+        }
+    }
+
     static func attributions(_ title: String, _ a: [Attribution], into out: inout String) {
         guard !a.isEmpty else { return }
         out += "\n" + pad(title, 46) + lpad("windows", 9) + lpad("total", 12) + "\n"
@@ -111,8 +140,10 @@ public enum TextReport {
     }
 
     static func row(_ label: String, _ s: WindowStats) -> String {
-        pad(label, 26) + lpad(String(s.windows), 9) + lpad(duration(s.totalNs), 12) + lpad(duration(s.maxNs), 12) +
-            lpad(duration(s.p50Ns), 12) + lpad(duration(s.p99Ns), 12) + lpad(String(s.censored), 10) + lpad(String(s.uncertain), 10)
+        func b(_ ns: UInt64) -> String { (s.isLowerBound ? "≥ " : "") + duration(ns) }
+        let union = s.unionNs.map { (s.unionExact ? "" : "≥ ") + duration($0) } ?? "-"
+        return pad(label, 34) + lpad(String(s.windows), 9) + lpad(b(s.totalNs), 14) + lpad(union, 12) + lpad(b(s.maxNs), 14) +
+            lpad(b(s.p50Ns), 14) + lpad(b(s.p99Ns), 14) + lpad(String(s.censored), 10) + lpad(String(s.uncertain), 10)
     }
 
     static func format3(_ cpu: Int32) -> String {

@@ -1,10 +1,10 @@
 import ArgumentParser
-import EventModel
 import TraceIngest
 import Replay
+import ProtReplayKit
 
-/// Options shared by the subcommands that replay a trace.
-struct ModelOptions: ParsableArguments {
+/// How to read the trace and what to assume about its kernel (the command line's `TraceSettings`).
+struct TraceOptions: ParsableArguments {
     @Option(name: .long, help: "Probe-map JSON that adds to or overrides the built-in rules (docs/probe-map.md).")
     var probeMap: String?
 
@@ -37,36 +37,25 @@ struct ModelOptions: ParsableArguments {
         guard maxLiveEntries >= 1 else { throw ValidationError("--max-live-entries must be at least 1") }
     }
 
-    /// `--format-in`, parsed; nil means detect from content.
-    func inputFormat() throws -> TraceFormat? {
-        guard let f = formatIn else { return nil }
-        guard let format = TraceFormat(optionName: f) else {
-            throw ValidationError("--format-in must be one of \(TraceFormat.optionNames)")
+    /// The settings these options give.
+    func settings() throws -> TraceSettings {
+        var s = TraceSettings()
+        if let f = formatIn {
+            guard let format = TraceFormat(optionName: f) else { throw ValidationError("--format-in must be one of \(TraceFormat.optionNames)") }
+            s.inputFormat = format
         }
-        return format
+        s.probeMap = probeMap
+        s.kallsyms = kallsyms
+        s.arch = arch
+        s.memMapBase = memMapBase
+        s.structPageSize = structPageSize
+        s.pageOffsetBase = pageOffsetBase
+        s.maxLiveEntries = maxLiveEntries
+        return s
     }
+}
 
-    var fixesLayout: Bool { memMapBase != nil || structPageSize != nil }
-
-    func profile() throws -> KernelProfile {
-        var p = KernelProfile()
-        if let a = arch {
-            guard let arch = KernelProfile.Arch(rawValue: a) else {
-                throw ValidationError("--arch must be one of x86_64, i386, s390x")
-            }
-            p = KernelProfile(arch: arch)
-        }
-        if let b = memMapBase { p.memMapBase = try parseHex(b, "--mem-map-base") }
-        if let s = structPageSize { p.structPageSize = s }
-        if let b = pageOffsetBase { p.pageOffsetBase = try parseHex(b, "--page-offset-base") }
-        if p.memMapBase != nil && p.structPageSize == nil { p.structPageSize = p.arch == .i386 ? 40 : 64 }
-        return p
-    }
-
-    private func parseHex(_ s: String, _ flag: String) throws -> UInt64 {
-        var t = Substring(s)
-        if t.hasPrefix("0x") || t.hasPrefix("0X") { t = t.dropFirst(2) }
-        guard let v = UInt64(t, radix: 16) else { throw ValidationError("\(flag): '\(s)' is not a hex number") }
-        return v
-    }
+/// `--format` of `report`, `compare` and `merge`.
+enum ReportFormat: String, CaseIterable, ExpressibleByArgument {
+    case text, json, html
 }

@@ -149,6 +149,7 @@ final class MergeAndComparisonTests: XCTestCase {
         init(length: UInt64) { self.length = length }
         var name: StaticString { "fixed" }
         var options: [String: String] { ["length": String(length)] }
+        var requirements: ModelRequirements { ModelRequirements(needs: [], mechanism: [], observedMeans: "", whatIfMeans: "a test model") }
         func wants(_ tag: ProtEventTag) -> Bool { true }
         func apply(_ event: ProtEvent, in context: ExecutionContext, emit: ObservationSink) {}
         func contextEnded(_ context: ExecutionContext, at timestamp: UInt64, line: Int, emit: ObservationSink) {}

@@ -21,7 +21,14 @@ final class EntrySizeTests: XCTestCase {
             ("pks.local_grant_entries", MemoryLayout<PKSModel.LocalGrant>.stride, 48),
             ("pks.kmap_holds", MemoryLayout<PKSModel.GlobalKmap>.stride, 48),
             ("s390pv.frames", entry(UInt64.self, S390PVModel.Frame.self), 152),
+            ("s390pv.gup_calls", entry(ContextInstance.self, S390PVModel.GupCall.self), 48),
+            ("s390pv.pin_calls", entry(S390PVModel.PinCallKey.self, S390PVModel.PinnedCall.self), 32),
+            ("s390pv.pinned_pages", MemoryLayout<(page: UInt64, refs: UInt32)>.stride, 16),
+            ("s390pv.pin_calls_by_task", entry(Int32.self, S390PVModel.PinCallKey.self), 20),
+            ("s390pv.unpin_calls", entry(ContextInstance.self, S390PVModel.UnpinCall.self), 64),
             ("directmap.frames", entry(UInt64.self, DirectMapModel.Frame.self), 88),
+            ("directmap.awaiting_flush", entry(ContextInstance.self, UInt64.self), 24),
+            ("directmap.frames_without_alias", MemoryLayout<UInt64>.stride, 8),
         ]
         for (map, measured, documented) in sizes {
             print("entry size \(map): \(measured) bytes")

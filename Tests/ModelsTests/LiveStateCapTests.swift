@@ -131,7 +131,7 @@ final class LiveStateCapTests: XCTestCase {
         s.send(20, .ioSubmit(page: 0xA000))          // tracked and accessible: fine
         s.send(21, .ioSubmit(page: 0xA400))          // refused at the cap
         XCTAssertEqual(s.recorder.accesses.map(\.uncertain), [true])
-        s.send(30, .gupRelease(page: 0xA000, refs: 1, flags: 0x40000))
+        s.send(30, .gupRelease(.page, pointer: 0xA000, count: 1, dirty: false))
         s.finish()
         XCTAssertEqual(s.recorder.windows(.granted, api: "gup_pin").map(\.closeCause).sorted { $0.rawValue < $1.rawValue }, [.traceEnd, .traceEnd, .unmap])
         XCTAssertEqual(s.recorder.windows(.effective, api: "gup_pin").count, 3)

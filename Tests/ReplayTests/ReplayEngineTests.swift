@@ -11,6 +11,7 @@ final class ContextProbe: ProtectionModel {
     let accessClasses: [String] = []
     let anomalyKinds: [String] = []
     let applicable = true
+    let requirements = ModelRequirements(needs: [], mechanism: [], observedMeans: "", whatIfMeans: "a test model")
     var seen: [ExecutionContext] = []
     var ended: [ContextKind] = []
     var lostCPUs: [Int32] = []
@@ -107,6 +108,7 @@ final class LiveStateLimitTests: XCTestCase {
             let accessClasses: [String] = []
             let anomalyKinds: [String] = []
             let applicable = true
+            let requirements = ModelRequirements(needs: [], mechanism: [], observedMeans: "", whatIfMeans: "a test model")
             var limit: LiveStateLimit?
             var lines: [Int] = []
             func attach(_ limit: LiveStateLimit) { self.limit = limit }

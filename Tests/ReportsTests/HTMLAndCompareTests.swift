@@ -1,5 +1,6 @@
 import XCTest
 import Analysis
+import EventModel
 @testable import Reports
 
 final class HTMLAndCompareTests: XCTestCase {
@@ -22,8 +23,11 @@ final class HTMLAndCompareTests: XCTestCase {
         an.examples = [AnomalyExample(line: 1, timestampNs: 5, cpu: 0, pid: 1, kind: "k", detail: "</td><script>x</script>")]
         let m = ModelSummary(model: "highmem", options: ["o": "\"><b>"], counters: [:], accessClasses: [], anomalyKinds: ["k"],
                              granted: l, effective: l, intended: LayerSummary(), accesses: AccessSummary(), anomalies: an)
-        let r = SavedReport(input: .object(["path": .string("<b>trace</b>")]), trace: .object(["events": .int(1),
-                            "unmapped_by_name": .object(["<i>x</i>": .int(1)])]), profile: .object([:]), models: [m])
+        var t = ReportDocument.TraceSection()
+        t.events = 1
+        t.unmappedByName = ["<i>x</i>": 1]
+        let r = ReportDocument(input: .init(path: "<b>trace</b>", format: "ftrace-text", compression: "none", bytes: 1), trace: t,
+                               profile: .init(arch: "<b>x</b>"), models: [m])
         let page = HTMLReport.render(r)
         XCTAssertFalse(page.contains("<script"))
         XCTAssertFalse(page.contains("<img"))
@@ -33,15 +37,21 @@ final class HTMLAndCompareTests: XCTestCase {
         XCTAssertTrue(page.contains("&lt;/td&gt;&lt;script&gt;x&lt;/script&gt;"))
     }
 
-    func testJSONParsesWhatItRenders() throws {
-        let v = JSONValue.object(["s": .string("<\"x\">\n\t\u{1}é😀"), "n": .int(-5), "u": .uint(UInt64.max), "a": .array([.int(1), .int(2)]),
-                                  "o": .object([:]), "e": .array([]), "b": .bool(true), "z": .null])
-        XCTAssertEqual(try JSONValue.parse(v.rendered()), v.normalizedForParse)
-        XCTAssertEqual(try JSONValue.parse("\"\\ud83d\\ude00\""), .string("😀"))
-        XCTAssertThrowsError(try JSONValue.parse("{\"a\": 1.5}"))
-        XCTAssertThrowsError(try JSONValue.parse("[1,]"))
-        // Integer arrays print on one line.
-        XCTAssertEqual(JSONValue.array([.int(1), .uint(2)]).rendered(), "[1, 2]\n")
+    func testJSONKeepsExactIntegersAndEscapesText() throws {
+        var t = ReportDocument.TraceSection()
+        t.lostEvents = UInt64.max
+        t.malformedExamples = [MalformedLine(line: 1, offset: 2, reason: "r", text: "<\"x\">\n\t\u{1}é😀")]
+        let r = ReportDocument(input: .init(path: "a/b", format: "ftrace-text", compression: "none", bytes: 0), trace: t,
+                               profile: .init(arch: "i386"), models: [])
+        XCTAssertTrue(r.json.contains("18446744073709551615"))
+        XCTAssertTrue(r.json.contains("\"a/b\""), "no escaped slashes")
+        let back = try ReportDocument(json: r.json, source: "t")
+        XCTAssertEqual(back.trace.lostEvents, UInt64.max)
+        XCTAssertEqual(back.trace.malformedExamples, t.malformedExamples)
+        XCTAssertEqual(back.json, r.json)
+        XCTAssertThrowsError(try ReportDocument(json: "{\"schema\": \"other\"}", source: "x.json")) {
+            XCTAssertEqual("\($0)", "x.json: not a protreplay.report/1 report")
+        }
     }
 
     func testSavedReportRoundTripsLosslessly() throws {
@@ -52,17 +62,19 @@ final class HTMLAndCompareTests: XCTestCase {
         l.byCloseCause["unmap"] = 3
         let m = ModelSummary(model: "highmem", options: [:], counters: ["x": 3], accessClasses: ["use_after_unmap"], anomalyKinds: ["k"],
                              granted: l, effective: l, intended: LayerSummary(), accesses: AccessSummary(), anomalies: AnomalySummary())
-        let r = SavedReport(input: .object([:]), trace: .object(["events": .int(3)]), profile: .object([:]), models: [m])
-        let back = try SavedReport(text: r.json, source: "t")
+        var t = ReportDocument.TraceSection()
+        t.events = 3
+        let r = ReportDocument(input: .init(path: "p", format: "ftrace-text", compression: "none", bytes: 0), trace: t,
+                               profile: .init(arch: "i386"), models: [m])
+        let back = try ReportDocument(json: r.json, source: "t")
         XCTAssertEqual(back.json, r.json)
         XCTAssertEqual(back.models[0].granted.all.p50Ns, 70_000)
     }
 
     func testThresholdGrammarAndEvaluationByHand() throws {
-        let doc = JSONValue.object(["exposure": .object(["effective": .object(["total_ns": .int(407_001)])]),
-                                    "models": .array([.object(["model": .object(["name": .string("pks")]),
-                                                               "unprotected_accesses": .object(["total": .int(2)])])])])
-        let base = JSONValue.object(["exposure": .object(["effective": .object(["total_ns": .int(370_000)])])])
+        let doc: [String: Any] = ["exposure": ["effective": ["total_ns": Int64(407_001)]],
+                                  "models": [["model": ["name": "pks"], "unprotected_accesses": ["total": Int64(2)]]]]
+        let base: [String: Any] = ["exposure": ["effective": ["total_ns": Int64(370_000)]]]
         // 370,000 * 1.10 = 407,000: 407,001 trips >, 407,000 would not.
         let t = try Threshold("exposure.effective.total_ns > +10%")
         XCTAssertEqual(t.value, .percent(10_000))
@@ -81,17 +93,5 @@ final class HTMLAndCompareTests: XCTestCase {
         XCTAssertThrowsError(try Threshold("x>+5"+"%%"))
         let reason = try Threshold("exposure.effective.total_ns>+10%").check(doc, baseline: base, label: "after")!
         XCTAssertEqual(reason, "fail-if exposure.effective.total_ns>+10%: after: exposure.effective.total_ns = 407001 > 407000 (baseline 370000 +10%)")
-    }
-}
-
-extension JSONValue {
-    /// Parsing gives `.int` for every integer that fits Int64.
-    var normalizedForParse: JSONValue {
-        switch self {
-        case let .object(d): return .object(d.mapValues(\.normalizedForParse))
-        case let .array(a): return .array(a.map(\.normalizedForParse))
-        case let .uint(v) where v <= UInt64(Int64.max): return .int(Int64(v))
-        default: return self
-        }
     }
 }

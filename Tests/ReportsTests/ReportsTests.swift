@@ -3,18 +3,14 @@ import XCTest
 
 final class ReportsTests: XCTestCase {
     func testJSONKeysSortedAndStringsEscaped() {
-        let v = JSONValue.object(["b": .int(1), "a": .string("<script>alert(\"x\")</script>\n\u{1}"), "c": .array([.bool(true), .null])])
-        XCTAssertEqual(v.rendered(), """
-        {
-          "a": "<script>alert(\\"x\\")</script>\\n\\u0001",
-          "b": 1,
-          "c": [
-            true,
-            null
-          ]
-        }
-
-        """)
+        var t = ReportDocument.TraceSection()
+        t.unmappedByName = ["b": 1, "a<script>\"x\"\n\u{1}": 2]
+        let json = ReportDocument(input: .init(path: "p", format: "f", compression: "none", bytes: 0), trace: t,
+                                  profile: .init(arch: "i386"), models: []).json
+        // Keys sorted at every level; control characters and quotes escaped.
+        XCTAssertTrue(json.contains(#""a<script>\"x\"\n\u0001" : 2,"#), json)
+        let keys = json.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.split(separator: "\"")[1] }
+        XCTAssertEqual(keys, ["input", "profile", "schema", "trace"])
     }
 
     func testCSVQuotingRFC4180() {

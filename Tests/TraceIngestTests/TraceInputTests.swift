@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Foundation
 @testable import TraceIngest
 
@@ -18,12 +19,7 @@ final class TraceInputTests: XCTestCase {
 
     func lz4(_ path: String) throws -> String {
         let out = path + ".lz4"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/lz4")
-        p.arguments = ["-q", "-f", path, out]
-        try p.run()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertEqual(try ProcessRunner.run("/usr/bin/lz4", ["-q", "-f", path, out]).status, 0)
         return out
     }
 

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 
 /// Text is parsed in pieces on several threads (`ChunkedTextIngest`): the result must not depend on
 /// the number of threads, on where the pieces are cut, or on mmap vs stdin: byte-identical JSON, on
@@ -7,23 +8,12 @@ import Foundation
 /// pieces of about 3000 bytes (hundreds of cuts, many next to stack traces), and from stdin.
 final class DeterminismTests: XCTestCase {
     func run(_ args: [String], threads: Int, pieceBytes: Int? = nil, stdin: String? = nil) throws -> String {
-        let path = try toolPath()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["PROTREPLAY_READER_THREADS"] = String(threads)
-        env["PROTREPLAY_PIECE_BYTES"] = pieceBytes.map(String.init)
-        p.environment = env
-        if let stdin { p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: stdin)) }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, args.joined(separator: " "))
-        return String(decoding: data, as: UTF8.self)
+        var env = ["PROTREPLAY_READER_THREADS": String(threads)]
+        if let pieceBytes { env["PROTREPLAY_PIECE_BYTES"] = String(pieceBytes) }
+        let input = try stdin.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        let r = try ProcessRunner.run(try toolPath(), args, stdin: input, environment: env)
+        XCTAssertEqual(r.status, 0, args.joined(separator: " "))
+        return r.out
     }
 
     func testThreadsPiecesAndStdinGiveIdenticalJSON() throws {

@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Foundation
 @testable import protreplay
 import Reports
@@ -113,42 +114,44 @@ final class ReportingTests: XCTestCase {
 
     // MARK: compare
 
-    func compareJSON(_ args: [String]) throws -> JSONValue {
+    func compareJSON(_ args: [String]) throws -> [String: Any] {
         let cmd = try Compare.parse(args + ["--quiet"])
         let inputs = try cmd.makeInputs()
-        return CompareReport.json(inputs, CompareReport.comparison(inputs))
+        return try JSONSerialization.jsonObject(with: Data(CompareReport.json(inputs, CompareReport.comparison(inputs)).utf8)) as! [String: Any]
     }
 
     func testCompareOfATraceWithItselfAndWithItsSavedReportShowsZeroDeltas() throws {
         let json = path("preempt.json")
         try Report.parse([Self.preempt, "--arch", "i386", "--format", "json", "-o", json, "--quiet"]).run()
         let c = try compareJSON(["a=" + Self.preempt, "b=" + Self.preempt, json, "--arch", "i386"])
-        var rows = c["trace"]?.arrayValue ?? []
-        for g in c["models"]?.arrayValue ?? [] { rows += g["metrics"]?.arrayValue ?? [] }
+        let groups = c["models"] as? [[String: Any]] ?? []
+        var rows = c["trace"] as? [[String: Any]] ?? []
+        for g in groups { rows += g["metrics"] as? [[String: Any]] ?? [] }
         XCTAssertGreaterThan(rows.count, 20)
         for r in rows {
-            XCTAssertEqual(r["deltas"], .array([.int(0), .int(0), .int(0)]), r["key"]?.stringValue ?? "?")
-            XCTAssertEqual(r["changed"], .bool(false))
+            XCTAssertEqual(r["deltas"] as? [Int64], [0, 0, 0], r["key"] as? String ?? "?")
+            XCTAssertEqual(r["changed"] as? Bool, false)
         }
-        for g in c["models"]?.arrayValue ?? [] {
-            XCTAssertEqual(g["shifted"], .array([]))
-            XCTAssertEqual(g["sites_appeared"], .array([.array([]), .array([]), .array([])]))
+        for g in groups {
+            XCTAssertEqual((g["shifted"] as? [Any])?.count, 0)
+            XCTAssertEqual(g["sites_appeared"] as? [[String]], [[], [], []])
         }
     }
 
     func testCompareShowsTheHandWorkedRegression() throws {
         let c = try compareJSON(["before=" + Self.preempt, "after=" + (try regressionTrace()), "--arch", "i386"])
-        let metrics = c["models"]?.arrayValue?.first?["metrics"]?.arrayValue ?? []
-        func row(_ k: String) -> JSONValue? { metrics.first { $0["key"]?.stringValue == k } }
-        XCTAssertEqual(row("exposure.granted.total_ns")?["values"], .array([.int(570_000), .int(670_000)]))
-        XCTAssertEqual(row("exposure.granted.total_ns")?["deltas"], .array([.int(0), .int(100_000)]))
+        let group = (c["models"] as? [[String: Any]])?.first ?? [:]
+        let metrics = group["metrics"] as? [[String: Any]] ?? []
+        func row(_ k: String, _ field: String = "values") -> [Int64]? { metrics.first { $0["key"] as? String == k }?[field] as? [Int64] }
+        XCTAssertEqual(row("exposure.granted.total_ns"), [570_000, 670_000])
+        XCTAssertEqual(row("exposure.granted.total_ns", "deltas"), [0, 100_000])
         // 670,000 / 570,000 = 1.17543... -> 1175 permille.
-        XCTAssertEqual(row("exposure.granted.total_ns")?["ratios_permille"], .array([.int(1000), .int(1175)]))
-        XCTAssertEqual(row("exposure.effective.total_ns")?["values"], .array([.int(370_000), .int(470_000)]))
+        XCTAssertEqual(row("exposure.granted.total_ns", "ratios_permille"), [1000, 1175])
+        XCTAssertEqual(row("exposure.effective.total_ns"), [370_000, 470_000])
         // Granted durations [70,000, 500,000] -> [70,000, 600,000]: p99 moves, p50 does not.
-        XCTAssertEqual(row("exposure.granted.p99_ns")?["values"], .array([.int(500_000), .int(600_000)]))
-        XCTAssertEqual(row("exposure.granted.p50_ns")?["values"], .array([.int(70_000), .int(70_000)]))
-        let shifted = c["models"]?.arrayValue?.first?["shifted"]?.arrayValue?.compactMap { $0["key"]?.stringValue } ?? []
+        XCTAssertEqual(row("exposure.granted.p99_ns"), [500_000, 600_000])
+        XCTAssertEqual(row("exposure.granted.p50_ns"), [70_000, 70_000])
+        let shifted = (group["shifted"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
         XCTAssertTrue(shifted.contains("exposure.granted"))
         // Text output: aligned columns with the delta.
         let inputs = try Compare.parse(["before=" + Self.preempt, "after=" + (try regressionTrace()), "--arch", "i386", "--quiet"]).makeInputs()
@@ -222,20 +225,6 @@ final class ReportingTests: XCTestCase {
         }
     }
 
-    func testConfigStrings() throws {
-        let base = try ModelSelection.parse([])
-        let s = try Compare.selection(for: "strict", base: base)
-        XCTAssertEqual(s.model, "pks")
-        XCTAssertEqual(s.mode, "strict")
-        let t = try Compare.selection(for: "model=highmem", base: base)
-        XCTAssertEqual(t.model, "highmem")
-        let u = try Compare.selection(for: "model=pks,kmap-global=global-unprotect,context-end=return-to-user", base: base)
-        XCTAssertEqual(u.kmapGlobal, "global-unprotect")
-        XCTAssertEqual(u.contextEnd, "return-to-user")
-        XCTAssertThrowsError(try Compare.selection(for: "mode=loose", base: base))
-        XCTAssertThrowsError(try Compare.selection(for: "colour=red", base: base))
-    }
-
     // MARK: merge
 
     func testMergeFoldsReportsWithHandWorkedPercentiles() throws {
@@ -243,31 +232,31 @@ final class ReportingTests: XCTestCase {
         try Report.parse([Self.preempt, "--arch", "i386", "--format", "json", "-o", a, "--quiet"]).run()
         try Report.parse([try regressionTrace(), "--arch", "i386", "--format", "json", "-o", b, "--quiet"]).run()
         try Merge.parse([a, b, "-o", m]).run()
-        let j = try JSONValue.parse(try String(contentsOfFile: m, encoding: .utf8))
+        let j = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: m))) as! [String: Any]
         // granted [70,000, 500,000] + [70,000, 600,000]: 4 windows, 1,240,000 ns, max 600,000;
         // sorted [70k, 70k, 500k, 600k]: p50 #ceil(2)=#2 = 70,000, p99 #ceil(3.96)=#4 = 600,000.
-        XCTAssertEqual(j.at("exposure.granted.windows"), .int(4))
-        XCTAssertEqual(j.at("exposure.granted.total_ns"), .int(1_240_000))
-        XCTAssertEqual(j.at("exposure.granted.max_ns"), .int(600_000))
-        XCTAssertEqual(j.at("exposure.granted.p50_ns"), .int(70_000))
-        XCTAssertEqual(j.at("exposure.granted.p99_ns"), .int(600_000))
+        XCTAssertEqual(JSONSubset.value(j, "exposure.granted.windows") as? Int64, 4)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.granted.total_ns") as? Int64, 1_240_000)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.granted.max_ns") as? Int64, 600_000)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.granted.p50_ns") as? Int64, 70_000)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.granted.p99_ns") as? Int64, 600_000)
         // effective [200k, 100k, 70k] + [200k, 200k, 70k]: 6 windows, 840,000; sorted [70,70,100,200,200,200]:
         // p50 #3 = 100,000, p99 #6 = 200,000; closed by sched_out 2, unmap 4.
-        XCTAssertEqual(j.at("exposure.effective.windows"), .int(6))
-        XCTAssertEqual(j.at("exposure.effective.total_ns"), .int(840_000))
-        XCTAssertEqual(j.at("exposure.effective.p50_ns"), .int(100_000))
-        XCTAssertEqual(j.at("exposure.effective.p99_ns"), .int(200_000))
-        XCTAssertEqual(j.at("exposure.effective.by_close_cause.sched_out"), .int(2))
-        XCTAssertEqual(j.at("exposure.effective.by_close_cause.unmap"), .int(4))
-        XCTAssertEqual(j.at("exposure.overexposure_ns"), .int(840_000 - 1_240_000))
-        XCTAssertEqual(j.at("counters.kmap_local_pushes"), .int(4))
-        XCTAssertEqual(j.at("trace.events"), .int(28))
-        XCTAssertEqual(j.at("merged.reports"), .int(2))
+        XCTAssertEqual(JSONSubset.value(j, "exposure.effective.windows") as? Int64, 6)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.effective.total_ns") as? Int64, 840_000)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.effective.p50_ns") as? Int64, 100_000)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.effective.p99_ns") as? Int64, 200_000)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.effective.by_close_cause.sched_out") as? Int64, 2)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.effective.by_close_cause.unmap") as? Int64, 4)
+        XCTAssertEqual(JSONSubset.value(j, "exposure.overexposure_ns") as? Int64, 840_000 - 1_240_000)
+        XCTAssertEqual(JSONSubset.value(j, "counters.kmap_local_pushes") as? Int64, 4)
+        XCTAssertEqual(JSONSubset.value(j, "trace.events") as? Int64, 28)
+        XCTAssertEqual(JSONSubset.value(j, "merged.reports") as? Int64, 2)
         // Merging the merged report with nothing else changes no number.
         let m2 = path("m2.json")
         try Merge.parse([m, "-o", m2]).run()
-        let j2 = try JSONValue.parse(try String(contentsOfFile: m2, encoding: .utf8))
-        XCTAssertEqual(j2["exposure"], j["exposure"])
+        let j2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: m2))) as! [String: Any]
+        XCTAssertEqual(j2["exposure"] as? NSDictionary, j["exposure"] as? NSDictionary)
     }
 
     // MARK: progress
@@ -287,53 +276,11 @@ final class ReportingTests: XCTestCase {
 
 /// Every key `expected` gives must equal `actual`'s (objects compared on the keys given), as in the golden scenarios.
 func subsetMismatches(_ expected: Any, _ actual: Any?, path: String, into out: inout [String]) {
-    switch expected {
-    case let e as [String: Any]:
-        guard let a = actual as? [String: Any] else { out.append("\(path): expected an object, got \(String(describing: actual))"); return }
-        for (k, v) in e where k != "_comment" { subsetMismatches(v, a[k], path: path.isEmpty ? k : "\(path).\(k)", into: &out) }
-    case let e as [Any]:
-        guard let a = actual as? [Any], a.count == e.count else { out.append("\(path): expected \(e), got \(String(describing: actual))"); return }
-        for (i, v) in e.enumerated() { subsetMismatches(v, a[i], path: "\(path)[\(i)]", into: &out) }
-    default:
-        let es = "\(expected)", asd = actual.map { "\($0)" } ?? "missing"
-        if es != asd { out.append("\(path): expected \(es), got \(asd)") }
-    }
+    out += JSONSubset.mismatches(expected, actual, path: path)
 }
 
 /// Runs the `protreplay` built next to this test bundle (whatever the scratch path), else `runTool`'s.
-func runBuiltTool(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    var dirs: [URL] = []
-    if let e = Bundle.main.executableURL { dirs.append(e.deletingLastPathComponent()) }
-    dirs += [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-    guard let exe = dirs.map({ $0.appendingPathComponent("protreplay").path }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        return try runTool(args)
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let (o, e) = drain(out, err)
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-/// Reads two pipes to the end concurrently (so neither fills up and blocks the child).
-func drain(_ out: Pipe, _ err: Pipe) -> (Data, Data) {
-    final class Box: @unchecked Sendable { var data = Data() }
-    let box = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        box.data = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    return (o, box.data)
-}
+func runBuiltTool(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runTool(args) }
 
 /// Headless Chromium (Debian `chromium`): the DOM after load, and console errors.
 enum Chromium {
@@ -347,20 +294,10 @@ enum Chromium {
         guard let exe = executable else { throw XCTSkip("chromium is not installed (scripts/install-deps installs it); skipping the browser check") }
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("protreplay-chromium-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: profile) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile.path)",
-                       "--enable-logging=stderr", "--v=0", "--dump-dom", URL(fileURLWithPath: htmlPath).absoluteString]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes concurrently so neither fills up.
-        let (o, errData) = drain(out, err)
-        p.waitUntilExit()
-        let errText = String(decoding: errData, as: UTF8.self)
-        let console = errText.split(separator: "\n").filter { $0.contains("CONSOLE") || $0.contains("Uncaught") }.map(String.init)
-        return (String(decoding: o, as: UTF8.self), console)
+        let r = try ProcessRunner.run(exe, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile.path)",
+                                            "--enable-logging=stderr", "--v=0", "--dump-dom", URL(fileURLWithPath: htmlPath).absoluteString])
+        let console = r.err.split(separator: "\n").filter { $0.contains("CONSOLE") || $0.contains("Uncaught") }.map(String.init)
+        return (r.out, console)
     }
 
     /// Text content of the element with this id in a dumped DOM (the elements carrying numbers hold only text).

@@ -34,13 +34,13 @@ let benchmarks: @Sendable () -> Void = {
     hotPath("normalize: reader + EventNormalizer, x86_64 text") { NormalizePath(try Cache.sample(Samples.x86_64)) }
     hotPath("normalize: reader + EventNormalizer, i386 text") { NormalizePath(try Cache.sample(Samples.i386)) }
     hotPath("replay: HIGHMEM model, i386 events") {
-        ReplayPath(try Cache.stream(Samples.i386)) { [HighmemModel(resolver: $0)] }
+        ReplayPath(try Cache.stream(Samples.i386), model: "highmem")
     }
     hotPath("replay: PKS model, i386 events") {
-        ReplayPath(try Cache.stream(Samples.i386)) { [PKSModel(resolver: $0)] }
+        ReplayPath(try Cache.stream(Samples.i386), model: "pks")
     }
     hotPath("replay: HIGHMEM model + SummaryBuilder, i386 events") {
-        ReplayPath(try Cache.stream(Samples.i386), analysis: true) { [HighmemModel(resolver: $0)] }
+        ReplayPath(try Cache.stream(Samples.i386), analysis: true, model: "highmem")
     }
 }
 

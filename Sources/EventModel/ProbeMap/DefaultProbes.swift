@@ -55,13 +55,22 @@ public enum DefaultProbes {
                   "bio_iov_iter_get_pages", "io_pin_pages", "__access_remote_vm"] {
             out.append(.init(function: f, mapsTo: "IGNORE"))
         }
-        // The pages themselves: taken inside the call, dropped by gup_put_folio (unpin_user_page(s) call it).
+        // The pages themselves: taken inside the call, dropped by gup_put_folio (which the unpin APIs call,
+        // unless it is inlined into them, as on s390x 6.1).
         out.append(.init(function: "try_grab_folio", probe: "entry", mapsTo: "GUP_PAGE"))
         out.append(.init(function: "try_grab_page", probe: "entry", mapsTo: "GUP_PAGE"))
-        out.append(.init(function: "gup_put_folio", probe: "entry", mapsTo: "GUP_RELEASE", fields: ["page": "folio"]))
-        for f in ["unpin_user_page", "unpin_user_pages", "unpin_user_pages_dirty_lock", "unpin_folio", "unpin_folios", "__bio_release_pages"] {
-            out.append(.init(function: f, mapsTo: "IGNORE"))
-        }
+        out.append(.init(function: "gup_put_folio", probe: "entry", mapsTo: "GUP_PUT", fields: ["page": "folio"]))
+        // The release APIs (spec §2.2 GUP_RELEASE): a window closes at their entry.
+        //   unpin_user_page: (unpin_user_page+0x0/0x30) page=0xf6deb888
+        //   unpin_user_pages_dirty_lock: (unpin_user_pages_dirty_lock+0x0/0x110) pages=0xc2361d50 npages=8 make_dirty=0
+        out.append(.init(function: "unpin_user_page", probe: "entry", mapsTo: "GUP_RELEASE", api: "page"))
+        out.append(.init(function: "unpin_folio", probe: "entry", mapsTo: "GUP_RELEASE", api: "page", fields: ["page": "folio"]))
+        out.append(.init(function: "unpin_user_pages", probe: "entry", mapsTo: "GUP_RELEASE", api: "pages"))
+        out.append(.init(function: "unpin_user_pages_dirty_lock", probe: "entry", mapsTo: "GUP_RELEASE", api: "pages"))
+        out.append(.init(function: "unpin_folios", probe: "entry", mapsTo: "GUP_RELEASE", api: "pages",
+                         fields: ["pages": "folios", "npages": "nfolios"]))
+        out.append(.init(function: "unpin_user_page_range_dirty_lock", probe: "entry", mapsTo: "GUP_RELEASE", api: "range"))
+        out.append(.init(function: "__bio_release_pages", mapsTo: "IGNORE"))
         // Page-table walk inside gup: special ptes / VM_PFNMAP (seed 003).
         out.append(.init(function: "follow_page_pte", probe: "entry", mapsTo: "GUP_PTE"))
         out.append(.init(function: "vm_normal_page", probe: "entry", mapsTo: "GUP_PTE"))

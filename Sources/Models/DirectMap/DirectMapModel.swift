@@ -17,7 +17,7 @@ import Replay
 /// GLOBAL by hardware (EFFECTIVE layer); PRE_REMOVAL and RESIDUAL are the allocating/freeing context's
 /// by intent (GRANTED layer, scope ctx), so overexposure is the stale-TLB time. USER_ALIAS (the owner's
 /// user mapping, fault to free) is intended and reported apart (`exposure.intended`).
-public final class DirectMapModel: ProtectionModel {
+public final class DirectMapModel: ProtectionModel, ModelSupport {
     public let name: StaticString = "directmap"
     let resolver: AddressResolver
     public var options: [String: String] { [:] }
@@ -41,6 +41,9 @@ public final class DirectMapModel: ProtectionModel {
         var cpu: Int32
         var site: StringTable.ID
         var uncertain = false
+        /// PRE_REMOVAL is emitted once the removal is known to be one (the flush did not show a frame without
+        /// a direct-map alias): at the matching flush, the restore, or the end.
+        var preRemovalEmitted = false
     }
 
     private var frames: [UInt64: Frame] = [:]   // by struct page *
@@ -49,24 +52,28 @@ public final class DirectMapModel: ProtectionModel {
     private var pendingFree: [ContextInstance: UInt64] = [:]
     private var secretVMAs: [(start: UInt64, end: UInt64)] = []
     private var pendingGupOnSecret: [ContextInstance: Bool] = [:]
+    /// The frame a context removed and has not flushed yet: `secretmem_fault` flushes its own removal next.
+    private var awaitingFlush: [ContextInstance: UInt64] = [:]
+    /// Frames whose removal removed nothing (no direct-map alias: an i386 HIGHMEM page), until restored.
+    private var withoutAlias: Set<UInt64> = []
+    /// The capture has shown a `flush_tlb_kernel_range` / an `mm_page_free`: its probe exists (INT, docs/models.md).
+    private var sawFlush = false, sawPageFree = false
 
     /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
-    private var limit = LiveStateLimit()
+    var limit = LiveStateLimit()
     public func attach(_ limit: LiveStateLimit) { self.limit = limit }
 
-    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
-    @inline(__always)
-    private func admit(_ live: Int, _ map: StaticString) -> Bool {
-        if limit.admits(live) { return true }
-        limit.refuse(name, map)
-        return false
-    }
 
     private var removals = 0, restores = 0, otherRemovals = 0, flushes = 0, gupRefused = 0, faultsOnRemoved = 0
+    private var removalsWithoutAlias = 0
     public var counters: [String: Int] {
         ["removals": removals, "restores": restores, "removals_not_secret": otherRemovals, "tlb_flushes_matched": flushes,
-         "gup_refused": gupRefused]
+         "gup_refused": gupRefused, "removals_without_alias": removalsWithoutAlias]
     }
+
+    /// i386 with the 3G/1G split: the direct map (lowmem) ends at most 896 MiB above PAGE_OFFSET, so every
+    /// frame from pfn 0x38000 on is HIGHMEM and has no direct-map alias.
+    static let i386FirstHighmemPfn: UInt64 = 0x38000
 
     public init(resolver: AddressResolver, symbols: StringTable? = nil) {
         self.resolver = resolver
@@ -100,10 +107,31 @@ public final class DirectMapModel: ProtectionModel {
                 emit.anomaly(anomaly(e, "removal_failed", "set_direct_map_invalid_noflush returned \(result)"))
             }
         case let .tlbFlushKernelRange(start, end):
+            sawFlush = true
+            // The removing context's next flush is its removal's: `secretmem_fault` flushes
+            // `page_address(page) .. +PAGE_SIZE` right after `set_direct_map_invalid_noflush(page)`.
+            if let page = awaitingFlush.removeValue(forKey: ctx.instance), var f = frames[page], f.state == .removedStale {
+                if !isDirectMapAddress(start) {
+                    // A page with no direct-map address: on i386 a HIGHMEM page gives `start=0x0 end=0x1000`.
+                    // Nothing was removed.
+                    if let pfn = f.pfn, pageOfPfn[pfn] == page { pageOfPfn[pfn] = nil }
+                    frames[page] = nil
+                    removals -= 1
+                    noAlias(page)
+                    return
+                }
+                if f.pfn == nil, let pfn = resolver.profile.pfn(forDirectMapAddress: start) {
+                    // The layout did not give the pfn; the flushed direct-map address does.
+                    f.pfn = pfn
+                    frames[page] = f
+                    if pageOfPfn[pfn] != nil || admit(pageOfPfn.count, "frames_by_pfn") { pageOfPfn[pfn] = page }
+                }
+            }
             flushRange(start: start, end: end, at: ts, emit)
         case let .secretmemFree(folio):
             if pendingFree[ctx.instance] != nil || admit(pendingFree.count, "pending_frees") { pendingFree[ctx.instance] = folio }
         case let .pageFree(pfn, order):
+            sawPageFree = true
             freed(pfn: pfn, order: order, at: ts, emit)
         case let .fault(address, _, code, user):
             // A not-present supervisor fault on a direct-map address of a removed frame.
@@ -113,7 +141,7 @@ public final class DirectMapModel: ProtectionModel {
             emit.access(AccessRecord(model: name, timestamp: ts, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
                                      context: ctx.kind, address: address, frame: .pfn(pfn), write: code & 0x2 != 0,
                                      accessClass: "removed_direct_map", outcome: .blocked, site: e.site, uncertain: f.uncertain))
-        case let .gupAcquire(_, _, start, _, _):
+        case let .gupAcquire(_, _, start, _, _, _):
             // gup refuses secretmem VMAs (check_vma_flags): an attempt, not an access.
             let onSecret = secretVMAs.contains { start >= $0.start && start < $0.end }
             if pendingGupOnSecret[ctx.instance] != nil || admit(pendingGupOnSecret.count, "pending_gups") { pendingGupOnSecret[ctx.instance] = onSecret }
@@ -139,16 +167,43 @@ public final class DirectMapModel: ProtectionModel {
         guard let owner = owner(of: e, ctx) else { otherRemovals += 1; return }
         let fault = pendingFault.removeValue(forKey: ctx.instance)
         let pfn = resolver.pfn(forPage: page)
+        if resolver.profile.arch == .i386, let pfn, pfn >= DirectMapModel.i386FirstHighmemPfn {
+            noAlias(page)      // HIGHMEM: no direct-map alias to remove
+            return
+        }
         guard frames[page] != nil || admit(frames.count, "frames") else { return }
         removals += 1
         var f = Frame(state: .removedStale, owner: owner, pfn: pfn, allocNs: fault?.allocNs ?? fault?.ts ?? e.timestamp,
                       faultNs: fault?.ts ?? e.timestamp, holderPid: ctx.pid, holderComm: ctx.comm, holderKind: ctx.kind,
                       cpu: ctx.cpu, site: e.site)
         f.removedNs = e.timestamp
-        // PRE_REMOVAL: allocated and zeroed, still in the direct map.
-        emitPair(f, page: page, api: "pre_removal", open: f.allocNs, close: e.timestamp, cause: .stateChange, emit)
         frames[page] = f
         if let pfn, pageOfPfn[pfn] != nil || admit(pageOfPfn.count, "frames_by_pfn") { pageOfPfn[pfn] = page }
+        // Inside `secretmem_fault` the flush of this page follows (guest_memfd makes its flush optional: not awaited).
+        if fault != nil, awaitingFlush[ctx.instance] != nil || admit(awaitingFlush.count, "awaiting_flush") {
+            awaitingFlush[ctx.instance] = page
+        }
+    }
+
+    /// A removal that removed nothing: counted, no windows; its restore is not `restore_without_removal`.
+    private func noAlias(_ page: UInt64) {
+        removalsWithoutAlias += 1
+        if withoutAlias.contains(page) || admit(withoutAlias.count, "frames_without_alias") { withoutAlias.insert(page) }
+    }
+
+    /// PRE_REMOVAL [alloc, invalidate): allocated and zeroed, still in the direct map (emitted once).
+    private func emitPreRemoval(_ f: inout Frame, page: UInt64, _ emit: ObservationSink) {
+        guard !f.preRemovalEmitted else { return }
+        f.preRemovalEmitted = true
+        emitPair(f, page: page, api: "pre_removal", open: f.allocNs, close: f.removedNs, cause: .stateChange, emit)
+    }
+
+    /// The capture could contain this frame's flush: it has the probe, and the frame's direct-map address is known.
+    private func flushObservable(_ f: Frame) -> Bool { sawFlush && f.pfn != nil && resolver.profile.pageOffsetBase != nil }
+
+    private func isDirectMapAddress(_ va: UInt64) -> Bool {
+        guard let base = resolver.profile.pageOffsetBase else { return va != 0 }
+        return va >= base
     }
 
     private func flushRange(start: UInt64, end: UInt64, at ts: UInt64, _ emit: ObservationSink) {
@@ -158,6 +213,7 @@ public final class DirectMapModel: ProtectionModel {
         for (page, var f) in frames where f.state == .removedStale {
             guard let pfn = f.pfn, pfn >= first, pfn <= last else { continue }
             flushes += 1
+            emitPreRemoval(&f, page: page, emit)
             emitEffective(f, page: page, api: "stale_tlb", open: f.removedNs, close: ts, cause: .flush, emit)
             f.state = .removed
             frames[page] = f
@@ -165,6 +221,10 @@ public final class DirectMapModel: ProtectionModel {
     }
 
     private func restore(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        if withoutAlias.remove(page) != nil {
+            pendingFree[ctx.instance] = nil
+            return
+        }
         guard var f = frames[page] else {
             if owner(of: e, ctx) != nil {
                 emit.anomaly(anomaly(e, "restore_without_removal", "set_direct_map_default_noflush(\(hexString(page))) with no removal seen"))
@@ -173,9 +233,19 @@ public final class DirectMapModel: ProtectionModel {
         }
         restores += 1
         pendingFree[ctx.instance] = nil
+        for (k, v) in awaitingFlush where v == page { awaitingFlush[k] = nil }
+        emitPreRemoval(&f, page: page, emit)
         if f.state == .removedStale {
-            // Never flushed: the stale-TLB window runs until the restore.
-            emitEffective(f, page: page, api: "stale_tlb", open: f.removedNs, close: e.timestamp, cause: .stateChange, emit)
+            // Never flushed: the stale-TLB window runs until the restore. With the flush probe in the capture that
+            // is a finding (the kernel freed a frame other CPUs may still reach through stale TLB entries); without
+            // it, the flush may simply not have been seen: the window is uncertain.
+            var g = f
+            if flushObservable(f) {
+                emit.anomaly(anomaly(e, "flush_missing_at_free", "frame \(f.pfn.map(hexString) ?? hexString(page)) restored to the direct map with no flush_tlb_kernel_range since its removal"))
+            } else {
+                g.uncertain = true
+            }
+            emitEffective(g, page: page, api: "stale_tlb", open: f.removedNs, close: e.timestamp, cause: .stateChange, emit)
         }
         f.state = .restoredDirty
         f.restoredNs = e.timestamp
@@ -221,26 +291,35 @@ public final class DirectMapModel: ProtectionModel {
         for k in frames.keys { frames[k]!.uncertain = true }
     }
 
+    /// Windows still open at the end close there (censored). One whose closing event the capture could not contain
+    /// is also uncertain (reporting conventions, "Unobserved closing events"): STALE_TLB without the flush probe (or
+    /// without the frame's direct-map address to match a flush), RESIDUAL without `mm_page_free` (or without the
+    /// frame's pfn to match it).
     public func finish(at ts: UInt64, emit: ObservationSink) {
         for page in frames.keys.sorted() {
-            let f = frames[page]!
+            var f = frames[page]!
+            emitPreRemoval(&f, page: page, emit)
+            // RESIDUAL and `user_alias` end at the frame's free.
+            var untilFree = f
+            untilFree.uncertain = f.uncertain || !sawPageFree || f.pfn == nil
             switch f.state {
             case .removedStale:
-                emitEffective(f, page: page, api: "stale_tlb", open: f.removedNs, close: ts, cause: .traceEnd, emit, censored: true)
-                emitWindow(f, page: page, layer: .intended, scope: .task, api: "user_alias", open: f.faultNs, close: ts, cause: .traceEnd, emit, censored: true)
-            case .removed:
-                emitWindow(f, page: page, layer: .intended, scope: .task, api: "user_alias", open: f.faultNs, close: ts, cause: .traceEnd, emit, censored: true)
+                var g = f
+                g.uncertain = f.uncertain || !flushObservable(f)
+                emitEffective(g, page: page, api: "stale_tlb", open: f.removedNs, close: ts, cause: .traceEnd, emit, censored: true)
             case .restoredDirty:
-                emitPair(f, page: page, api: "residual", open: f.restoredNs, close: ts, cause: .traceEnd, emit, censored: true)
-                emitWindow(f, page: page, layer: .intended, scope: .task, api: "user_alias", open: f.faultNs, close: ts, cause: .traceEnd, emit, censored: true)
-            case .allocated:
+                emitPair(untilFree, page: page, api: "residual", open: f.restoredNs, close: ts, cause: .traceEnd, emit, censored: true)
+            case .removed, .allocated:
                 break
+            }
+            if f.state != .allocated {
+                emitWindow(untilFree, page: page, layer: .intended, scope: .task, api: "user_alias", open: f.faultNs, close: ts,
+                           cause: .traceEnd, emit, censored: true)
             }
         }
         frames.removeAll()
+        awaitingFlush.removeAll()
+        withoutAlias.removeAll()
     }
 
-    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
-        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
-    }
 }

@@ -16,7 +16,7 @@ import Replay
 ///     wl-done-125 [000] ...1.  7.217423: kmap_local_pfn: (__kmap_local_pfn_prot+0x0/0x180) pfn=0x7fafd         <- slot pushed
 ///     wl-done-125 [000] ...11  7.217483: kmap_local_pfn_ret: (__kmap_local_page_prot+0x51/0x60 <- __kmap_local_pfn_prot) vaddr=0xfffbb000
 ///     wl-done-125 [000] ...11  7.217490: kunmap_local: (kunmap_local_indexed+0x0/0x110) vaddr=0xfffbbfa0  <- window closes
-public final class HighmemModel: ProtectionModel {
+public final class HighmemModel: ProtectionModel, ModelSupport {
     public let name: StaticString = "highmem"
     public var options: [String: String] { [:] }
     let resolver: AddressResolver
@@ -33,11 +33,18 @@ public final class HighmemModel: ProtectionModel {
     private var pkmapLow: UInt64 = .max
     private var pkmapHigh: UInt64 = 0
 
+    /// Events were lost somewhere in the trace (spec §8 E5): pkmap state is global, so any gap may hide a
+    /// `kmap_high`, `kunmap_high` or flush.
+    private var gapSeen = false
+    /// The trace showed a pkmap flush (`__kmap_flush_unused`, `flush_all_zero_pkmaps`): without one the capture has
+    /// no probe for the event that ends a stale slot's EFFECTIVE window.
+    private var sawPkmapFlush = false
+
     private var kmapLocalLowmem = 0, kunmapLocalLowmem = 0, pkmapFlushes = 0, pkmapFlushesInferred = 0
     private var pkmapInstalls = 0, kmapLocalPushes = 0
 
     /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
-    private var limit = LiveStateLimit()
+    var limit = LiveStateLimit()
     public func attach(_ limit: LiveStateLimit) { self.limit = limit }
     /// Live totals of the per-task lists, each capped like a map: fixmap slots on all stacks, and
     /// outstanding lowmem mappings.
@@ -49,13 +56,6 @@ public final class HighmemModel: ProtectionModel {
     /// (their kretprobe was missed: returns always match the newest).
     static let maximumPendingHigh = 16
 
-    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
-    @inline(__always)
-    private func admit(_ live: Int, _ map: StaticString) -> Bool {
-        if limit.admits(live) { return true }
-        limit.refuse(name, map)
-        return false
-    }
 
     /// A new task for `tasks`.
     @inline(__always)
@@ -120,6 +120,7 @@ public final class HighmemModel: ProtectionModel {
         case let .kunmapLocal(vaddr):
             kunmapLocal(vaddr: vaddr, e, ctx, emit)
         case .pkmapFlush:
+            sawPkmapFlush = true
             flushPkmaps(at: e.timestamp, cause: .flush, emit)
         case let .contextSwitch(prevPid, _, _, nextPid, _):
             switchTasks(prev: prevPid, next: nextPid, cpu: e.cpu, at: e.timestamp, line: e.line, emit)
@@ -255,7 +256,7 @@ public final class HighmemModel: ProtectionModel {
         guard let top = t.entries.popLast() else {
             // No slot: left-censored if it may predate the trace, else an anomaly.
             if t.exact && !t.crossedGap {
-                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_local(\(hex(vaddr))) by task \(ctx.pid) with an empty kmap_local stack"))
+                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_local(\(hexString(vaddr))) by task \(ctx.pid) with an empty kmap_local stack"))
             } else {
                 var w = window(.granted, scope: .ctx, frame: nil, alias: "fixmap_kmap", api: KmapAPI.kmapLocalPage.name,
                                pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: ctx.cpu,
@@ -271,7 +272,7 @@ public final class HighmemModel: ProtectionModel {
         var cause = CloseCause.unmap
         if let v = top.vaddr, v != address {
             cause = .outOfOrderPop
-            emit.anomaly(anomaly(e, "out_of_order_unmap", "kunmap_local(\(hex(vaddr))) but the top slot is \(hex(v)); the kernel pops the top"))
+            emit.anomaly(anomaly(e, "out_of_order_unmap", "kunmap_local(\(hexString(vaddr))) but the top slot is \(hexString(v)); the kernel pops the top"))
         }
         if top.holder != ctx.instance {
             emit.anomaly(anomaly(e, "cross_ctx_local", "kunmap_local in \(ctx.kind.rawValue) context pops a slot mapped in \(top.holderKind.rawValue) context"))
@@ -356,7 +357,7 @@ public final class HighmemModel: ProtectionModel {
                 if let other = pkmap.pageAtVaddr[vaddr], other != page {
                     flushed = true
                     if let o = pkmap.slots[other], o.count > 1 {
-                        emit.anomaly(anomaly(e, "pkmap_slot_conflict", "kmap_high returned \(hex(vaddr)) which still maps another page with \(o.count - 1) user(s)"))
+                        emit.anomaly(anomaly(e, "pkmap_slot_conflict", "kmap_high returned \(hexString(vaddr)) which still maps another page with \(o.count - 1) user(s)"))
                     }
                 }
                 if let last = pkmap.lastInstallVaddr, vaddr <= last { flushed = true }
@@ -374,7 +375,7 @@ public final class HighmemModel: ProtectionModel {
     private func kunmapHigh(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         guard var slot = pkmap.slots[page], slot.count >= 2, !slot.grants.isEmpty else {
             if let slot = pkmap.slots[page], slot.exact {
-                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_high(\(hex(page))) on a slot with no users"))
+                emit.anomaly(anomaly(e, "unmatched_release", "kunmap_high(\(hexString(page))) on a slot with no users"))
                 return
             }
             // The kmap() happened before the trace: a left-censored grant; the slot stays stale after this.
@@ -414,7 +415,11 @@ public final class HighmemModel: ProtectionModel {
     private func flushPkmaps(at ts: UInt64, cause: CloseCause, except: UInt64? = nil, _ emit: ObservationSink) {
         if cause == .flush { pkmapFlushes += 1 } else { pkmapFlushesInferred += 1 }
         for (page, slot) in pkmap.slots.sorted(by: { $0.key < $1.key }) where slot.count <= 1 && page != except {
-            emitPkmapEffective(slot, close: ts, cause: cause, censored: false, emit)
+            // An inferred flush is one no probe showed (a `flush_all_zero_pkmaps` probe would have closed the slot
+            // first): the window ends where the model's rule puts it, uncertain (reporting conventions).
+            var closing = slot
+            if cause == .flushInferred { closing.uncertain = true }
+            emitPkmapEffective(closing, close: ts, cause: cause, censored: false, emit)
             pkmap.slots[page] = nil
             pkmap.liveGrants -= slot.grants.count
             if let v = slot.vaddr, pkmap.pageAtVaddr[v] == page { pkmap.pageAtVaddr[v] = nil }
@@ -498,10 +503,16 @@ public final class HighmemModel: ProtectionModel {
         guard inFixmap || inPkmap else { return }
         let pkmapPage = pkmap.pageAtVaddr[page]
         if let p = pkmapPage, let s = pkmap.slots[p], s.count >= 1 { return }
-        if inFixmap, let t = tasks[ctx.pid], t.entries.contains(where: { $0.vaddr == page }) { return }
+        let t = tasks[ctx.pid]
+        if inFixmap, let t, t.entries.contains(where: { $0.vaddr == page }) { return }
+        // E5: "no live mapping" rests on the slot table (global: any gap) or on the task's stack (a gap on its CPU
+        // since it was last known exactly; a task first seen after a gap may hold slots pushed in it).
+        var crossedGap = false
+        if inPkmap { crossedGap = gapSeen }
+        if inFixmap { crossedGap = crossedGap || (t.map { $0.crossedGap } ?? gapSeen) }
         emit.access(AccessRecord(model: name, timestamp: e.timestamp, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
                                  context: ctx.kind, address: address, frame: pkmapPage.map(frame), write: errorCode & 0x2 != 0,
-                                 accessClass: "use_after_unmap", outcome: .unknown, site: e.site, uncertain: false))
+                                 accessClass: "use_after_unmap", outcome: .unknown, site: e.site, uncertain: crossedGap))
     }
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
@@ -513,6 +524,7 @@ public final class HighmemModel: ProtectionModel {
     }
 
     public func eventsLost(cpu: Int32, at timestamp: UInt64) {
+        gapSeen = true
         for (pid, var t) in tasks where t.onCPU == cpu || t.lastCPU == cpu {
             for i in t.entries.indices { t.entries[i].uncertain = true }
             t.crossedGap = true
@@ -545,7 +557,10 @@ public final class HighmemModel: ProtectionModel {
                 g.uncertain = gr.uncertain
                 emit.window(g)
             }
-            emitPkmapEffective(slot, close: ts, cause: .traceEnd, censored: true, emit)
+            // A stale slot (no users) would end at a flush; with no flush probe in the capture one may have gone unseen.
+            var closing = slot
+            if slot.count <= 1 && !sawPkmapFlush { closing.uncertain = true }
+            emitPkmapEffective(closing, close: ts, cause: .traceEnd, censored: true, emit)
         }
         pkmap.slots.removeAll()
         pkmap.liveGrants = 0
@@ -565,9 +580,5 @@ public final class HighmemModel: ProtectionModel {
                        holderComm: comm, holderContext: kind, cpu: cpu, openNs: open, closeNs: close, site: site, closeCause: cause)
     }
 
-    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
-        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
-    }
 }
 
-func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

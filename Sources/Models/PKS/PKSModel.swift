@@ -13,7 +13,7 @@ import Replay
 /// Accesses: real PK faults (`page_fault_kernel` with `error_code` bit 5) and, for "what if" replays of
 /// traces from kernels without PKS, the accesses a kmap implies: the mapping context touches the page
 /// when the call returns, and a context that releases another context's `kmap()` touched it before.
-public final class PKSModel: ProtectionModel {
+public final class PKSModel: ProtectionModel, ModelSupport {
     public enum FaultMode: String, Sendable, CaseIterable { case strict, relaxed, silent, off }
     /// §4.5: A0 "unsupported" (V8-V10 as posted), A1 "global-unprotect" (RFC Oct 2020), A2 "flag-fault" (tglx).
     public enum KmapGlobal: String, Sendable, CaseIterable {
@@ -41,9 +41,19 @@ public final class PKSModel: ProtectionModel {
     public let anomalyKinds = ["counter_underflow", "cross_ctx_release", "global_kmap_unsupported", "fork_with_grant",
                                "fault_while_granted", "unmatched_release"]
 
-    /// Why a context's key is RW (the effective windows are broken down by it, as `api`).
+    /// One reason a context's key is RW. The key is RW while any reason holds; the effective windows are
+    /// broken down (`api`) by the reason that opened each on-CPU segment.
     enum RWCause: UInt8 {
-        case grant, relaxedFixup, flagFaultUnprotect, exceptionUpdate, pksSet
+        /// The context's own grant turned the key RW (`cnt` 0 -> 1 in this context) and it has not set AD since.
+        case grant
+        /// A0/A1 relaxed or silent mode: a PK fault was fixed up for this context.
+        case relaxedFixup
+        /// A2: a pardoned PK fault; lasts until the context is left (`--context-end`).
+        case flagFaultUnprotect
+        /// `pks_update_exception(K, RW)` seen in this context.
+        case exceptionUpdate
+        /// `pks_update_protection(K, RW)` seen in this context outside a grant of its own.
+        case pksSet
         var name: StaticString {
             switch self {
             case .grant: return "grant"
@@ -53,25 +63,54 @@ public final class PKSModel: ProtectionModel {
             case .pksSet: return "pks_set"
             }
         }
+        var bit: UInt8 { 1 << rawValue }
     }
 
+    /// The set of reasons a context's key is RW (empty: AD).
+    struct RWReasons: Equatable {
+        var bits: UInt8 = 0
+        var isEmpty: Bool { bits == 0 }
+        func contains(_ r: RWCause) -> Bool { bits & r.bit != 0 }
+        mutating func insert(_ r: RWCause) { bits |= r.bit }
+        mutating func remove(_ r: RWCause) { bits &= ~r.bit }
+        /// Setting K to AD (`pks_set_noaccess`, a revoke that brings `cnt` to 0) clears every reason but
+        /// A2's unprotect, which only leaving the context undoes (INT).
+        mutating func setAD() { bits &= RWCause.flagFaultUnprotect.bit }
+        /// The first held reason in declaration order (the lowest bit).
+        var first: RWCause? { isEmpty ? nil : RWCause(rawValue: UInt8(bits.trailingZeroBitCount)) }
+    }
+
+    /// Small fields first, so that the entry stays within the size docs/reliability.md budgets.
     struct ContextState {
         var kind: ContextKind
+        var reasons = RWReasons()
+        /// Names the next on-CPU segment: the reason that turned the key RW, or (once that reason is gone
+        /// while others remain) the first remaining one in `RWCause` order.
+        var openedBy = RWCause.grant
+        /// Names the segment open now (fixed when it opened).
+        var segmentReason = RWCause.grant
         var pid: Int32
         var comm: StringTable.ID
         var cpu: Int32
-        var rw = false
-        var rwCause = RWCause.grant
-        var running = false
-        var segmentStart: UInt64?
         /// Balanced grants this context made itself (the GRANTED window is open while > 0).
-        var ownGrants = 0
-        var grantOpen: UInt64 = 0
+        var ownGrants: Int32 = 0
         var grantSite: StringTable.ID = 0
-        var lastRevoke: UInt64?
+        var running = false
         var uncertain = false
-        /// A2: the temporary unprotect ends when the task returns to user.
-        var unprotectUntilUser = false
+        /// Task: its `pgmap_prot_count` is known exactly (INT, as highmem's kmap_local stack): after a
+        /// user-mode fault or a syscall entry while holding nothing (a task in user mode holds no grant), or
+        /// after `sched_process_fork` from a parent known exactly to hold nothing. Lost events undo it.
+        var exact = false
+        var segmentStart: UInt64?
+        var grantOpen: UInt64 = 0
+        var lastRevoke: UInt64?
+        /// When this instance began (an IRQ instance's grants cannot predate it).
+        var startNs: UInt64 = 0
+        var rw: Bool { !reasons.isEmpty }
+
+        init(kind: ContextKind, pid: Int32, comm: StringTable.ID, cpu: Int32, running: Bool = false, startNs: UInt64 = 0) {
+            self.kind = kind; self.pid = pid; self.comm = comm; self.cpu = cpu; self.running = running; self.startNs = startNs
+        }
     }
 
     /// A kmap_local grant still outstanding: who made it, and on which frame.
@@ -112,27 +151,25 @@ public final class PKSModel: ProtectionModel {
 
     private var grants = 0, revokes = 0, faultsObserved = 0, faultsImplied = 0, userPKFaults = 0, silentFixups = 0
     private var unresolvedFaults = 0, warnings = 0
+    /// PK faults resolved with the x86_64 default direct-map base (no `page_offset_base` known).
+    private var faultsOnDefaultBase = 0
+    /// Context instances whose own GRANTED window is open (`ownGrants > 0`): grants are key-wide (§1.3),
+    /// so any of them makes another context's access a hand-off.
+    private var holdersWithGrants = 0
 
     /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
     /// `count` and `localGrants` hold no zero counts or empty lists, so they hold only live grants.
-    private var limit = LiveStateLimit()
+    var limit = LiveStateLimit()
     public func attach(_ limit: LiveStateLimit) { self.limit = limit }
     /// Live totals of the per-key lists, each capped like a map.
     private var localGrantEntries = 0, kmapHolds = 0
     /// kmap_local grants tracked per task: the kernel allows 16 (`KM_MAX_IDX`); deeper ones are refused.
     static let trackedLocalDepth = 64
 
-    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
-    @inline(__always)
-    private func admit(_ live: Int, _ map: StaticString) -> Bool {
-        if limit.admits(live) { return true }
-        limit.refuse(name, map)
-        return false
-    }
     public var counters: [String: Int] {
         ["grants": grants, "revokes": revokes, "pk_faults_observed": faultsObserved, "accesses_implied": faultsImplied,
          "user_pk_faults": userPKFaults, "a1_silent_fixups": silentFixups, "unresolved_faults": unresolvedFaults,
-         "warnings": warnings]
+         "warnings": warnings, "faults_on_default_direct_map_base": faultsOnDefaultBase]
     }
 
     public init(resolver: AddressResolver, mode: FaultMode = .relaxed, kmapGlobal: KmapGlobal = .unsupported,
@@ -214,22 +251,35 @@ public final class PKSModel: ProtectionModel {
             revoke(e, ctx, emit)
         case let .pksSet(key, rw) where key == PKSModel.key:
             sawPksSet = true
-            setRW(ctx.instance, rw, cause: .pksSet, at: e.timestamp, cause: .unmap, emit)
+            // Inside the context's own grant (`pgmap_set_readwrite` -> `pks_set_readwrite`) the RW is the grant's.
+            let inGrant = (contexts[ctx.instance]?.ownGrants ?? 0) > 0
+            if rw { addReason(ctx.instance, inGrant ? .grant : .pksSet, at: e.timestamp) } else { setAD(ctx.instance, at: e.timestamp, emit) }
         case let .pksExceptionUpdate(key, rw) where key == PKSModel.key:
-            setRW(ctx.instance, rw, cause: .exceptionUpdate, at: e.timestamp, cause: .unmap, emit)
+            if rw { addReason(ctx.instance, .exceptionUpdate, at: e.timestamp) } else { setAD(ctx.instance, at: e.timestamp, emit) }
         case let .fault(address, _, code, user):
             if code & 0x20 != 0 { pkFault(address: address, code: code, user: user, e, ctx, emit) }
-            if user || code & 0x4 != 0 { returnedToUser(pid: ctx.pid, at: e.timestamp, emit) }
-        case .syscall:
+            if user || code & 0x4 != 0 {
+                sawReturnToUser = true
+                returnedToUser(pid: ctx.pid, at: e.timestamp, emit)
+                if ctx.kind == .task { inUserMode(pid: ctx.pid) }
+            }
+        case let .syscall(enter):
+            sawReturnToUser = true
             returnedToUser(pid: ctx.pid, at: e.timestamp, emit)
+            if enter && ctx.kind == .task { inUserMode(pid: ctx.pid) }
         case let .contextSwitch(prev, _, _, next, nextComm):
             switchTasks(prev: prev, next: next, nextComm: nextComm, cpu: e.cpu, at: e.timestamp, emit)
         case let .taskFork(parent, child, childComm):
             if (count[parent] ?? 0) > 0 {
                 emit.anomaly(anomaly(e, "fork_with_grant", "task \(parent) forked \(child) with pgmap_prot_count \(count[parent]!); whether the child inherits it is open (spec §10.4)"))
             }
+            if let old = contexts[.task(child)], old.ownGrants > 0 { holdersWithGrants -= 1 }
             if contexts[.task(child)] != nil || admit(contexts.count, "contexts") {
-                contexts[.task(child)] = ContextState(kind: .task, pid: child, comm: childComm, cpu: e.cpu)
+                var c = ContextState(kind: .task, pid: child, comm: childComm, cpu: e.cpu)
+                // The child's count is a copy of the parent's or 0 (open, §10.4): 0 either way when the parent's is.
+                c.exact = (contexts[.task(parent)]?.exact ?? false) && count[parent] == nil
+                c.startNs = e.timestamp
+                contexts[.task(child)] = c
             }
         case let .taskExit(pid):
             if var c = contexts[.task(pid)] {
@@ -261,7 +311,7 @@ public final class PKSModel: ProtectionModel {
         if let c = contexts[ctx.instance] {
             if c.comm != ctx.comm { contexts[ctx.instance]!.comm = ctx.comm }   // prctl(PR_SET_NAME) renames tasks mid-trace
         } else if ctx.instance != task, admit(contexts.count, "contexts") {
-            contexts[ctx.instance] = ContextState(kind: ctx.kind, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu, running: true)
+            contexts[ctx.instance] = ContextState(kind: ctx.kind, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu, running: true, startNs: ts)
         }
     }
 
@@ -312,50 +362,98 @@ public final class PKSModel: ProtectionModel {
         grants += 1
         let old = count[ctx.pid] ?? 0
         count[ctx.pid] = old &+ 1 == 0 ? nil : old &+ 1
-        if c.ownGrants == 0 { c.grantOpen = open; c.grantSite = e.site }
+        if c.ownGrants == 0 { c.grantOpen = open; c.grantSite = e.site; holdersWithGrants += 1 }
         c.ownGrants += 1
         contexts[ctx.instance] = c
-        if old == 0 && !sawPksSet { setRW(ctx.instance, true, cause: .grant, at: open, cause: .unmap, emit) }
+        if old == 0 && !sawPksSet { addReason(ctx.instance, .grant, at: open) }
     }
 
     /// `PGMAP_REVOKE`: `cnt[T]--` (u32); on reaching 0 the key becomes AD for this context.
+    ///
+    /// Whose grant it releases: the context's own (it holds one), else the one `grantHolder` names (a
+    /// kmap_local found by address), else another context of the same task when `cnt[T] > 0` (the count is
+    /// shared with the IRQs that interrupt the task): a revoke by another context than the granter's is
+    /// `cross_ctx_release`, and the granter's windows stay open (E2).
+    /// With `cnt[T] == 0`: if the task's count is known exactly the kernel wraps it (`counter_underflow`,
+    /// 0xffffffff, and no AD: later grants never reach 0 -> 1), and if another context holds a grant this is
+    /// E2's revoke of the maker's grant (`cross_ctx_release` too); otherwise the grant predates the trace
+    /// (§3.4, left-censoring): the count stays 0, the key becomes AD, and, when no other context's grant
+    /// explains the revoke, a left-censored GRANTED window closes here.
     private func revoke(_ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink, grantHolder: ContextInstance? = nil) {
         // A context not tracked (refused at the cap) had its grants refused too: nothing to revoke.
-        guard mode != .off, contexts[ctx.instance] != nil else { return }
+        guard mode != .off, var c = contexts[ctx.instance] else { return }
         revokes += 1
         let old = count[ctx.pid] ?? 0
-        let new = old &- 1
-        if new == 0 {
-            count[ctx.pid] = nil
-        } else if old != 0 || admit(count.count, "grant_counts") {
-            count[ctx.pid] = new
+        let exact = ctx.kind == .task ? c.exact : (contexts[.task(ctx.pid)]?.exact ?? false)
+        let own = grantHolder == ctx.instance || (grantHolder == nil && c.ownGrants > 0)
+        let otherGranter = !own && (grantHolder != nil || old > 0)
+        if own, c.ownGrants > 0 {
+            // The last one closes the GRANTED window (and sets ownGrants to 0).
+            if c.ownGrants == 1 { closeGrant(&c, ctx.instance, at: e.timestamp, cause: .unmap, emit) } else { c.ownGrants -= 1 }
+        } else if otherGranter {
+            let makerPid = grantHolder.flatMap { contexts[$0]?.pid } ?? ctx.pid
+            let whose = makerPid == ctx.pid ? "another context of task \(ctx.pid)" : "task \(makerPid)"
+            emit.anomaly(anomaly(e, "cross_ctx_release", "released in \(ctx.kind.rawValue) context of task \(ctx.pid) a grant made by \(whose); the maker's grant leaks"))
         }
-        if old == 0 {
-            emit.anomaly(anomaly(e, "counter_underflow", "pgmap_prot_count of task \(ctx.pid) wrapped to 0xffffffff"))
+        c.lastRevoke = e.timestamp
+        var reachesZero = false
+        if old > 0 {
+            let new = old - 1
+            count[ctx.pid] = new == 0 ? nil : new
+            reachesZero = new == 0
+        } else if exact {
+            if admit(count.count, "grant_counts") { count[ctx.pid] = 0xffff_ffff }
+            emit.anomaly(anomaly(e, "counter_underflow", "pgmap_prot_count of task \(ctx.pid) wrapped to 0xffffffff (its count was known exactly to be 0)"))
+            // E2 as the spec tells it: the revoker underflows while the maker's count stays > 0. A pgmap-level
+            // revoke names no page, so the maker is any context holding a grant (grants are key-wide).
+            if !own && !otherGranter && holdersWithGrants > 0,
+               let maker = contexts.first(where: { $0.value.ownGrants > 0 && $0.key != ctx.instance })?.value {
+                emit.anomaly(anomaly(e, "cross_ctx_release", "released in \(ctx.kind.rawValue) context of task \(ctx.pid), which held no grant, while task \(maker.pid) holds one; the maker's grant leaks"))
+            }
+        } else {
+            // The grant predates the trace: the count it raised is the one coming back to 0 here.
+            reachesZero = true
+            if !own && !otherGranter {
+                var w = ExposureWindow(model: name, layer: .granted, scope: c.kind == .task ? .task : .ctx, frame: nil, alias: "pks_key",
+                                       api: "grant", holderPid: c.pid, holderComm: c.comm, holderContext: c.kind, cpu: ctx.cpu,
+                                       openNs: max(ctx.cpuTraceStart, c.startNs), closeNs: e.timestamp, site: e.site, closeCause: .unmap)
+                w.censoredLeft = true
+                w.uncertain = c.uncertain
+                emit.window(w)
+            }
         }
-        let holder = grantHolder ?? ctx.instance
-        if holder != ctx.instance {
-            emit.anomaly(anomaly(e, "cross_ctx_release", "released in \(ctx.kind.rawValue) context of task \(ctx.pid) a grant made by another context; the maker's grant leaks"))
-        } else if var c = contexts[holder], c.ownGrants > 0 {
-            c.ownGrants -= 1
-            if c.ownGrants == 0 { closeGrant(&c, holder, at: e.timestamp, cause: .unmap, emit) }
-            contexts[holder] = c
-        }
-        if var c = contexts[ctx.instance] { c.lastRevoke = e.timestamp; contexts[ctx.instance] = c }
-        if new == 0 && !sawPksSet { setRW(ctx.instance, false, cause: .grant, at: e.timestamp, cause: .unmap, emit) }
+        contexts[ctx.instance] = c
+        if reachesZero && !sawPksSet { setAD(ctx.instance, at: e.timestamp, emit) }
     }
 
+    /// `kunmap_local(vaddr)`: count-based (E3), so the order of unmaps does not matter; the grant is found by address.
     private func revokeLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
-        // Count-based (E3): the order of unmaps does not matter; find the grant by address.
-        guard let li = localGrants.index(forKey: ctx.pid),
-              let i = localGrants.values[li].lastIndex(where: { $0.vaddr == vaddr }) ?? localGrants.values[li].lastIndex(where: { $0.vaddr == nil }) else {
-            // No grant seen: it predates the trace (left-censored), nothing to revoke that we know of.
+        if let li = localGrants.index(forKey: ctx.pid),
+           let i = localGrants.values[li].lastIndex(where: { $0.vaddr == vaddr }) ?? localGrants.values[li].lastIndex(where: { $0.vaddr == nil }) {
+            let g = localGrants.values[li].remove(at: i)     // in place: no copy of the list
+            localGrantEntries -= 1
+            if localGrants.values[li].isEmpty { localGrants.remove(at: li) }
+            if g.protected { revoke(e, ctx, emit, grantHolder: g.holder) }
             return
         }
-        let g = localGrants.values[li].remove(at: i)     // in place: no copy of the list
-        localGrantEntries -= 1
-        if localGrants.values[li].isEmpty { localGrants.remove(at: li) }
-        if g.protected { revoke(e, ctx, emit, grantHolder: g.holder) }
+        // Not this task's. On x86_64 (no HIGHMEM) kmap_local_page returns page_address(), the same for every
+        // task: another task's grant of that address is a hand-off released here (E2); its entry stays, as
+        // the kernel leaves the maker's count alone. (On i386 fixmap addresses are per-CPU slots every task reuses.)
+        if resolver.profile.arch != .i386 {
+            for (pid, list) in localGrants where pid != ctx.pid {
+                if let g = list.last(where: { $0.vaddr == vaddr }) {
+                    if g.protected { revoke(e, ctx, emit, grantHolder: g.holder) }
+                    return
+                }
+            }
+        }
+        // No grant seen: it predates the trace, or the trace cannot explain it (`revoke` tells which). With
+        // `--protect RANGES` it is a protected frame's only if its direct-map address says so.
+        var covered = true
+        if case .ranges = protected {
+            covered = protected.contains(pfn: resolver.profile.arch == .i386 ? nil : resolver.pfn(forDirectMapAddress: vaddr))
+        }
+        if covered { revoke(e, ctx, emit) }
     }
 
     // MARK: kmap() designs (§4.5)
@@ -389,7 +487,21 @@ public final class PKSModel: ProtectionModel {
     }
 
     private func kunmapGlobalCall(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
-        guard mode != .off, var list = kmaps[page], !list.isEmpty else { return }
+        guard mode != .off else { return }
+        guard var list = kmaps[page], !list.isEmpty else {
+            // A kmap() from before the trace (§3.4). With A1/A2, where kmap() grants, that grant is a left-censored
+            // window of the page from the first event on this CPU (Common rules, Censoring). A1's global cache
+            // from before the trace is not reconstructed (the count of pre-trace kmap()s is unknown).
+            if kmapGlobal != .unsupported, protected.contains(pfn: resolver.pfn(forPage: page)) {
+                var w = ExposureWindow(model: name, layer: .granted, scope: .global, frame: frameRef(page), alias: "pks_key",
+                                       api: kmapGlobal == .globalUnprotect ? "global_unprotect" : "kmap_flag",
+                                       holderPid: -1, holderComm: 0, holderContext: .task, cpu: ctx.cpu,
+                                       openNs: ctx.cpuTraceStart, closeNs: e.timestamp, site: e.site, closeCause: .unmap)
+                w.censoredLeft = true
+                emit.window(w)
+            }
+            return
+        }
         let i = list.firstIndex { $0.holder == ctx.instance } ?? list.firstIndex { $0.holderPid == ctx.pid } ?? 0
         let k = list[i]
         // Someone else's kmap(): the releasing context used the mapping it was handed (seed 000, 002).
@@ -435,8 +547,15 @@ public final class PKSModel: ProtectionModel {
         // A user-mode PK fault is PKU (user keys), not PKS.
         if user || code & 0x4 != 0 { userPKFaults += 1; return }
         faultsObserved += 1
-        let frame = resolver.profile.pfn(forDirectMapAddress: address)
-        guard frame != nil || protected != .kmapped else { unresolvedFaults += 1; return }
+        let frame = resolver.pfn(forDirectMapAddress: address)
+        if frame == nil {
+            // E13: never dropped silently. With `--protect kmapped` the PK bit alone says the frame carries the
+            // key (INT): still an access, with no frame. With ranges the frame cannot be checked: not an access.
+            unresolvedFaults += 1
+            guard protected == .kmapped else { return }
+        } else if resolver.directMapBaseDefaulted && resolver.profile.pageOffsetBase == nil {
+            faultsOnDefaultBase += 1
+        }
         if contexts[ctx.instance]?.rw ?? false {
             emit.anomaly(anomaly(e, "fault_while_granted", "PK fault at \(hexString(address)) in a context whose key is RW"))
         }
@@ -466,12 +585,7 @@ public final class PKSModel: ProtectionModel {
             } else {
                 outcome = .fixedUp
                 if mode == .relaxed { warnings += 1 }
-                let cause: RWCause = kmapGlobal == .flagFault ? .flagFaultUnprotect : .relaxedFixup
-                if var c = contexts[ctx.instance], kmapGlobal == .flagFault, contextEnd == .returnToUser, ctx.kind == .task {
-                    c.unprotectUntilUser = true
-                    contexts[ctx.instance] = c
-                }
-                setRW(ctx.instance, true, cause: cause, at: ts, cause: .unmap, emit)
+                addReason(ctx.instance, kmapGlobal == .flagFault ? .flagFaultUnprotect : .relaxedFixup, at: ts)
             }
         case .off: return
         }
@@ -511,36 +625,50 @@ public final class PKSModel: ProtectionModel {
         if let ks = pageKmaps, !ks.isEmpty {
             return ks.contains { $0.holder == ctx.instance } ? .globalKmap : .handoff(kmapped: true)
         }
-        if let f = frame, localGrants.contains(where: { _, list in
-            list.contains { $0.frame == f && $0.protected && $0.holder != ctx.instance }
-        }) { return .handoff(kmapped: false) }
+        // PKS grants are key-wide (§1.3): any other context's open grant (kmap_local, or pgmap-level, which
+        // carries no page) makes this a hand-off. (A kmap() flag of another page gives no context the key.)
+        let ownHolds = (contexts[ctx.instance]?.ownGrants ?? 0) > 0 ? 1 : 0
+        if holdersWithGrants - ownHolds > 0 { return .handoff(kmapped: false) }
         if let r = contexts[ctx.instance]?.lastRevoke, ts >= r, ts - r <= afterRevokeNs { return .afterRevoke }
         return .stray
     }
 
     // MARK: Effective windows
 
-    /// Sets the key's rights for a context; the EFFECTIVE layer is the time it is RW and running on top of its CPU.
-    private func setRW(_ instance: ContextInstance, _ rw: Bool, cause rwCause: RWCause, at ts: UInt64, cause: CloseCause, _ emit: ObservationSink) {
-        guard var c = contexts[instance] else { return }
-        if c.rw == rw { return }
-        if rw {
-            c.rw = true
-            c.rwCause = rwCause
-            if c.running { c.segmentStart = ts }
-        } else {
+    /// Adds a reason for the context's key to be RW; the EFFECTIVE layer is the time it is RW and running on top of its CPU.
+    private func addReason(_ instance: ContextInstance, _ reason: RWCause, at ts: UInt64) {
+        guard var c = contexts[instance], !c.reasons.contains(reason) else { return }
+        if c.reasons.isEmpty {
+            c.openedBy = reason
+            if c.running { c.segmentStart = ts; c.segmentReason = reason }
+        }
+        c.reasons.insert(reason)
+        contexts[instance] = c
+    }
+
+    /// Changes the context's reasons with `change`; when none is left the key is AD and the open segment closes.
+    private func dropReasons(_ instance: ContextInstance, at ts: UInt64, cause: CloseCause, _ emit: ObservationSink,
+                             _ change: (inout RWReasons) -> Void) {
+        guard var c = contexts[instance], c.rw else { return }
+        change(&c.reasons)
+        if c.reasons.isEmpty {
             closeSegment(&c, at: ts, cause: cause, emit)
-            c.rw = false
-            c.unprotectUntilUser = false
+        } else if !c.reasons.contains(c.openedBy), let next = c.reasons.first {
+            c.openedBy = next
         }
         contexts[instance] = c
+    }
+
+    /// The context sets K to AD (`pks_set_noaccess`, or the revoke that brings `cnt` to 0 when no PKS_SET probe exists).
+    private func setAD(_ instance: ContextInstance, at ts: UInt64, _ emit: ObservationSink) {
+        dropReasons(instance, at: ts, cause: .unmap, emit) { $0.setAD() }
     }
 
     private func setRunning(_ instance: ContextInstance, _ running: Bool, at ts: UInt64, cause: CloseCause, _ emit: ObservationSink) {
         guard var c = contexts[instance], c.running != running else { return }
         c.running = running
         if running {
-            if c.rw { c.segmentStart = ts }
+            if c.rw { c.segmentStart = ts; c.segmentReason = c.openedBy }
         } else {
             closeSegment(&c, at: ts, cause: cause, emit)
         }
@@ -551,12 +679,20 @@ public final class PKSModel: ProtectionModel {
         guard let s = c.segmentStart else { return }
         c.segmentStart = nil
         var w = ExposureWindow(model: name, layer: .effective, scope: c.kind == .task ? .task : .ctx, frame: nil, alias: "pks_key",
-                               api: c.rwCause.name, holderPid: c.pid, holderComm: c.comm, holderContext: c.kind, cpu: c.cpu,
+                               api: c.segmentReason.name, holderPid: c.pid, holderComm: c.comm, holderContext: c.kind, cpu: c.cpu,
                                openNs: s, closeNs: ts, site: c.grantSite, closeCause: cause)
         w.censoredRight = censored
-        w.uncertain = c.uncertain
+        // A2 with `--context-end return-to-user`, cut off by the end of the trace in a capture with no
+        // event of a return to user (no `page_fault_user`, no syscall event): the event that would end the
+        // unprotect cannot be in this trace (reporting conventions, "Unobserved closing events").
+        let endUnobservable = censored && kmapGlobal == .flagFault && contextEnd == .returnToUser
+            && c.reasons.contains(.flagFaultUnprotect) && !sawReturnToUser
+        w.uncertain = c.uncertain || endUnobservable
         emit.window(w)
     }
+
+    /// The trace has an event of a return to user mode (a user-mode fault or a syscall event).
+    private var sawReturnToUser = false
 
     private func closeGrant(_ c: inout ContextState, _ instance: ContextInstance, at ts: UInt64, cause: CloseCause, _ emit: ObservationSink, censored: Bool = false) {
         var w = ExposureWindow(model: name, layer: .granted, scope: c.kind == .task ? .task : .ctx, frame: nil, alias: "pks_key",
@@ -565,6 +701,7 @@ public final class PKSModel: ProtectionModel {
         w.censoredRight = censored
         w.uncertain = c.uncertain
         emit.window(w)
+        if c.ownGrants > 0 { holdersWithGrants -= 1 }
         c.ownGrants = 0
     }
 
@@ -582,12 +719,10 @@ public final class PKSModel: ProtectionModel {
         if let lagStart = globalLagCPUs.removeValue(forKey: cpu) {
             emitGlobal(open: lagStart, close: ts, scope: .cpu, cpu: cpu, cause: .schedOut, api: "global_unprotect_lag", emit)
         }
+        // Sched-out suspends the task's segment; its reasons stay (thread.pkrs follows the task, §4.1) except
+        // A2's unprotect, undone when the context is left.
         setRunning(.task(prev), false, at: ts, cause: .schedOut, emit)
-        if var c = contexts[.task(prev)], c.rw, kmapGlobal == .flagFault, c.rwCause == .flagFaultUnprotect, contextEnd == .schedOut {
-            // A2: the temporary unprotect ends when the context is left.
-            c.rw = false
-            contexts[.task(prev)] = c
-        }
+        if contextEnd == .schedOut { dropReasons(.task(prev), at: ts, cause: .schedOut, emit) { $0.remove(.flagFaultUnprotect) } }
         if contexts[.task(next)] == nil, admit(contexts.count, "contexts") {
             contexts[.task(next)] = ContextState(kind: .task, pid: next, comm: nextComm, cpu: cpu)
         }
@@ -597,8 +732,15 @@ public final class PKSModel: ProtectionModel {
     }
 
     private func returnedToUser(pid: Int32, at ts: UInt64, _ emit: ObservationSink) {
-        guard let c = contexts[.task(pid)], c.rw, c.unprotectUntilUser else { return }
-        setRW(.task(pid), false, cause: .flagFaultUnprotect, at: ts, cause: .contextEnd, emit)
+        guard contextEnd == .returnToUser else { return }
+        dropReasons(.task(pid), at: ts, cause: .contextEnd, emit) { $0.remove(.flagFaultUnprotect) }
+    }
+
+    /// The task ran in user mode: a task in user mode holds no grant (INT), so a count of 0 is now known exactly.
+    private func inUserMode(pid: Int32) {
+        guard count[pid] == nil, var c = contexts[.task(pid)], !c.exact else { return }
+        c.exact = true
+        contexts[.task(pid)] = c
     }
 
     public func contextStarted(_ ctx: ExecutionContext, at ts: UInt64, emit: ObservationSink) {
@@ -610,8 +752,9 @@ public final class PKSModel: ProtectionModel {
         if cpuStacks[ctx.cpu]!.count > ReplayEngine.maximumIRQDepth + 1 { cpuStacks[ctx.cpu]!.remove(at: 1) }
         if let below, below != ctx.instance { setRunning(below, false, at: ts, cause: .shadowed, emit) }
         // `note` tracked it, or refused it at the cap.
-        if contexts[ctx.instance] != nil {
-            contexts[ctx.instance] = ContextState(kind: ctx.kind, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu, running: true)
+        if let old = contexts[ctx.instance] {
+            if old.ownGrants > 0 { holdersWithGrants -= 1 }
+            contexts[ctx.instance] = ContextState(kind: ctx.kind, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu, running: true, startNs: ts)
         }
     }
 
@@ -633,6 +776,7 @@ public final class PKSModel: ProtectionModel {
     public func eventsLost(cpu: Int32, at timestamp: UInt64) {
         for (k, var c) in contexts where c.cpu == cpu {
             c.uncertain = true
+            c.exact = false
             contexts[k] = c
         }
     }
@@ -652,6 +796,7 @@ public final class PKSModel: ProtectionModel {
             if c.ownGrants > 0 { closeGrant(&c, k, at: ts, cause: .traceEnd, emit, censored: true) }
         }
         contexts.removeAll()
+        holdersWithGrants = 0
         if let open = globalOpen {
             emitGlobal(open: open, close: ts, scope: .global, cpu: -1, cause: .traceEnd, api: "global_unprotect", emit, censored: true)
         }
@@ -674,13 +819,6 @@ public final class PKSModel: ProtectionModel {
         }
     }
 
-    private func frameRef(_ page: UInt64) -> FrameRef {
-        resolver.pfn(forPage: page).map { .pfn($0) } ?? .page(page)
-    }
 
-    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
-        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
-    }
 }
 
-func hexString(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

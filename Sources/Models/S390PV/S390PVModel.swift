@@ -14,7 +14,7 @@ import Replay
 /// EFFECTIVE windows are the intervals a protected frame is accessible (from make-accessible to re-import,
 /// usually the end of the trace: the guest's re-import is not in a host trace); GRANTED windows are the
 /// intervals something needs it accessible (a pin, or writeback in flight). Overexposure is the rest.
-public final class S390PVModel: ProtectionModel {
+public final class S390PVModel: ProtectionModel, ModelSupport {
     public let name: StaticString = "s390pv"
     let resolver: AddressResolver
     let protected: ProtectedFrames
@@ -43,27 +43,62 @@ public final class S390PVModel: ProtectionModel {
         var impliedAt: (ctx: ContextInstance, writeback: Bool)?
     }
 
-    struct GupCall { var api: GupAPI; var specialPte = false; var site: StringTable.ID = 0 }
+    /// A gup API call in flight in one context (entry seen, return not yet).
+    struct GupCall {
+        var api: GupAPI
+        var specialPte = false
+        var site: StringTable.ID = 0
+        /// The API entry: a pin's `io_hold` window opens here (reporting conventions), not at each page's grab.
+        var openNs: UInt64 = 0
+        /// Where the pages it pins are filed (`pinCalls`), for the unpin that names its array.
+        var key: PinCallKey?
+    }
+
+    /// How an unpin finds the pages a pin call took: by the `struct page **` array the call filled (the
+    /// pointer `unpin_user_pages(pages, npages)` names), or by task when the pin probe gave no array.
+    enum PinCallKey: Hashable { case array(UInt64), task(Int32) }
+
+    /// The references one pin call took, in the order it filled its array (one entry per grab).
+    struct PinnedCall {
+        var pid: Int32
+        var pages: [(page: UInt64, refs: UInt32)] = []
+    }
+
+    /// An unpin API call whose nested `gup_put_folio`s may follow in the same context: those are the same
+    /// release, already applied at the API entry (`expected`), or, when the API call could not be resolved
+    /// to pages, the release itself, dated at the API entry.
+    struct UnpinCall {
+        var api: GupReleaseAPI
+        var pointer: UInt64
+        var openNs: UInt64
+        /// References still expected from nested puts.
+        var remaining: Int
+        /// Page -> references the API entry already released; nil when it released nothing (unresolved).
+        var expected: [UInt64: Int]?
+        var nestedSeen = false
+    }
 
     private var frames: [UInt64: Frame] = [:]       // by struct page *
     private var activeGup: [ContextInstance: GupCall] = [:]
     private var pendingMakeAccessible: [ContextInstance: (page: UInt64, ts: UInt64)] = [:]
+    private var pinCalls: [PinCallKey: PinnedCall] = [:]
+    /// Each task's latest pin call, for unpins that name no array this model knows.
+    private var lastPinCall: [Int32: PinCallKey] = [:]
+    private var unpinInProgress: [ContextInstance: UnpinCall] = [:]
+    /// Page entries over all pin calls (capped like a map: `LiveStateLimit`, `s390pv.pinned_pages`).
+    private var pinnedEntries = 0
+    /// The trace showed a pin release (an unpin API call or a FOLL_PIN `gup_put_folio`) / a writeback end:
+    /// without one, a pin / writeback hold still open at the end rests on a probe the capture lacks.
+    private var sawPinRelease = false, sawWritebackEnd = false
 
     /// The run's cap on live entries (`LiveStateLimit`): every map here asks it before taking a new key.
     /// Frames stay tracked to the end of the trace once accessible, so `frames` is the map that fills.
-    private var limit = LiveStateLimit()
+    var limit = LiveStateLimit()
     public func attach(_ limit: LiveStateLimit) { self.limit = limit }
     /// Set once `frames` refused a frame: an I/O on a frame not tracked may then be one whose pin was
     /// refused, so its unprotected access is marked uncertain.
     private var framesRefused = false
 
-    /// A new key for `map`, which holds `live` entries: admitted, or counted as refused.
-    @inline(__always)
-    private func admit(_ live: Int, _ map: StaticString) -> Bool {
-        if limit.admits(live) { return true }
-        limit.refuse(name, map)
-        return false
-    }
 
     /// The frame's state, or a new one if `frames` has room (nil: refused at the cap, counted).
     private func frameForUpdate(_ page: UInt64) -> Frame? {
@@ -74,11 +109,13 @@ public final class S390PVModel: ProtectionModel {
 
     private var fromGup = 0, fromWriteback = 0, fromOther = 0, impliedGup = 0, impliedWriteback = 0
     private var pinsTaken = 0, getsTaken = 0, importsOK = 0, importsBlocked = 0, destroys = 0, ioChecked = 0
+    private var pinsReleased = 0, unpinCalls = 0, unpinCallsUnresolved = 0
     public var counters: [String: Int] {
         ["make_accessible_from_gup": fromGup, "make_accessible_from_writeback": fromWriteback,
          "make_accessible_from_other": fromOther, "make_accessible_implied_gup": impliedGup,
          "make_accessible_implied_writeback": impliedWriteback, "pages_pinned": pinsTaken, "pages_get": getsTaken,
-         "imports_ok": importsOK, "imports_blocked_by_io": importsBlocked, "destroys": destroys, "io_pages_checked": ioChecked]
+         "imports_ok": importsOK, "imports_blocked_by_io": importsBlocked, "destroys": destroys, "io_pages_checked": ioChecked,
+         "pins_released": pinsReleased, "unpin_calls": unpinCalls, "unpin_calls_unresolved": unpinCallsUnresolved]
     }
 
     public init(resolver: AddressResolver, protected: ProtectedFrames = .touched, follPin: UInt64 = 0x40000, symbols: StringTable? = nil) {
@@ -88,7 +125,7 @@ public final class S390PVModel: ProtectionModel {
         self.follPin = follPin
     }
 
-    private static let tags: Set<ProtEventTag> = [.gupAcquire, .gupReturn, .gupPage, .gupRelease, .gupPte, .writebackStart,
+    private static let tags: Set<ProtEventTag> = [.gupAcquire, .gupReturn, .gupPage, .gupRelease, .gupPut, .gupPte, .writebackStart,
                                                   .writebackEnd, .makeAccessible, .makeAccessibleReturn, .makeSecureReturn,
                                                   .uvDestroy, .ioSubmit, .spliceZeroCopy]
     public func wants(_ tag: ProtEventTag) -> Bool { S390PVModel.tags.contains(tag) }
@@ -108,11 +145,32 @@ public final class S390PVModel: ProtectionModel {
         default: break
         }
         let ts = e.timestamp
+        // An unpin's nested puts follow it directly in its context; anything else ends the wait for them.
+        if !unpinInProgress.isEmpty {
+            switch e.kind {
+            case .gupPut, .gupRelease: break
+            default: unpinInProgress[ctx.instance] = nil
+            }
+        }
         switch e.kind {
-        case let .gupAcquire(api, _, _, _, _):
-            if activeGup[ctx.instance] != nil || admit(activeGup.count, "gup_calls") { activeGup[ctx.instance] = GupCall(api: api, site: e.site) }
+        case let .gupAcquire(api, _, _, _, _, array):
+            guard activeGup[ctx.instance] != nil || admit(activeGup.count, "gup_calls") else { break }
+            var call = GupCall(api: api, site: e.site, openNs: ts)
+            if api == .pin {
+                // A new call filling this array: the array now names its pages (the kernel reuses arrays).
+                let key = array != 0 ? PinCallKey.array(array) : .task(ctx.pid)
+                if pinCalls[key] != nil || admit(pinCalls.count, "pin_calls") {
+                    pinnedEntries -= pinCalls[key]?.pages.count ?? 0
+                    pinCalls[key] = PinnedCall(pid: ctx.pid)
+                    if lastPinCall[ctx.pid] != nil || admit(lastPinCall.count, "pin_calls_by_task") { lastPinCall[ctx.pid] = key }
+                    call.key = key
+                }
+            }
+            activeGup[ctx.instance] = call
         case .gupReturn:
-            activeGup[ctx.instance] = nil
+            if let key = activeGup.removeValue(forKey: ctx.instance)?.key, let call = pinCalls[key], call.pages.isEmpty {
+                store(call, at: key)     // it pinned nothing this model tracks
+            }
         case let .gupPte(vmFlags, special, pte):
             // VM_PFNMAP (0x400) or a special pte: gup must not hand out a struct page for it (seed 003).
             if (vmFlags ?? 0) & 0x400 != 0 || (special ?? pte.flatMap { resolver.profile.isSpecial(pte: $0) }) == true { activeGup[ctx.instance]?.specialPte = true }
@@ -122,12 +180,18 @@ public final class S390PVModel: ProtectionModel {
                 emit.anomaly(anomaly(e, "gup_special_pfn", "gup took page \(hexString(page)) from a VM_PFNMAP/special mapping"))
             }
             // Pin vs get by the API called; the flags only when no API entry was seen.
-            let api = activeGup[ctx.instance]?.api ?? (flags & follPin != 0 ? .pin : .get)
+            let call = activeGup[ctx.instance]
+            let api = call?.api ?? (flags & follPin != 0 ? .pin : .get)
             guard isProtected(page), var f = frameForUpdate(page) else { return }
             if api == .pin {
                 pinsTaken += 1
                 f.pins += Int(refs)
-                hold(&f, cause: "gup_pin", at: ts, ctx, site: activeGup[ctx.instance]?.site ?? e.site)
+                if let key = call?.key, pinCalls[key] != nil, admit(pinnedEntries, "pinned_pages") {
+                    pinCalls[key]!.pages.append((page, refs))
+                    pinnedEntries += 1
+                }
+                // The hold opens at the entry of the API call the caller made (without one: at the grab).
+                hold(&f, cause: "gup_pin", at: call?.openNs ?? ts, ctx, site: call?.site ?? e.site)
                 if f.state != .accessible {
                     makeAccessible(&f, cause: "gup_pin", at: ts)
                     f.impliedAt = (ctx.instance, false)
@@ -138,16 +202,12 @@ public final class S390PVModel: ProtectionModel {
                 f.gets += Int(refs)
             }
             frames[page] = f
-        case let .gupRelease(page, refs, flags):
-            guard var f = frames[page] else { return }
-            if flags & follPin != 0 {
-                if f.pins == 0 { emit.anomaly(anomaly(e, "release_without_pin", "unpin of \(hexString(page)) with no pin seen")) }
-                f.pins = max(0, f.pins - Int(refs))
-            } else {
-                f.gets = max(0, f.gets - Int(refs))
-            }
-            release(&f, page: page, at: ts, ctx: ctx, emit)
-            frames[page] = f
+        case let .gupRelease(api, pointer, count, _):
+            sawPinRelease = true
+            unpin(api, pointer: pointer, count: Int(count), e, ctx, emit)
+        case let .gupPut(page, refs, flags):
+            if flags & follPin != 0 { sawPinRelease = true }
+            put(page: page, refs: Int(refs), pin: flags & follPin != 0, e, ctx, emit)
         case let .writebackStart(folio):
             guard isProtected(folio), var f = frameForUpdate(folio) else { return }
             f.underWriteback = true
@@ -159,6 +219,7 @@ public final class S390PVModel: ProtectionModel {
             }
             frames[folio] = f
         case let .writebackEnd(folio):
+            sawWritebackEnd = true
             guard var f = frames[folio] else { return }
             f.underWriteback = false
             release(&f, page: folio, at: ts, ctx: ctx, emit)
@@ -182,6 +243,134 @@ public final class S390PVModel: ProtectionModel {
         default:
             break
         }
+    }
+
+    // MARK: Releases
+
+    /// An unpin API entry (`unpin_user_page(s)*`, `unpin_folio(s)`): the pins it names are released now,
+    /// at the entry of the release call (reporting conventions).
+    private func unpin(_ api: GupReleaseAPI, pointer: UInt64, count: Int, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        let ts = e.timestamp
+        if var inner = unpinInProgress[ctx.instance], !inner.nestedSeen, inner.api == .pages, api == .pages,
+           inner.pointer == pointer, inner.remaining == count {
+            // `unpin_user_pages_dirty_lock(pages, n, 0)` calls `unpin_user_pages(pages, n)`: the same release.
+            inner.nestedSeen = true
+            unpinInProgress[ctx.instance] = inner
+            return
+        }
+        unpinCalls += 1
+        var released: [(page: UInt64, refs: Int)] = []
+        switch api {
+        case .page:
+            released = [(pointer, 1)]
+            forget(page: pointer, refs: 1, ofTask: ctx.pid)
+        case .range:
+            // `npages` consecutive `struct page`s from `pointer`: the stride is the struct size, when known.
+            let stride = resolver.profile.structPageSize ?? resolver.calibration.size
+            if let stride {
+                for i in 0..<UInt64(max(count, 1)) {
+                    released.append((pointer &+ i &* stride, 1))
+                    forget(page: pointer &+ i &* stride, refs: 1, ofTask: ctx.pid)
+                }
+            } else if count <= 1 {
+                released = [(pointer, 1)]
+            }
+        case .pages:
+            // The array a pin call filled; else the task's latest pin call whose probe gave no array.
+            var key = PinCallKey.array(pointer)
+            if pinCalls[key] == nil, let last = lastPinCall[ctx.pid], case .task = last { key = last }
+            if var call = pinCalls[key] {
+                var left = count
+                while left > 0, !call.pages.isEmpty {
+                    let take = min(left, Int(call.pages[0].refs))
+                    released.append((call.pages[0].page, take))
+                    left -= take
+                    if take == Int(call.pages[0].refs) {
+                        call.pages.removeFirst()
+                        pinnedEntries -= 1
+                    } else {
+                        call.pages[0].refs -= UInt32(take)
+                    }
+                }
+                store(call, at: key)
+            }
+        }
+        let resolved = !released.isEmpty
+        if !resolved { unpinCallsUnresolved += 1 }
+        var expected: [UInt64: Int] = [:]
+        for r in released {
+            expected[r.page, default: 0] += r.refs
+            releasePin(page: r.page, refs: r.refs, at: ts, e, ctx, emit)
+        }
+        if unpinInProgress[ctx.instance] != nil || admit(unpinInProgress.count, "unpin_calls") {
+            unpinInProgress[ctx.instance] = UnpinCall(api: api, pointer: pointer, openNs: ts, remaining: max(count, 1),
+                                                      expected: resolved ? expected : nil)
+        }
+    }
+
+    /// `gup_put_folio`: inside an unpin call it is that call's release (already applied, or applied now
+    /// dated at the unpin's entry); on its own (gup error paths, captures without unpin probes) it releases
+    /// at its own entry.
+    private func put(page: UInt64, refs: Int, pin: Bool, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        if pin, var u = unpinInProgress[ctx.instance] {
+            if var exp = u.expected {
+                if let want = exp[page], want > 0 {
+                    exp[page] = want - refs > 0 ? want - refs : nil
+                    u.expected = exp
+                    u.remaining -= refs
+                    unpinInProgress[ctx.instance] = u.remaining > 0 ? u : nil
+                    return
+                }
+            } else {
+                u.remaining -= refs
+                unpinInProgress[ctx.instance] = u.remaining > 0 ? u : nil
+                releasePin(page: page, refs: refs, at: u.openNs, e, ctx, emit)
+                return
+            }
+        }
+        if pin {
+            if let key = activeGup[ctx.instance]?.key { forget(page: page, refs: refs, in: key) }
+            releasePin(page: page, refs: refs, at: e.timestamp, e, ctx, emit)
+        } else if var f = frames[page] {
+            f.gets = max(0, f.gets - refs)
+            frames[page] = f
+        }
+    }
+
+    /// Drops `refs` pins of a frame; the GRANTED window closes at `ts` when nothing holds it any more.
+    private func releasePin(page: UInt64, refs: Int, at ts: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        guard var f = frames[page] else { return }     // pinned before the trace: its start explains it
+        if f.pins == 0 {
+            emit.anomaly(anomaly(e, "release_without_pin", "unpin of \(hexString(page)) with no pin seen"))
+            return
+        }
+        pinsReleased += min(refs, f.pins)
+        f.pins = max(0, f.pins - refs)
+        release(&f, page: page, at: ts, ctx: ctx, emit)
+        frames[page] = f
+    }
+
+    /// A page unpinned on its own (`unpin_user_page`): it no longer counts toward its pin call's array.
+    private func forget(page: UInt64, refs: Int, ofTask pid: Int32) {
+        if let key = lastPinCall[pid] { forget(page: page, refs: refs, in: key) }
+    }
+
+    private func forget(page: UInt64, refs: Int, in key: PinCallKey) {
+        guard var call = pinCalls[key], let i = call.pages.firstIndex(where: { $0.page == page }) else { return }
+        if Int(call.pages[i].refs) <= refs {
+            call.pages.remove(at: i)
+            pinnedEntries -= 1
+        } else {
+            call.pages[i].refs -= UInt32(refs)
+        }
+        store(call, at: key)
+    }
+
+    /// Puts a pin call back, or drops it (and its task's pointer to it) once every page it took is released.
+    private func store(_ call: PinnedCall, at key: PinCallKey) {
+        guard call.pages.isEmpty else { pinCalls[key] = call; return }
+        pinCalls[key] = nil
+        if lastPinCall[call.pid] == key { lastPinCall[call.pid] = nil }
     }
 
     /// The caller names of kretprobes (`__folio_start_writeback`, `follow_page_pte`, `gup_fast_pte_range`).
@@ -242,17 +431,23 @@ public final class S390PVModel: ProtectionModel {
         let cls: StaticString = zeroCopy ? "sendfile_hole" : (f.gets > 0 ? "io_after_get" : "no_hook")
         emit.access(AccessRecord(model: name, timestamp: e.timestamp, line: e.line, cpu: ctx.cpu, pid: ctx.pid, comm: ctx.comm,
                                  context: ctx.kind, address: 0, frame: frameRef(page), write: false, accessClass: cls,
-                                 outcome: .ioErrorExpected, site: e.site, uncertain: f.uncertain || (tracked == nil && framesRefused)))
+                                 outcome: .ioErrorExpected, site: e.site,
+                                 uncertain: f.uncertain || (tracked == nil && (framesRefused || gapSeen))))
     }
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
-        activeGup[ctx.instance] = nil
+        if let key = activeGup.removeValue(forKey: ctx.instance)?.key, let call = pinCalls[key], call.pages.isEmpty { store(call, at: key) }
         pendingMakeAccessible[ctx.instance] = nil
+        unpinInProgress[ctx.instance] = nil
     }
 
     public func eventsLost(cpu: Int32, at timestamp: UInt64) {
+        gapSeen = true
         for k in frames.keys { frames[k]!.uncertain = true }
     }
+
+    /// Events were lost somewhere: a frame not tracked may have been pinned or written back in the gap (E5).
+    private var gapSeen = false
 
     public func finish(at ts: UInt64, emit: ObservationSink) {
         for page in frames.keys.sorted() {
@@ -260,7 +455,9 @@ public final class S390PVModel: ProtectionModel {
             if let since = f.heldSince {
                 var w = window(.granted, page: page, api: f.holdCause, alias: "io_hold", open: since, close: ts, ctx: nil, cause: .traceEnd)
                 w.censoredRight = true
-                w.uncertain = f.uncertain
+                // Held to the end, and the capture has no probe for what would release it (reporting conventions,
+                // "Unobserved closing events"): the end is where the rule puts it, not a measurement.
+                w.uncertain = f.uncertain || (f.pins > 0 && !sawPinRelease) || (f.underWriteback && !sawWritebackEnd)
                 holderFields(&w, f)
                 emit.window(w)
             }
@@ -269,11 +466,17 @@ public final class S390PVModel: ProtectionModel {
                 var w = window(.effective, page: page, api: f.accessibleCause, alias: "ciphertext", open: f.accessibleSince,
                                close: ts, ctx: nil, cause: .traceEnd)
                 w.censoredRight = true
-                w.uncertain = f.uncertain
+                // What ends it, the guest touching the page and the re-import, is not in a host trace (the
+                // import kretprobe names no page): the end of the trace is the rule's end, not an observed one.
+                w.uncertain = true
                 emit.window(w)
             }
         }
         frames.removeAll()
+        pinCalls.removeAll()
+        pinnedEntries = 0
+        lastPinCall.removeAll()
+        unpinInProgress.removeAll()
     }
 
     private func holderFields(_ w: inout ExposureWindow, _ f: Frame) {
@@ -285,7 +488,6 @@ public final class S390PVModel: ProtectionModel {
         w.site = h.site
     }
 
-    private func frameRef(_ page: UInt64) -> FrameRef { resolver.pfn(forPage: page).map { .pfn($0) } ?? .page(page) }
 
     private func window(_ layer: WindowLayer, page: UInt64, api: StaticString, alias: StaticString, open: UInt64, close: UInt64,
                         ctx: ExecutionContext?, cause: CloseCause) -> ExposureWindow {
@@ -294,7 +496,4 @@ public final class S390PVModel: ProtectionModel {
                        openNs: open, closeNs: close, site: 0, closeCause: cause)
     }
 
-    private func anomaly(_ e: ProtEvent, _ kind: String, _ detail: String) -> Anomaly {
-        Anomaly(model: name, timestamp: e.timestamp, line: e.line, cpu: e.cpu, pid: e.pid, kind: kind, detail: detail)
-    }
 }

@@ -11,9 +11,9 @@ public struct CompareInput: Sendable {
     public var kind: String
     /// The `--config` string of a what-if column.
     public var config: String?
-    public var report: SavedReport
+    public var report: ReportDocument
 
-    public init(label: String, path: String, kind: String, config: String? = nil, report: SavedReport) {
+    public init(label: String, path: String, kind: String, config: String? = nil, report: ReportDocument) {
         self.label = label; self.path = path; self.kind = kind; self.config = config; self.report = report
     }
 }
@@ -23,7 +23,7 @@ public enum CompareReport {
     public static let schema = "protreplay.compare/1"
 
     public static func comparison(_ inputs: [CompareInput]) -> Comparison {
-        Comparison(labels: inputs.map(\.label), traces: inputs.map(\.report.traceMetrics), models: inputs.map(\.report.models))
+        Comparison(labels: inputs.map(\.label), traces: inputs.map(\.report.trace.metrics), models: inputs.map(\.report.models))
     }
 
     static func letter(_ i: Int) -> String { i < 26 ? String(UnicodeScalar(UInt8(65 + i))) : "C\(i)" }
@@ -83,6 +83,9 @@ public enum CompareReport {
             }
             out += "\n# model: \(g.title)\n"
             if Set(g.options.compactMap { $0 }).count > 1 { for o in opts { out += "#   \(o)\n" } }
+            // Observed or what-if, per column: a what-if column is not a measurement of that kernel.
+            let bases = g.summaries.enumerated().compactMap { i, m in m?.coverage.map { "\(letter(i)) \($0.basis.words)" } }
+            if !bases.isEmpty { out += "# basis: " + bases.joined(separator: ", ") + "\n" }
             // Headline numbers first (layers, overexposure, totals), then the breakdowns and counters.
             if changedOnly && !g.rows.contains(where: \.changed) { out += "  (no metric differs)\n" }
             let headline = g.rows.filter { !$0.key.contains(".by_") && !$0.key.hasPrefix("counters.") }
@@ -106,45 +109,84 @@ public enum CompareReport {
 
     // MARK: JSON
 
-    static func num(_ v: Int64?) -> JSONValue { v.map { .int($0) } ?? .null }
+    /// `protreplay.compare/1` (docs/report-schema.md, "Comparison").
+    struct Document: Encodable {
+        var schema = CompareReport.schema
+        var baseline = 0
+        var inputs: [Input]
+        var trace: [Row]
+        var models: [Group]
 
-    static func rowsJSON(_ rows: [Comparison.Row], _ n: Int) -> JSONValue {
-        .array(rows.map { r in
-            .object([
-                "key": .string(r.key),
-                "values": .array(r.values.map(num)),
-                "deltas": .array((0..<n).map { num(r.delta($0)) }),
-                "ratios_permille": .array((0..<n).map { i in r.ratio(i).map { .int(Int64(($0 * 1000).rounded())) } ?? .null }),
-                "changed": .bool(r.changed),
-            ])
-        })
+        struct Input: Encodable {
+            var column, label, path, kind: String
+            var config: String?
+            var models: [String]
+        }
+        struct Row: Encodable {
+            var key: String
+            var values, deltas, ratiosPermille: [Int64?]
+            var changed: Bool
+            enum CodingKeys: String, CodingKey { case key, values, deltas, changed, ratiosPermille = "ratios_permille" }
+            func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(key, forKey: .key)
+                try c.encode(values, forKey: .values)   // nulls where a column has no such metric
+                try c.encode(deltas, forKey: .deltas)
+                try c.encode(ratiosPermille, forKey: .ratiosPermille)
+                try c.encode(changed, forKey: .changed)
+            }
+        }
+        struct Shift: Encodable {
+            var key: String
+            var p50, p99: [Int64?]
+            enum CodingKeys: String, CodingKey { case key, p50 = "p50_ns", p99 = "p99_ns" }
+            func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(key, forKey: .key); try c.encode(p50, forKey: .p50); try c.encode(p99, forKey: .p99)
+            }
+        }
+        struct Group: Encodable {
+            var models: [String?]
+            var options: [[String: String]?]
+            var basis: [String?]
+            var metrics: [Row]
+            var shifted: [Shift]
+            var sitesAppeared, sitesDisappeared: [[String]]
+            enum CodingKeys: String, CodingKey {
+                case models, options, basis, metrics, shifted, sitesAppeared = "sites_appeared", sitesDisappeared = "sites_disappeared"
+            }
+            func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(models, forKey: .models); try c.encode(options, forKey: .options); try c.encode(basis, forKey: .basis)
+                try c.encode(metrics, forKey: .metrics); try c.encode(shifted, forKey: .shifted)
+                try c.encode(sitesAppeared, forKey: .sitesAppeared); try c.encode(sitesDisappeared, forKey: .sitesDisappeared)
+            }
+        }
     }
 
-    public static func json(_ inputs: [CompareInput], _ c: Comparison) -> JSONValue {
+    static func rows(_ rows: [Comparison.Row], _ n: Int) -> [Document.Row] {
+        rows.map { r in
+            Document.Row(key: r.key, values: r.values, deltas: (0..<n).map { r.delta($0) },
+                         ratiosPermille: (0..<n).map { i in r.ratio(i).map { Int64(($0 * 1000).rounded()) } }, changed: r.changed)
+        }
+    }
+
+    /// The comparison as `protreplay.compare/1` JSON (sorted keys, exact integers).
+    public static func json(_ inputs: [CompareInput], _ c: Comparison) -> String {
         let n = inputs.count
-        return .object([
-            "schema": .string(schema),
-            "baseline": .int(0),
-            "inputs": .array(inputs.enumerated().map { i, x in
-                var o: [String: JSONValue] = ["label": .string(x.label), "path": .string(x.path), "kind": .string(x.kind),
-                                              "column": .string(letter(i)), "models": .array(x.report.models.map { .string($0.model) })]
-                if let cfg = x.config { o["config"] = .string(cfg) }
-                return .object(o)
-            }),
-            "trace": rowsJSON(c.traceRows, n),
-            "models": .array(c.groups.map { g in
-                .object([
-                    "models": .array(g.models.map { $0.map { .string($0) } ?? .null }),
-                    "options": .array(g.options.map { $0.map { .object($0.mapValues { .string($0) }) } ?? .null }),
-                    "metrics": rowsJSON(g.rows, n),
-                    "shifted": .array(g.shifted.map { s in
-                        .object(["key": .string(s.key), "p50_ns": .array(s.p50.map(num)), "p99_ns": .array(s.p99.map(num))])
-                    }),
-                    "sites_appeared": .array(g.sitesAppeared.map { .array($0.map { .string($0) }) }),
-                    "sites_disappeared": .array(g.sitesDisappeared.map { .array($0.map { .string($0) }) }),
-                ])
-            }),
-        ])
+        let doc = Document(
+            inputs: inputs.enumerated().map { i, x in
+                Document.Input(column: letter(i), label: x.label, path: x.path, kind: x.kind, config: x.config, models: x.report.models.map(\.model))
+            },
+            trace: rows(c.traceRows, n),
+            models: c.groups.map { g in
+                Document.Group(models: g.models, options: g.options, basis: g.summaries.map { $0?.coverage?.basis.rawValue },
+                               metrics: rows(g.rows, n), shifted: g.shifted.map { Document.Shift(key: $0.key, p50: $0.p50, p99: $0.p99) },
+                               sitesAppeared: g.sitesAppeared, sitesDisappeared: g.sitesDisappeared)
+            })
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! e.encode(doc), as: UTF8.self) + "\n"
     }
 
     // MARK: HTML
@@ -181,6 +223,9 @@ public enum CompareReport {
             body.append(.el("h2", text: "model: \(g.title)"))
             for (i, o) in g.options.enumerated() {
                 if let o, !o.isEmpty { body.append(.el("p", [("class", "meta")], text: "\(letter(i)): " + o.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))) }
+            }
+            for (i, m) in g.summaries.enumerated() {
+                if let c = m?.coverage { body.append(.el("p", [("class", "meta")], text: "\(letter(i)): \(c.basis.words): \(c.basisReason)")) }
             }
             let present = g.summaries.enumerated().compactMap { i, m in m.map { (i, $0) } }
             body.append(.el("h3", text: "Window durations, overlaid (log scale)"))

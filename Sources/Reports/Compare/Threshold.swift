@@ -1,3 +1,5 @@
+import Foundation
+
 /// A CI gate condition (`--fail-if`): when it holds, protreplay exits with status 3 and one line saying why.
 ///
 /// Grammar (whitespace ignored):
@@ -117,23 +119,31 @@ public struct Threshold: Sendable, CustomStringConvertible {
         return v
     }
 
-    /// The value this condition reads from a report document.
-    public func read(_ doc: JSONValue) -> Int64? {
-        var base: JSONValue? = doc
+    /// The value this condition reads from a report (`ReportDocument.jsonObject`).
+    public func read(_ doc: [String: Any]) -> Int64? {
+        func at(_ o: Any?, _ p: String) -> Any? {
+            var cur = o
+            for k in p.split(separator: ".") { cur = (cur as? [String: Any])?[String(k)] }
+            return cur
+        }
+        var base: Any? = doc
         if let model {
-            if let ms = doc["models"]?.arrayValue {
-                base = ms.first { $0.at("model.name")?.stringValue == model }
-            } else if doc.at("model.name")?.stringValue != model {
+            if let ms = doc["models"] as? [Any] {
+                base = ms.first { at($0, "model.name") as? String == model }
+            } else if at(doc, "model.name") as? String != model {
                 base = nil
             }
         }
-        return base?.at(path)?.int64
+        // Integers only (a Bool bridges to an integer too).
+        let v = at(base, path)
+        guard !(v is Bool) else { return nil }
+        return v as? Int64
     }
 
     /// Checks `current` (against `baseline` for relative values).
     /// - Returns: nil when the gate does not trip, else the one-line reason.
     /// - Throws: `ParseError` when the path is missing or a relative value has no baseline.
-    public func check(_ current: JSONValue, baseline: JSONValue?, label: String? = nil) throws -> String? {
+    public func check(_ current: [String: Any], baseline: [String: Any]?, label: String? = nil) throws -> String? {
         let name = (model.map { $0 + ":" } ?? "") + path
         guard let cur = read(current) else { throw ParseError(description: "--fail-if '\(text)': the report has no integer at \(name)") }
         var limit: Int64

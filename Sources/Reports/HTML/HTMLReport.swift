@@ -21,10 +21,10 @@ public enum HTMLReport {
     svg text{fill:#333;font-family:system-ui,sans-serif}
     """
 
-    public static func render(_ r: SavedReport, title: String = "protreplay report") -> String {
+    public static func render(_ r: ReportDocument, title: String = "protreplay report") -> String {
         var body: [HTMLNode] = [.el("h1", text: title)]
         body += header(r)
-        for m in r.models { body.append(model(m, firstNs: r.trace["first_ns"]?.uint64)) }
+        for m in r.models { body.append(model(m, firstNs: r.trace.firstNs)) }
         body.append(dataQuality(r))
         return page(title: title, body)
     }
@@ -45,20 +45,16 @@ public enum HTMLReport {
         return doc.rendered + "\n"
     }
 
-    static func header(_ r: SavedReport) -> [HTMLNode] {
+    static func header(_ r: ReportDocument) -> [HTMLNode] {
         let t = r.trace
         var out: [HTMLNode] = []
-        let input = r.input
         out.append(.el("p", [("class", "meta")], [
-            .text("input: "), .el("code", text: input["path"]?.stringValue ?? "?"),
-            .text(" (\(input["format"]?.stringValue ?? "?"), \(input["compression"]?.stringValue ?? "?"), \(input["bytes"]?.uint64 ?? 0) bytes)"),
+            .text("input: "), .el("code", text: r.input.path),
+            .text(" (\(r.input.format), \(r.input.compression), \(r.input.bytes) bytes)"),
         ]))
-        out.append(.el("p", [("class", "meta")], text:
-            "events \(t["events"]?.uint64 ?? 0), used \(t["events_used"]?.uint64 ?? 0), CPUs \(t["cpus"]?.uint64 ?? 0), span \(TextReport.duration(t["span_ns"]?.uint64 ?? 0))"))
-        if let arch = r.profile["arch"]?.stringValue { out.append(.el("p", [("class", "meta")], text: "profile: \(arch)")) }
-        if let m = r.merged {
-            out.append(.el("p", [("class", "meta")], text: "merged from \(m["reports"]?.uint64 ?? 0) reports"))
-        }
+        out.append(.el("p", [("class", "meta")], text: "events \(t.events), used \(t.eventsUsed), CPUs \(t.cpus), span \(TextReport.duration(t.spanNs))"))
+        out.append(.el("p", [("class", "meta")], text: "profile: \(r.profile.arch)"))
+        if let m = r.merged { out.append(.el("p", [("class", "meta")], text: "merged from \(m.reports) reports")) }
         return out
     }
 
@@ -68,14 +64,17 @@ public enum HTMLReport {
         return .el("td", a, text: v)
     }
 
+    /// Censored figures are lower bounds: shown with `≥`.
     static func statsRow(_ label: String, _ s: WindowStats, id: String, sub: Bool) -> HTMLNode {
-        .el("tr", sub ? [("class", "sub")] : [], [
+        func b(_ ns: UInt64) -> String { (s.isLowerBound ? "≥ " : "") + TextReport.duration(ns) }
+        return .el("tr", sub ? [("class", "sub")] : [], [
             .el("td", text: label),
             cell(id + ".windows", String(s.windows)),
-            cell(id + ".total_ns", TextReport.duration(s.totalNs)),
-            cell(id + ".max_ns", TextReport.duration(s.maxNs)),
-            cell(id + ".p50_ns", TextReport.duration(s.p50Ns)),
-            cell(id + ".p99_ns", TextReport.duration(s.p99Ns)),
+            cell(id + ".total_ns", b(s.totalNs)),
+            s.unionNs.map { cell(id + ".union_ns", (s.unionExact ? "" : "≥ ") + TextReport.duration($0)) } ?? .el("td", text: "–"),
+            cell(id + ".max_ns", b(s.maxNs)),
+            cell(id + ".p50_ns", b(s.p50Ns)),
+            cell(id + ".p99_ns", b(s.p99Ns)),
             cell(id + ".censored", String(s.censored)),
             cell(id + ".uncertain", String(s.uncertain)),
         ])
@@ -89,17 +88,52 @@ public enum HTMLReport {
 
     static func summaryTable(_ m: ModelSummary) -> HTMLNode {
         let p = m.model + ".exposure."
-        var rows: [HTMLNode] = [.el("tr", [], ["exposure windows", "windows", "total", "max", "p50", "p99", "censored", "uncertain"].map { .el("th", text: $0) })]
+        var rows: [HTMLNode] = [.el("tr", [], ["exposure windows", "windows", "sum (page-time)", "union", "max", "p50", "p99", "censored", "uncertain"].map { .el("th", text: $0) })]
         for (name, l) in layers(m) {
             rows.append(statsRow(name, l.all, id: p + name, sub: false))
             for s in Scope.allCases { if let st = l.byScope[s.rawValue], st.windows > 0 { rows.append(statsRow("scope " + s.rawValue, st, id: p + name + ".by_scope." + s.rawValue, sub: true)) } }
             for api in l.byAPI.keys.sorted() { rows.append(statsRow("api " + api, l.byAPI[api]!, id: p + name + ".by_api." + api, sub: true)) }
         }
-        let ov = m.overexposureNs
+        func signed(_ v: Int64) -> String { (v < 0 ? "−" : "+") + TextReport.duration(UInt64(v.magnitude)) }
         rows.append(.el("tr", [], [.el("td", text: "overexposure (effective − granted)"),
-                                   cell(p + "overexposure_ns", (ov < 0 ? "−" : "+") + TextReport.duration(UInt64(ov.magnitude))),
-                                   .el("td", [("colspan", "6")], text: "")]))
+                                   cell(p + "overexposure_ns", signed(m.overexposureNs)),
+                                   .el("td", [("colspan", "7")], text: "")]))
+        if m.granted.all.censored > 0 || m.effective.all.censored > 0 {
+            rows.append(.el("tr", [("class", "sub")], [.el("td", text: "from closed windows"),
+                                                       cell(p + "overexposure_closed_ns", signed(m.overexposureClosedNs)),
+                                                       .el("td", [("colspan", "7")], text: "")]))
+            rows.append(.el("tr", [("class", "sub")], [.el("td", text: "from censored windows (not a measurement)"),
+                                                       cell(p + "overexposure_censored_ns", signed(m.overexposureCensoredNs)),
+                                                       .el("td", [("colspan", "7")], text: "")]))
+        }
         return .el("table", [("class", "summary")], rows)
+    }
+
+    /// The notes under the summary table: what sum, union and ≥ mean, and the closed/censored split.
+    static func summaryNotes(_ m: ModelSummary) -> [HTMLNode] {
+        var n: [HTMLNode] = [.el("p", [("class", "note")], text:
+            "sum: window durations added up (page-time; can exceed the trace span). union: wall-clock time with at least one window open.")]
+        for (name, l) in layers(m) where l.all.censored > 0 || l.all.uncertain > 0 {
+            var parts = ["\(TextReport.duration(l.all.closedNs)) in closed windows"]
+            if l.all.censored > 0 { parts.append("≥ \(TextReport.duration(l.all.censoredNs)) in \(l.all.censored) censored windows (cut off at the start or end of the trace: lower bounds)") }
+            if l.all.uncertain > 0 { parts.append("\(TextReport.duration(l.all.uncertainNs)) in \(l.all.uncertain) uncertain windows (lost events, or an end the capture has no probe for)") }
+            n.append(.el("p", [("class", "note")], text: "\(name): " + parts.joined(separator: "; ")))
+        }
+        return n
+    }
+
+    /// Which events the model needs, which the trace has, and what is unobservable without the others.
+    static func coverageTable(_ m: ModelSummary, _ c: ModelCoverage) -> HTMLNode {
+        .el("table", [("class", "coverage")], [.el("tr", [], ["needed event", "in this trace", "gives", "without it"].map { .el("th", text: $0) })] +
+            c.needs.enumerated().map { i, need in
+                .el("tr", need.present ? [] : [("class", "changed")], [
+                    .el("td", [("class", "text")], [.el("code", text: need.probes.joined(separator: " | "))]),
+                    cell(m.model + ".coverage.needs.\(i).present",
+                         need.present ? need.seen.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") : "missing" + (need.essential ? " (essential)" : "")),
+                    .el("td", [("class", "text")], text: need.gives),
+                    .el("td", [("class", "text")], text: need.present ? "" : need.withoutIt),
+                ])
+            })
     }
 
     static func kv(_ title: String, _ rows: [(String, String, String)]) -> HTMLNode {
@@ -110,12 +144,20 @@ public enum HTMLReport {
     static func model(_ m: ModelSummary, firstNs: UInt64?) -> HTMLNode {
         var n: [HTMLNode] = []
         let opts = m.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        n.append(.el("h2", [("id", m.model)], text: "model: \(m.model)" + (opts.isEmpty ? "" : "  (\(opts))")))
+        n.append(.el("h2", [("id", m.model)], text: "model: \(m.model)" + (m.coverage.map { " — \($0.basis.words)" } ?? "") + (opts.isEmpty ? "" : "  (\(opts))")))
+        if let c = m.coverage {
+            n.append(.el("p", [("class", "meta")], [.el("strong", [("id", m.model + ".model.basis")], text: c.basis.words), .text(": " + c.basisReason)]))
+        }
         n.append(.el("p", [("class", "meta")], [
             .text("unprotected accesses: "), .el("strong", [("id", m.model + ".unprotected_accesses.total")], text: String(m.accesses.total)),
             .text(" · anomalies: "), .el("strong", [("id", m.model + ".anomalies.total")], text: String(m.anomalies.total)),
         ]))
         n.append(summaryTable(m))
+        n += summaryNotes(m)
+        if let c = m.coverage {
+            n.append(.el("h3", text: "Coverage: \(c.needs.count - c.missing.count) of \(c.needs.count) needed events in the trace"))
+            n.append(coverageTable(m, c))
+        }
         if let t = m.timeline {
             n.append(.el("h3", text: "Timeline of effective windows"))
             n.append(legend(Scope.allCases.filter { s in t.sortedLanes.contains { $0.scope == s } }.map { ($0.rawValue, Charts.scopeColors[$0.rawValue]!) }))
@@ -169,24 +211,29 @@ public enum HTMLReport {
         .el("p", [("class", "legend")], items.map { .el("span", [], [.el("span", [("class", "swatch"), ("style", "background:\($0.1)")]), .text($0.0)]) })
     }
 
-    static func dataQuality(_ r: SavedReport) -> HTMLNode {
+    static func dataQuality(_ r: ReportDocument) -> HTMLNode {
         let t = r.trace
-        let keys = ["events", "events_used", "events_ignored", "unmapped", "malformed", "malformed_events", "lost_events", "lost_markers",
-                    "stack_traces", "buffer_starts", "cpus", "span_ns", "timestamps_backwards", "cpu_out_of_range", "state_cap_refusals"]
+        let rows: [(String, String)] = [
+            ("events", String(t.events)), ("events_used", String(t.eventsUsed)), ("events_ignored", String(t.eventsIgnored)),
+            ("unmapped", String(t.unmapped)), ("malformed", String(t.malformed)), ("malformed_events", String(t.malformedEvents)),
+            ("lost_events", String(t.lostEvents)), ("lost_markers", String(t.lostMarkers)), ("stack_traces", String(t.stackTraces)),
+            ("buffer_starts", String(t.bufferStarts)), ("cpus", String(t.cpus)), ("span_ns", TextReport.duration(t.spanNs)),
+            ("timestamps_backwards", String(t.timestampsBackwards)), ("cpu_out_of_range", String(t.cpuOutOfRange)),
+            ("state_cap_refusals", String(t.stateCapRefusals)),
+        ]
         var n: [HTMLNode] = [.el("h2", text: "Data quality")]
-        n.append(kv("trace", keys.compactMap { k in t[k].map { (k, "trace." + k, k == "span_ns" ? TextReport.duration($0.uint64 ?? 0) : String($0.int64 ?? 0)) } }))
-        let unmapped = (t["unmapped_by_name"]?.objectValue ?? [:]).map { ($0.key, $0.value.int64 ?? 0) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        n.append(kv("trace", rows.map { ($0.0, "trace." + $0.0, $0.1) }))
+        let unmapped = t.unmappedByName.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         if !unmapped.isEmpty {
             n.append(.el("h3", text: "Unmapped events (no probe-map rule)"))
             n.append(.el("table", [], [.el("tr", [], [.el("th", text: "event"), .el("th", text: "count")])] +
-                unmapped.prefix(20).map { .el("tr", [], [.el("td", text: $0.0), .el("td", text: String($0.1))]) }))
+                unmapped.prefix(20).map { .el("tr", [], [.el("td", text: $0.key), .el("td", text: String($0.value))]) }))
         }
-        let bad = t["malformed_examples"]?.arrayValue ?? []
-        if !bad.isEmpty {
+        if !t.malformedExamples.isEmpty {
             n.append(.el("h3", text: "Malformed lines (first few)"))
-            n.append(.el("table", [], [.el("tr", [], ["line", "byte", "reason", "text"].map { .el("th", text: $0) })] + bad.map { e in
-                .el("tr", [], [.el("td", text: String(e["line"]?.int64 ?? 0)), .el("td", text: String(e["offset"]?.int64 ?? 0)),
-                               .el("td", [("class", "text")], text: e["reason"]?.stringValue ?? ""), .el("td", [("class", "text")], [.el("code", text: e["text"]?.stringValue ?? "")])])
+            n.append(.el("table", [], [.el("tr", [], ["line", "byte", "reason", "text"].map { .el("th", text: $0) })] + t.malformedExamples.map { e in
+                .el("tr", [], [.el("td", text: String(e.line)), .el("td", text: String(e.offset)),
+                               .el("td", [("class", "text")], text: e.reason), .el("td", [("class", "text")], [.el("code", text: e.text)])])
             }))
         }
         return .el("section", [("class", "quality")], n)

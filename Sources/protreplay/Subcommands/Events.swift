@@ -1,32 +1,32 @@
 import ArgumentParser
-import Reports
+import Models
+import ProtReplayKit
 
 /// `protreplay events TRACE`: every event name in the trace, how often, and what it maps to.
 struct Events: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List every event name in a trace, its count, and what the probe map makes of it.")
+        abstract: "List every event name in a trace, its count, what the probe map makes of it, and which models read it.")
 
     @Argument(help: "Trace file, or - for stdin.")
     var trace: String
 
-    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var traceOptions: TraceOptions
 
     func run() throws {
-        do {
-            let pipeline = try Pipeline(path: trace, options: modelOptions, strict: false, selection: nil)
+        try Output.guarded {
+            let pipeline = try Pipeline(path: trace, settings: try traceOptions.settings(), selection: nil)
             try pipeline.run()
             let rows = pipeline.source.nameSummaries().sorted { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
-            var out = "# " + "event".padding(40) + "count".leftPadding(10) + "  maps to\n"
+            var out = "# " + "event".padding(40) + "count".leftPadding(10) + "  " + "read by".padding(28) + "maps to\n"
             for r in rows {
-                let fn = r.function.map { "  [\($0)]" } ?? ""
-                out += "  " + r.name.padding(40) + String(r.count).leftPadding(10) + "  " + r.mapsTo + fn + "\n"
+                let fn = r.function.map { "  [\($0)\(r.isReturn ? "%return" : "")]" } ?? ""
+                let readers = ModelRegistry.readers(of: r)
+                out += "  " + r.name.padding(40) + String(r.count).leftPadding(10) + "  "
+                    + (readers.isEmpty ? "-" : readers.joined(separator: ",")).padding(28) + r.mapsTo + fn + "\n"
             }
             let s = pipeline.source.stats
             out += "# \(s.events) events, \(s.stackTraces) stack traces, \(s.malformed) malformed lines, \(s.lostEvents) lost\n"
             print(out, terminator: "")
-        } catch {
-            Output.fail("\(error)")
-            throw ExitCode(2)
         }
     }
 }

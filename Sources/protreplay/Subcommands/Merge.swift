@@ -1,5 +1,6 @@
 import ArgumentParser
 import Reports
+import ProtReplayKit
 
 /// `protreplay merge *.json`: folds the JSON reports of many traces into one (fleet runs, docs/fleet.md).
 struct Merge: ParsableCommand {
@@ -17,7 +18,7 @@ struct Merge: ParsableCommand {
     var reports: [String]
 
     @Option(name: .long, help: "Output format: json (a protreplay.report/1 document with a `merged` key), text or html.")
-    var format: String = "json"
+    var format: ReportFormat = .json
 
     @Option(name: .shortAndLong, help: "Write the merged report to FILE instead of stdout.")
     var output: String?
@@ -29,26 +30,19 @@ struct Merge: ParsableCommand {
     var baseline: String?
 
     func validate() throws {
-        guard ["text", "json", "html"].contains(format) else { throw ValidationError("--format must be json, text or html") }
         guard !reports.isEmpty else { throw ValidationError("give at least one report") }
     }
 
     func run() throws {
-        let merged: SavedReport
-        do {
-            let saved = try reports.map { try SavedReport(text: try Output.read($0), source: $0) }
-            merged = SavedReport.merge(saved, paths: reports)
-            let text: String
+        let merged: ReportDocument = try Output.guarded {
+            let merged = ReportDocument.merge(try reports.map(ReportFiles.savedReport), paths: reports)
             switch format {
-            case "html": text = HTMLReport.render(merged, title: "protreplay merged report")
-            case "text": text = TextReport.render(merged)
-            default: text = merged.json
+            case .html: try Output.write(HTMLReport.render(merged, title: "protreplay merged report"), to: output)
+            case .text: try Output.write(TextReport.render(merged), to: output)
+            case .json: try Output.write(merged.json, to: output)
             }
-            try Output.write(text, to: output)
-        } catch {
-            Output.fail("\(error)")
-            throw ExitCode(2)
+            return merged
         }
-        try Gate.check(failIf, current: merged.document, baselinePath: baseline)
+        try Gate.check(failIf, current: merged.jsonObject, baselinePath: baseline)
     }
 }

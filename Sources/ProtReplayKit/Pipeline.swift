@@ -6,22 +6,26 @@ import Models
 import Analysis
 import Reports
 
-/// Wires the stages for one input: bytes -> RawEvent -> ProtEvent -> replay -> models -> summary.
-final class Pipeline {
-    let input: TraceInput
-    let comms = StringTable()
-    let symbols = StringTable()
+/// The whole pipeline for one input: bytes -> RawEvent -> ProtEvent -> address learning -> replay ->
+/// models -> summary -> report. The command line, the tests and the fuzzers run traces through it; the
+/// stages themselves never know about each other beyond the next one.
+public final class Pipeline {
+    public let input: TraceInput
+    public let comms = StringTable()
+    public let symbols = StringTable()
     /// Learns the layout from the trace (`AddressFact`s, applied in trace order); the models resolve with it.
     let resolver: AddressResolver
     /// Reads and normalizes the input: text on every CPU (`PROTREPLAY_READER_THREADS=N` to choose;
     /// 1 reads on this thread), with the same results for any number of threads.
-    let source: ProtEventSource
+    public let source: ProtEventSource
     let engine: ReplayEngine
-    let builder: SummaryBuilder
+    /// Folds the observations; hook `windowObserver`/`accessObserver` or `collectTimeline` before `run()`.
+    public let builder: SummaryBuilder
     let models: [ProtectionModel]
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    /// A trace that cannot be read to the end (`--strict` and a malformed line, or no events at all).
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// `--model auto`: report only the models whose events the trace had.
@@ -30,33 +34,43 @@ final class Pipeline {
     private(set) var configurationModels: [[ProtectionModel]] = []
     private var configurationAuto: [Bool] = []
     /// Called after every piece read with the input bytes read so far and the events read.
-    var progress: ((_ bytes: Int, _ events: Int) -> Void)?
+    public var progress: ((_ bytes: Int, _ events: Int) -> Void)?
 
-    /// - Parameter configurations: what-if replays: one set of models per configuration, all replayed in
-    ///   this one pass over the input, each folded separately (`report(configuration:)`).
-    init(path: String, options: ModelOptions, strict: Bool, selection: ModelSelection?, configurations: [ModelSelection] = []) throws {
-        input = try TraceInput(path: path, forcedFormat: try options.inputFormat())
+    /// - Parameters:
+    ///   - selection: the models to run, nil for none (`protreplay events`).
+    ///   - configurations: what-if replays: one set of models per configuration, all replayed in this one
+    ///     pass over the input, each folded separately (`report(configuration:)`).
+    /// - Throws: `ConfigurationError` for settings or model options that are not valid, `InputError` for
+    ///   an input that cannot be opened.
+    public init(path: String, settings: TraceSettings, strict: Bool = false, selection: ModelConfiguration?,
+                configurations: [ModelConfiguration] = []) throws {
+        input = try TraceInput(path: path, forcedFormat: settings.inputFormat)
         var probeMap = ProbeMap()
-        if let pm = options.probeMap { try probeMap.load(path: pm) }
-        if let ks = options.kallsyms { probeMap.kernelSymbols = try KernelSymbols(path: ks) }
-        resolver = AddressResolver(profile: try options.profile(), userFixedLayout: options.fixesLayout, userFixedArch: options.arch != nil)
+        if let pm = settings.probeMap { try probeMap.load(path: pm) }
+        if let ks = settings.kallsyms { probeMap.kernelSymbols = try KernelSymbols(path: ks) }
+        resolver = AddressResolver(profile: try settings.profile(), userFixedLayout: settings.fixesLayout, userFixedArch: settings.arch != nil)
         source = ProtEventSource(input: input, probeMap: probeMap, comms: comms, symbols: symbols, strict: strict,
-                                 threads: Pipeline.readerThreads, pieceSize: Pipeline.pieceSize)
+                                 threads: settings.readerThreads ?? Pipeline.readerThreads, pieceSize: settings.pieceSize ?? Pipeline.pieceSize)
         let builder = SummaryBuilder(comms: comms, symbols: symbols)
         self.builder = builder
-        var ms = try selection?.makeModels(resolver: resolver, symbols: symbols) ?? []
+        let context = ModelBuildContext(resolver: resolver, symbols: symbols)
+        func build(_ c: ModelConfiguration) throws -> [ProtectionModel] {
+            do { return try c.makeModels(context) } catch let e as ModelConfiguration.Invalid { throw ConfigurationError(e.description) }
+        }
+        var ms = try selection.map(build) ?? []
         autoSelect = selection?.isAuto ?? false
         for c in configurations {
-            let isolated = try c.makeModels(resolver: resolver, symbols: symbols).map { builder.isolate($0) }
+            let isolated = try build(c).map { builder.isolate($0) }
             configurationModels.append(isolated)
             configurationAuto.append(c.isAuto)
             ms += isolated
         }
         models = ms
         for m in ms { builder.register(m) }
-        let limit = LiveStateLimit(cap: max(1, options.maxLiveEntries))
+        let limit = LiveStateLimit(cap: max(1, settings.maxLiveEntries))
         let sourceName = input.path == "-" ? "<stdin>" : input.path
         limit.onFirstRefusal = { Pipeline.warn($0.warning(source: sourceName)) }
+        resolver.onDirectMapBaseDefaulted = { Pipeline.warn("\(sourceName): \($0)") }
         engine = ReplayEngine(models: ms, sink: builder, limit: limit)
         if selection != nil { source.wantedTags = engine.wantedTags }
     }
@@ -74,7 +88,7 @@ final class Pipeline {
     }
 
     /// Reads the whole input. In strict mode stops at the first malformed line.
-    func run() throws {
+    public func run() throws {
         let displayPath = input.path == "-" ? "<stdin>" : input.path
         try source.run(into: AddressLearning(resolver: resolver, downstream: engine)) { bytes in
             self.progress?(bytes, self.source.stats.events)
@@ -97,38 +111,45 @@ final class Pipeline {
     }
 
     /// One warning line on stderr (clearing a progress line first when stderr is a terminal).
-    static func warn(_ message: String) {
+    public static func warn(_ message: String) {
         fputs((isatty(2) != 0 ? "\r\u{1b}[K" : "") + "protreplay: warning: " + message + "\n", stderr)
     }
 
-    func report() -> TraceReport {
-        let unmapped = source.nameSummaries().filter { $0.mapsTo == "unmapped" }.map { ($0.name, $0.count) }.sorted { $0.0 < $1.0 }
-        var r = TraceReport(
+    /// The report of the main selection.
+    public func report() -> ReportDocument {
+        let events = source.nameSummaries()
+        let unmapped = events.filter { $0.mapsTo == "unmapped" }.map { ($0.name, $0.count) }.sorted { $0.0 < $1.0 }
+        return ReportDocument(
             input: .init(path: input.path, format: input.format.rawValue, compression: input.compression.rawValue,
                          bytes: input.sizeOnDisk ?? input.bytesRead),
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
-            unmappedByName: unmapped, models: reportedModels.map { builder.summary(for: $0) })
-        r.stringsRefused = (comms.overflowCount, symbols.overflowCount)
-        return r
+            unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events),
+            stringsRefused: (comms.overflowCount, symbols.overflowCount))
     }
 
-    /// With `--model auto`, the models whose events were present (all of them if none was).
-    var reportedModels: [ProtectionModel] {
-        let own = configurationModels.isEmpty ? models : Array(models.prefix(models.count - configurationModels.reduce(0) { $0 + $1.count }))
-        guard autoSelect else { return own }
-        let applicable = own.filter(\.applicable)
-        return applicable.isEmpty ? own : applicable
+    /// The models of the main selection (what-if configurations excluded).
+    private var ownModels: [ProtectionModel] {
+        configurationModels.isEmpty ? models : Array(models.prefix(models.count - configurationModels.reduce(0) { $0 + $1.count }))
+    }
+
+    /// Each model's summary with its coverage of this trace. With `--model auto`: only the models whose
+    /// events were present (all of them if none was), observed ones first.
+    private func summaries(_ all: [ProtectionModel], auto: Bool, events: [EventNormalizer.NameSummary]) -> [ModelSummary] {
+        let applicable = all.filter(\.applicable)
+        let ms = auto && !applicable.isEmpty ? applicable : all
+        let out = ms.map { m -> ModelSummary in
+            var s = builder.summary(for: m)
+            s.coverage = ModelCoverage.evaluate(m.requirements, events: events)
+            return s
+        }
+        guard auto else { return out }
+        return out.filter { $0.coverage?.basis == .observed } + out.filter { $0.coverage?.basis != .observed }
     }
 
     /// The report of what-if configuration `i` (same input, its own models).
-    func report(configuration i: Int) -> TraceReport {
+    public func report(configuration i: Int) -> ReportDocument {
         var r = report()
-        var ms = configurationModels[i]
-        if configurationAuto[i] {
-            let applicable = ms.filter(\.applicable)
-            if !applicable.isEmpty { ms = applicable }
-        }
-        r.models = ms.map { builder.summary(for: $0) }
+        r.models = summaries(configurationModels[i], auto: configurationAuto[i], events: source.nameSummaries())
         return r
     }
 }

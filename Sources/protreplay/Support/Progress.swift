@@ -69,6 +69,8 @@ final class Progress {
     }
 }
 
+import ProtReplayKit
+
 extension Pipeline {
     /// Hooks a progress line onto this pipeline (nothing when `quiet` or stderr is not a terminal).
     func showProgress(quiet: Bool, label: String) -> Progress? {

@@ -1,0 +1,36 @@
+import ArgumentParser
+import ProtReplayKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where results and errors go, and how failures become exit statuses.
+enum Output {
+    static func write(_ text: String, to path: String?) throws { try ReportFiles.write(text, to: path) }
+
+    static func fail(_ message: String) {
+        var err = StandardError()
+        print("protreplay: error: \(message)", to: &err)
+    }
+
+    /// Runs `body`; a usage problem (`ValidationError`, `ConfigurationError`) is reported as one, any other
+    /// error as one line on stderr with exit status 2 (bad input).
+    static func guarded<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as ValidationError {
+            throw e
+        } catch let e as ConfigurationError {
+            throw ValidationError(e.description)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            fail("\(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ s: String) { fputs(s, stderr) }
+}
