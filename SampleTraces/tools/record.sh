@@ -16,6 +16,7 @@ perf script -i cpuclock-g.perf.data -F comm,tid,time,event,ip,sym > cpuclock-g.F
 perf script -i cpuclock-g.perf.data -F comm,pid,tid,time,period,event,ip,sym,dso --ns > cpuclock-g.F-pid-tid-period-dso-ns.txt
 perf script -i cpuclock-g.perf.data -F time,event,ip,sym > cpuclock-g.F-time-event-ip-sym.txt
 perf script -i cpuclock-g.perf.data -G -F comm,tid,time,event,ip,sym > cpuclock-g.no-callchain.txt
+perf script -i cpuclock-g.perf.data -F comm,tid,time,event,ip,sym,srcline > cpuclock-g.F-srcline.txt
 perf script -i modifiers.perf.data > modifiers.perf-script.txt
 # 2. trace-cmd (trace-cmd record cannot run here: /proc/sys/kernel/ftrace_enabled is read-only, so it
 #    fails with "Can't enable ftrace"): events are enabled through tracefs and the buffer is taken with

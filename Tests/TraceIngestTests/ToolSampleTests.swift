@@ -21,7 +21,7 @@ final class PerfScriptShapesTests: XCTestCase {
     /// `perf record -g -e cpu-clock`: `perf script -i cpuclock-g.perf.data -F time | wc -l` = 104, all `cpu-clock:`;
     /// every text variant has 104 sample headers (`grep -cvP '^\s*$|^\t'`).
     func testEveryFieldSelectionOfOneProfile() throws {
-        let variants = ["cpuclock-g.perf-script.txt.lz4", "cpuclock-g.F-comm-tid-time-event-ip-sym.txt",
+        let variants = ["cpuclock-g.perf-script.txt.lz4", "cpuclock-g.F-comm-tid-time-event-ip-sym.txt", "cpuclock-g.F-srcline.txt",
                         "cpuclock-g.F-pid-tid-period-dso-ns.txt", "cpuclock-g.F-time-event-ip-sym.txt", "cpuclock-g.no-callchain.txt"]
         var times: [[UInt64]] = []
         for v in variants {

@@ -103,6 +103,30 @@ public final class PerfScriptReader: TextTraceReader {
         return true
     }
 
+    /// Any srcline perf prints under a sample or frame (`map__fprintf_srcline` with prefix "\n  "): two
+    /// blanks, then a word that is not a sample header's first column:
+    ///
+    ///       dl-lookup.c:413
+    ///       [kernel.kallsyms][ffffffff821f5127]
+    ///       ??:0
+    ///       mm/filemap.c:3531 (discriminator 2)
+    /// A header indented by its padded comm (`  kworker/0:1-ev 123 [000] ...`) has a pid, time or
+    /// `EVENT:` word after the first; a srcline has none.
+    private func isSrclineUnderSample(_ p: UnsafePointer<UInt8>, _ lineStart: Int, _ i: Int, _ e: Int) -> Bool {
+        guard i == lineStart + 2, p[lineStart] == 0x20, p[lineStart + 1] == 0x20 else { return false }
+        if isSrcline(p, i, e) { return true }
+        var te = i
+        while te < e && p[te] != 0x20 { te += 1 }
+        if p[te - 1] == UInt8(ascii: ":") { return false }
+        var t = te
+        while t < e && p[t] == 0x20 { t += 1 }
+        if t == e { return true }
+        var t2 = t
+        while t2 < e && p[t2] != 0x20 { t2 += 1 }
+        if pidColumn(p, t, t2) != nil || p[t2 - 1] == UInt8(ascii: ":") { return false }
+        return p[t] == UInt8(ascii: "(")      // "file.c:12 (discriminator 2)", "(inlined)"
+    }
+
     @inline(__always)
     private func slice(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: p + s, count: max(0, e - s))
@@ -134,6 +158,7 @@ public final class PerfScriptReader: TextTraceReader {
             }
             // Other lines under a sample: tab-indented (brstackinsn, +insn) or a srcline.
             if tabbed || isSrcline(p, i, e) { return }
+            if (lastWasEvent || stackOpen) && isSrclineUnderSample(p, s, i, e) { return }
         } else if (lastWasEvent || stackOpen) && p[e - 1] == UInt8(ascii: ")"), let h = frameAddressEnd(p, i, e) {
             // A frame whose indentation was lost (`ffffffff8103d0ca native_write_msr_safe ([kernel.kallsyms])`,
             // as in files passed through editors or `sed 's/^\s*//'`): address, symbol, `(dso)`.
