@@ -73,6 +73,8 @@ final class PerfScriptShapesTests: XCTestCase {
           perf 10 [001] 1.000001: mem:0x1000:rw:
           perf 10 [001] 1.000002:  ffffffff8103ce3b native_safe_halt
           perf 10 [001] 1.000003: PERF_RECORD_COMM: perf:10/10
+          bash 14221 [000]   405.020182: PERF_RECORD_FORK(14223:14223):(14221:14221)
+          bash 14221 [000]   405.018669: PERF_RECORD_MMAP2 14221/14221: [0x5619bc391000(0xc1000) @ 0x2f000 fe:00 253884 0]: r-xp /usr/bin/bash
         \t0000000000401130\tinsn: 55
         not a perf line at all
 
@@ -83,9 +85,10 @@ final class PerfScriptShapesTests: XCTestCase {
         var bytes = Array(text.utf8)
         bytes.withUnsafeMutableBytes { reader.read(UnsafeRawBufferPointer($0), offset: 0, into: sink) }
         XCTAssertEqual(sink.events.map(\.name), ["task-clock:k", "cycles:u", "cpu-clock:uhH", "instructions:ppp", "malloc",
-                                                  "sched_switch", "cpu/mem-loads,ldlat=30/P", "mem:0x1000:rw", "sample", "PERF_RECORD_COMM"])
-        XCTAssertEqual(sink.events.map(\.comm), ["dd", "swapper", "Web Content", "", "", "wl", "perf", "perf", "perf", "perf"])
-        XCTAssertEqual(sink.events.map(\.pid), [12614, 0, 12346, 0, 7161, 7161, 10, 10, 10, 10])
+                                                  "sched_switch", "cpu/mem-loads,ldlat=30/P", "mem:0x1000:rw", "sample", "PERF_RECORD_COMM",
+                                                  "PERF_RECORD_FORK", "PERF_RECORD_MMAP2"])
+        XCTAssertEqual(sink.events.map(\.comm), ["dd", "swapper", "Web Content", "", "", "wl", "perf", "perf", "perf", "perf", "bash", "bash"])
+        XCTAssertEqual(sink.events.map(\.pid), [12614, 0, 12346, 0, 7161, 7161, 10, 10, 10, 10, 14221, 14221])
         XCTAssertEqual(sink.events[2].cpu, 3)
         XCTAssertEqual(sink.events[2].ts, 12345_678_901_000)
         XCTAssertEqual(sink.records.filter { $0.kind == .stackFrame }.map(\.payload),

@@ -24,7 +24,10 @@ import Musl
 /// system (`sched:sched_switch` -> `sched_switch`, `probe:do_sys_open` -> `do_sys_open`); any other event
 /// keeps perf's name with its modifiers (`cycles`, `cycles:u`, `task-clock:ppp`, `cpu/cycles/`,
 /// `mem:0x1000:rw`), so a counter sample is an event the probe map leaves unmapped. A sample printed
-/// without an event column (`-F comm,tid,time,ip,sym`) is an event named `sample`.
+/// without an event column (`-F comm,tid,time,ip,sym`) is an event named `sample`. The side-band lines of
+/// `--show-task-events`, `--show-mmap-events`, ... are events named by their record type
+/// (`PERF_RECORD_FORK`, `PERF_RECORD_MMAP2`), unmapped: perf.data gives no such events, so a text with
+/// them counts more events than its perf.data.
 ///
 /// perf prints no trace-flag column, so `flags.present` is false. The first call-chain line of a
 /// sample yields a `.stackTrace` record, then every line a `.stackFrame` whose payload is the symbol
@@ -206,6 +209,7 @@ public final class PerfScriptReader: TextTraceReader {
         var sawPid = false, sawCPU = false, sawTime = false
         var i = s
         var nameStart = -1, nameEnd = -1, payloadStart = e
+        var sideBand = false
         while i < e {
             while i < e && p[i] == 0x20 { i += 1 }
             let t = i
@@ -227,12 +231,14 @@ public final class PerfScriptReader: TextTraceReader {
                 break
             }
             if p[t] == UInt8(ascii: "P") && te - t > 12 && startsWith(p, t, te, "PERF_RECORD_") {
-                // --show-task-events / --show-mmap-events side-band lines: `PERF_RECORD_MMAP2 1234/1234: [...]`.
+                // --show-task-events / --show-mmap-events side-band lines, named by the record type:
+                //     PERF_RECORD_MMAP2 1234/1234: [...]     PERF_RECORD_FORK(14223:14223):(14221:14221)
                 nameStart = t
-                nameEnd = last == UInt8(ascii: ":") ? te - 1 : te
-                var q = te
-                while q < e && p[q] == 0x20 { q += 1 }
-                payloadStart = q
+                nameEnd = t + 12
+                while nameEnd < te && (p[nameEnd] == UInt8(ascii: "_") || (p[nameEnd] >= 0x41 && p[nameEnd] <= 0x5A) || (p[nameEnd] >= 0x30 && p[nameEnd] <= 0x39)) { nameEnd += 1 }
+                sideBand = true
+                payloadStart = nameEnd
+                while payloadStart < e && (p[payloadStart] == 0x20 || p[payloadStart] == UInt8(ascii: ":")) { payloadStart += 1 }
                 break
             }
             if !sawCPU && !sawTime && p[t] == UInt8(ascii: "[") && last == UInt8(ascii: "]") && te - t >= 3, let c = digits(p, t + 1, te - 1) {
@@ -256,7 +262,7 @@ public final class PerfScriptReader: TextTraceReader {
         }
         var name: StringTable.ID
         if nameStart >= 0, nameEnd > nameStart {
-            name = eventName(p, nameStart, nameEnd)
+            name = sideBand ? names.intern(slice(p, nameStart, nameEnd)) : eventName(p, nameStart, nameEnd)
         } else if sawTime || sawPid || sawCPU {
             name = unnamedSample
         } else {
