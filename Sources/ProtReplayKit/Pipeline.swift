@@ -108,6 +108,15 @@ public final class Pipeline {
             }
             Pipeline.warn("\(displayPath): the \(input.format.rawValue) file is well formed but holds no events (nothing was recorded in its buffers)")
         }
+        // Kprobes printed as bare addresses (trace-cmd report without symbols) that neither --kallsyms nor
+        // their event name could name stay unmapped: say so, they may be the probes a model needs.
+        let unnamed = source.nameSummaries().filter { e in
+            e.mapsTo == "unmapped" && e.function.map { f in Array(f.utf8).withUnsafeBytes { KernelSymbols.address($0) != nil } } ?? false
+        }
+        if !unnamed.isEmpty {
+            let list = unnamed.prefix(5).map { "\($0.name) (\($0.count))" }.joined(separator: ", ")
+            Pipeline.warn("\(displayPath): \(unnamed.count) kprobe event name(s) print their probe as a bare address and map to no probed function: \(list)\(unnamed.count > 5 ? ", ..." : ""); pass --kallsyms FILE (the traced kernel's /proc/kallsyms) to name them")
+        }
     }
 
     /// One warning line on stderr (clearing a progress line first when stderr is a terminal).

@@ -228,6 +228,19 @@ final class MalformedInputTests: XCTestCase {
         }
     }
 
+    /// A kprobe that trace-cmd printed as a bare address and whose event name names no probed function the
+    /// probe map knows: one warning line pointing at --kallsyms; none once --kallsyms names it.
+    func testUnnamedBareAddressKprobeIsWarnedAbout() throws {
+        let trace = file("r.txt", "cpus=1\n          init-1     [000]     5.009825: my_fault_probe:       (ffffffff812d2af0) vma=0x1 address=0x2 flags=0x255\n")
+        let r = try runTool(["report", trace])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("my_fault_probe (1)") && r.err.contains("--kallsyms"), r.err)
+        let ks = file("kallsyms", "ffffffff812d2af0 T handle_mm_fault\nffffffff812d2f00 T other\n")
+        let named = try runTool(["report", trace, "--kallsyms", ks])
+        XCTAssertEqual(named.status, 0, named.err)
+        XCTAssertFalse(named.err.contains("bare address"), named.err)
+    }
+
     /// --kallsyms with a file that holds no symbols (what a non-root read of /proc/kallsyms gives: zero addresses).
     func testKallsymsWithoutSymbols() throws {
         let ks = file("kallsyms", "0000000000000000 T _text\n0000000000000000 T handle_mm_fault\n")
