@@ -38,6 +38,9 @@ wl_small; tc_end; echo 0 > $T/instances/second/tracing_on
 nokallsyms trace-cmd extract -t -a -o instances.dat >/dev/null
 trace-cmd report -i instances.dat > instances.report.txt 2>/dev/null
 [ -d $T/instances/second ] && rmdir $T/instances/second
+# The latency-format option: CPU and flags in one word, microseconds since the first entry.
+tc_begin "sched:sched_switch"; sleep 0.05; /usr/bin/printf 'a\nb\n' > $T/trace_marker; tc_end
+echo latency-format > $T/trace_options; cat $T/trace > latency-format.trace.txt; echo nolatency-format > $T/trace_options
 # An event that does not fire: an empty trace.
 tc_begin "initcall:initcall_start"; true; tc_end
 nokallsyms trace-cmd extract -o empty.dat >/dev/null

@@ -292,6 +292,19 @@ final class TraceCmdVariantsTests: XCTestCase {
         }
     }
 
+    /// ftrace's `latency-format` option: `grep -c ': sched_switch:'` = 97, one two-line marker; the time is
+    /// microseconds since the first entry (`16963us#:` -> 16,963,000 ns).
+    func testLatencyFormatText() throws {
+        let (s, input) = try readAll(toolsDir + "/latency-format.trace.txt")
+        XCTAssertEqual(input.format, .ftraceText)
+        XCTAssertTrue(s.malformed.isEmpty, "\(s.malformed.prefix(3))")
+        XCTAssertEqual(histogram(s), ["sched_switch": 97, "tracing_mark_write": 1])
+        XCTAssertEqual(s.events.first?.ts, 16_963_000)
+        XCTAssertEqual(s.events.first?.cpu, 0)
+        XCTAssertEqual(s.events.first?.pid, 26999)
+        XCTAssertEqual(s.events.first?.flags, TraceFlags(bits: TraceFlags.irqsOff, preemptDepth: 2))
+    }
+
     /// An event that never fired: `trace-cmd report -i empty.dat` prints only `cpus=2`. No records, no error.
     func testEmptyTraceDat() throws {
         let (s, input) = try readAll(toolsDir + "/empty.dat")

@@ -34,6 +34,57 @@ public final class FtraceTextReader: TextTraceReader {
     private var scratch = [UInt8](repeating: 0, count: 512)
     private var event = RawEvent()
     public let functionEventName: StringTable.ID
+    /// A `latency-format` line is being parsed again in the usual shape.
+    private var rereading = false
+
+    /// A line of the `latency-format` option in the usual shape, or nil (kernel/trace/trace_output.c
+    /// `lat_print_generic` + `lat_print_timestamp`: CPU and flags in one word, microseconds since the
+    /// first entry, then a delay mark):
+    ///
+    ///         bash-26999     0d..2. 16963us#: sched_switch: prev_comm=bash ...
+    ///       printf-27018     1d..2. 72536us : sched_switch: ...
+    ///     -> bash-26999 [000] d..2. 0.016963: sched_switch: prev_comm=bash ...
+    private func latencyFormatLine(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> [UInt8]? {
+        // comm-pid (the comm may hold blanks: take the last "-digits" word before the CPU+flags word).
+        var words: [Range<Int>] = []
+        var i = s
+        while i < e && words.count < 6 {
+            while i < e && p[i] == 0x20 { i += 1 }
+            let w = i
+            while i < e && p[i] != 0x20 { i += 1 }
+            if i > w { words.append(w..<i) }
+        }
+        func digit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+        for k in 1..<max(1, words.count - 1) {
+            let cf = words[k], ts = words[k + 1]
+            var d = cf.lowerBound
+            while d < cf.upperBound && digit(p[d]) { d += 1 }
+            let flags = cf.upperBound - d
+            guard d > cf.lowerBound, d - cf.lowerBound <= 5, flags == 4 || flags == 5 else { continue }
+            // "16963us#:" or "72536us" then ":" (a blank delay mark).
+            var u = ts.lowerBound
+            while u < ts.upperBound && digit(p[u]) { u += 1 }
+            guard u > ts.lowerBound, u + 1 < ts.upperBound, p[u] == UInt8(ascii: "u") || p[u] == UInt8(ascii: "n"), p[u + 1] == UInt8(ascii: "s") else { continue }
+            var rest = ts.upperBound
+            if p[ts.upperBound - 1] != UInt8(ascii: ":") {
+                guard k + 2 < words.count, words[k + 2].count == 1, p[words[k + 2].lowerBound] == UInt8(ascii: ":") else { continue }
+                rest = words[k + 2].upperBound
+            }
+            guard u - ts.lowerBound <= 18 else { return nil }
+            var value: UInt64 = 0
+            for j in ts.lowerBound..<u { value = value &* 10 &+ UInt64(p[j] - 0x30) }
+            let ns = p[u] == UInt8(ascii: "u") ? value &* 1000 : value
+            var out = Array(UnsafeBufferPointer(start: p + s, count: cf.lowerBound - s))
+            out += Array(" [".utf8) + Array(UnsafeBufferPointer(start: p + cf.lowerBound, count: d - cf.lowerBound)) + Array("] ".utf8)
+            out += Array(UnsafeBufferPointer(start: p + d, count: flags))
+            let frac = String(ns % 1_000_000_000)
+            out += Array(" \(ns / 1_000_000_000).\(String(repeating: "0", count: 9 - frac.count) + frac):".utf8)
+            out += Array(UnsafeBufferPointer(start: p + rest, count: e - rest))
+            return out
+        }
+        return nil
+    }
+
     /// Events whose text may run over several lines.
     private let messageNames: [StringTable.ID]
     /// The last record was a message: a line that is no record continues it.
@@ -204,6 +255,15 @@ public final class FtraceTextReader: TextTraceReader {
             break
         }
         guard cpuOpen >= 0 else {
+            if !rereading, let fixed = latencyFormatLine(p, commStart, e) {
+                // Parsed again in the usual shape; the record keeps this line's number and offset.
+                rereading = true
+                defer { rereading = false }
+                fixed.withUnsafeBufferPointer { b in
+                    parseEventLine(b.baseAddress!, commStart: 0, b.count, lineStart: 0, offset: offset, sink: sink)
+                }
+                return
+            }
             sink.malformed(line: lineNumber, offset: offset, reason: "no TASK-PID [CPU] prefix", text: slice(p, lineStart, e))
             return
         }
