@@ -25,9 +25,13 @@ let package = Package(
         // System library: trace.dat writing (libtracecmd's exported output calls) and libtracefs recording.
         .systemLibrary(name: "CTraceCmdWrite", pkgConfig: "libtracecmd",
                        providers: [.apt(["libtracecmd-dev", "libtracefs-dev"])]),
+        // System libraries: zstd (`.zst` inputs, `perf record -z` records), zlib (`.gz`), liblzma (`.xz`).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
 
         // bytes -> RawEvent: byte sources, format sniffing, one reader per format.
-        .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd"], swiftSettings: fast),
+        .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd", "CZstd", "CZlib", "CLZMA"], swiftSettings: fast),
         // RawEvent -> ProtEvent: probe map, kernel profile, address -> pfn.
         .target(name: "EventModel", dependencies: ["TraceIngest"], swiftSettings: fast),
         // ProtEvent -> contexts: per-CPU task, IRQ stack, lost spans, the model protocol.

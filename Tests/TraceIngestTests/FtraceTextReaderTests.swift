@@ -173,12 +173,33 @@ final class FtraceTextReaderTests: XCTestCase {
         this is not a trace line
                     init-1       [001] .....     notatime: tracing_mark_write: x
                     init-1       [001] .q...     9.884342: tracing_mark_write: x
-                    init-1       [001] .....     9.884342: tracing_mark_write: ok
         \u{01}\u{02}\u{ff}garbage
+                    init-1       [001] .....     9.884342: tracing_mark_write: ok
 
         """)
         XCTAssertEqual(c.records.count, 1)
-        XCTAssertEqual(c.malformed.map(\.line), [2, 3, 4, 6])
+        XCTAssertEqual(c.malformed.map(\.line), [2, 3, 4, 5])
+    }
+
+    /// `printf 'one write:\nsecond line\nthird line\n' > trace_marker` (SampleTraces/tools/same-buffer.trace.txt):
+    /// one event; the lines after it are its text, up to the next record.
+    func testMultiLineMarkerContinuesOverTheFollowingLines() {
+        let c = readText("""
+                  printf-13747   [001] ...1.   384.748085: tracing_mark_write: one write:
+        second line
+        third line
+                  printf-13747   [001] ...1.   384.748097: mm_page_alloc: page=00000000f5ae56ce pfn=0x104828 order=0 migratetype=0 gfp_flags=GFP_NOWAIT
+        not a continuation: after a page allocation
+                  printf-13747   [001] ...1.   384.748098: bprint:               foo: first
+         indented second
+        CPU:1 [LOST 3 EVENTS]
+
+        """)
+        let events = c.records.filter { $0.kind == .event }
+        XCTAssertEqual(events.map(\.name), ["tracing_mark_write", "mm_page_alloc", "bprint"])
+        XCTAssertEqual(events[0].payload, "one write:")
+        XCTAssertEqual(c.malformed.map(\.line), [5])
+        XCTAssertEqual(c.records.last?.kind, .lostEvents)
     }
 
     /// Found by `scripts/fuzz trace-cmd-report`: a line that starts with "[2]" made the reader look
