@@ -121,6 +121,7 @@ public final class HighmemModel: ProtectionModel {
             kunmapLocal(vaddr: vaddr, e, ctx, emit)
         case .pkmapFlush:
             flushPkmaps(at: e.timestamp, cause: .flush, emit)
+            pkmap.flushObservedSinceInstall = true
         case let .contextSwitch(prevPid, _, _, nextPid, _):
             switchTasks(prev: prevPid, next: nextPid, cpu: e.cpu, at: e.timestamp, line: e.line, emit)
         case let .taskMigrate(pid, from, to):
@@ -360,10 +361,13 @@ public final class HighmemModel: ProtectionModel {
                     }
                 }
                 if let last = pkmap.lastInstallVaddr, vaddr <= last { flushed = true }
-                if flushed {
+                // A flush probe that fired inside this call (map_new_virtual -> flush_all_zero_pkmaps) already
+                // cleared the stale slots; inferring it again would count one flush twice.
+                if flushed && !pkmap.flushObservedSinceInstall {
                     flushPkmaps(at: e.timestamp, cause: .flushInferred, except: page, emit)
                 }
                 pkmap.lastInstallVaddr = vaddr
+                pkmap.flushObservedSinceInstall = false
             }
             if pkmap.pageAtVaddr[vaddr] != nil || admit(pkmap.pageAtVaddr.count, "pkmap_addresses") { pkmap.pageAtVaddr[vaddr] = page }
         } else {
