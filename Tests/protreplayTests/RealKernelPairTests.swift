@@ -1,0 +1,63 @@
+import XCTest
+import Foundation
+@testable import protreplay
+
+/// The kernel-vs-kernel captures (`SampleTraces/real/*-compare`, issue 13): the same workload
+/// (`scripts/workload/wl.c`, phases `pkmap`, `preempt`, `pfnmap` added) on two kernels each. Every number is
+/// an independent count over the trace text (grep/awk in the comments, run in the capture's directory with
+/// `T() { lz4 -dc trace.lz4; }` and `A=../../../scripts/workload`), or a model number whose rule is exact.
+final class RealKernelPairTests: XCTestCase {
+    func trace(_ name: String) -> String { realDir.appendingPathComponent("\(name)/trace.lz4").path }
+    let i386 = "6.1.0-50-686-pae-i386-compare"
+    let i386RT = "6.1.0-50-rt-686-pae-i386-compare"
+
+    /// PREEMPT_RT next to non-RT (spec E8): a kmap_local section is preemptible on RT (migrate_disable only), so
+    /// the effective window of a held slot is cut at every switch away from its task.
+    ///   `T | awk -f $A/kmap-local-preempted.awk`  non-RT -> switches=0 slot_pieces=0 pending=0
+    ///                                             RT     -> switches=41 slot_pieces=43 pending=12 R+=41
+    ///   `T | awk -f $A/highmem-kmap-local.awk`    non-RT -> highmem=9671; RT -> highmem=10688
+    /// (the kernel's own `T | grep -c 'kmap_local_sched_out: ('`: 0 and 42; it counts from the slot push inside
+    /// __kmap_local_pfn_prot to the pop inside kunmap_local_indexed, the awk from the entries of both; see README.)
+    func testPreemptedKmapLocalWindowsOnRTOnly() throws {
+        for (name, pushes, pieces) in [(i386, 9671, 0), (i386RT, 10688, 43)] {
+            let j = try report([trace(name), "--model", "highmem"])
+            XCTAssertEqual(value(j, "counters.kmap_local_pushes") as? Int, pushes, name)
+            XCTAssertEqual(value(j, "exposure.effective.by_close_cause.sched_out") as? Int ?? 0, pieces, name)
+            XCTAssertEqual(value(j, "exposure.effective.by_close_cause.unmap") as? Int, pushes, name)
+            // One effective window per on-CPU piece: the pushes, plus one per cut.
+            XCTAssertEqual(value(j, "exposure.effective.by_scope.ctx.windows") as? Int, pushes + pieces, name)
+            XCTAssertEqual(value(j, "exposure.granted.by_scope.ctx.windows") as? Int, pushes, name)
+        }
+    }
+
+    /// pkmap slots recycled: phase `pkmap` kmap()s 1100 distinct highmem pages through /proc/self/mem, more than
+    /// the 512 PAE pkmap slots, so map_new_virtual() wraps and calls flush_all_zero_pkmaps() (probed).
+    ///   `T | grep -c 'flush_all_zero_pkmaps: ('`                         -> 2 (both kernels)
+    ///   `T | grep -c ' kmap_high: (kmap_high+0x0'`                        -> 1116
+    ///   `T | grep 'set_page_address:' | grep -vc 'virtual=0x0$'`          -> 1100 slot installs
+    ///   `T | grep -c 'set_page_address: .* virtual=0x0$'`                -> 1023 slots cleared (511 + 512 by flush)
+    /// Every install's effective window ends at an observed flush (1023) or is still stale at the end (77).
+    func testPkmapFlushesObserved() throws {
+        for name in [i386, i386RT] {
+            let j = try report([trace(name), "--model", "highmem"])
+            XCTAssertEqual(value(j, "counters.pkmap_flushes") as? Int, 2, name)
+            XCTAssertEqual(value(j, "counters.pkmap_flushes_inferred") as? Int, 0, name)
+            XCTAssertEqual(value(j, "counters.pkmap_installs") as? Int, 1100, name)
+            XCTAssertEqual(value(j, "exposure.effective.by_close_cause.flush") as? Int, 1023, name)
+            XCTAssertEqual(value(j, "exposure.effective.by_close_cause.trace_end") as? Int, 1100 - 1023, name)
+            XCTAssertEqual(value(j, "exposure.granted.by_scope.global.windows") as? Int, 1116, name)
+        }
+    }
+
+    /// Seed 003: gup on a VM_IO|VM_PFNMAP mapping (mmap of /dev/mem at 0xa0000) is refused.
+    ///   `T | grep 'check_vma_flags: (' | grep -c wl-pfnmap`        -> 4 (vm_flags=0x50444fb: 0x4000|0x400 set)
+    ///   `T | grep 'check_vma_flags_ret: ' | grep wl-pfnmap | grep -c 'ret=-14'` -> 4
+    ///   `T | grep wl-pfnmap | grep -c 'try_grab_'`                   -> 0 (no page grabbed in the phase)
+    func testGupRefusesPfnmapOnI386() throws {
+        for name in [i386, i386RT] {
+            let j = try report([trace(name), "--model", "s390pv"])
+            XCTAssertEqual(value(j, "counters.gup_pfnmap_refused") as? Int, 4, name)
+            XCTAssertEqual(value(j, "anomalies.by_kind.gup_special_pfn") as? Int, 0, name)
+        }
+    }
+}
