@@ -60,4 +60,58 @@ final class RealKernelPairTests: XCTestCase {
             XCTAssertEqual(value(j, "anomalies.by_kind.gup_special_pfn") as? Int, 0, name)
         }
     }
+
+    let x86_61 = "6.1.0-56-amd64-x86_64-compare"
+    let x86_612 = "6.12.107+deb12-amd64-x86_64-compare"
+
+    /// x86_64 6.1 next to 6.12: O_DIRECT pins its pages on 6.12 (FOLL_PIN since 6.5) where 6.1 takes
+    /// references (FOLL_GET). FOLL_PIN is 0x40000 on 6.1 and 0x80000 (1<<19) on 6.12 (`--foll-pin`).
+    ///   6.1:  `T | grep -E 'try_grab_(folio|page): ' | grep -cE 'flags=0x[0-9a-f]*[4-7c-f][0-9a-f]{4}$'`  -> 32 of 1290
+    ///   6.12: `T | grep -E 'try_grab_folio(_fast)?: ' | grep -cE 'flags=0x[0-9a-f]*[89a-f][0-9a-f]{4}$'`   -> 160 of 1290
+    ///   `T | grep wl-odirect | grep -cE 'try_grab_'` -> 128 on both (64 pages written, 64 read)
+    ///   pinned releases: `T | grep 'gup_put_folio: ' | grep -cE '<same FOLL_PIN pattern>'` -> 32 / 160
+    /// The gup-fast grab is `try_grab_folio_fast(page, ...)` on 6.12, `try_grab_folio(page, ...)` on 6.1
+    /// (6.12's `try_grab_folio` takes a folio: the slow path); see the probe files.
+    func testX86PinsMovedFromGetToPin() throws {
+        for (name, follPin, pins, gets) in [(x86_61, "0x40000", 32, 1258), (x86_612, "0x80000", 160, 1130)] {
+            let j = try report([trace(name), "--model", "s390pv", "--foll-pin", follPin])
+            XCTAssertEqual(value(j, "counters.pages_pinned") as? Int, pins, name)
+            XCTAssertEqual(value(j, "counters.pages_get") as? Int, gets, name)
+            XCTAssertEqual(value(j, "anomalies.by_kind.release_without_pin") as? Int, 0, name)
+            // Seed 003 on both: `T | grep 'check_vma_flags_ret: ' | grep wl-pfnmap | grep -c 'ret=-14'` -> 4;
+            // `T | grep wl-pfnmap | grep -c 'try_grab_'` -> 0.
+            XCTAssertEqual(value(j, "counters.gup_pfnmap_refused") as? Int, 4, name)
+            XCTAssertEqual(value(j, "anomalies.by_kind.gup_special_pfn") as? Int, 0, name)
+        }
+    }
+
+    /// The same secretmem phase on both: `T | grep -c 'set_direct_map_invalid_noflush: ('` -> 4,
+    /// `T | grep -c 'set_direct_map_default_noflush: ('` -> 4 (6.1 and 6.12).
+    func testX86SecretmemRemovalsOnBoth() throws {
+        for name in [x86_61, x86_612] {
+            let j = try report([trace(name), "--model", "directmap"])
+            XCTAssertEqual(value(j, "counters.removals") as? Int, 4, name)
+            XCTAssertEqual(value(j, "counters.restores") as? Int, 4, name)
+        }
+    }
+
+    /// arm32 HIGHMEM (armmp-lpae): kmap_local windows equal the independent count, pkmap slots recycled.
+    ///   `T | awk -f $A/highmem-kmap-local.awk` -> kmap_local_page=11952 kmap_local_pfn=10603 highmem=10603 lowmem=1349
+    ///   `T | awk -f $A/kmap-local-preempted.awk` -> switches=0 slot_pieces=0 pending=0
+    ///   `T | grep -c 'flush_all_zero_pkmaps: ('` -> 2; `T | grep -c 'set_page_address: .* virtual=0x0$'` -> 1023
+    ///   `T | grep 'check_vma_flags_ret: ' | grep wl-pfnmap | grep -c 'ret=-14'` -> 4
+    func testArm32Highmem() throws {
+        let name = "6.1.0-50-armmp-lpae-armhf-compare"
+        let j = try report([trace(name), "--model", "highmem"])
+        XCTAssertEqual(value(j, "counters.kmap_local_pushes") as? Int, 10603)
+        XCTAssertEqual(value(j, "counters.kmap_local_lowmem") as? Int, 1349)
+        XCTAssertEqual(value(j, "exposure.granted.by_scope.ctx.windows") as? Int, 10603)
+        XCTAssertEqual(value(j, "exposure.effective.by_scope.ctx.windows") as? Int, 10603)
+        XCTAssertEqual(value(j, "exposure.effective.by_close_cause.unmap") as? Int, 10603)
+        XCTAssertEqual(value(j, "counters.pkmap_flushes") as? Int, 2)
+        XCTAssertEqual(value(j, "counters.pkmap_flushes_inferred") as? Int, 0)
+        XCTAssertEqual(value(j, "exposure.effective.by_close_cause.flush") as? Int, 1023)
+        let s = try report([trace(name), "--model", "s390pv"])
+        XCTAssertEqual(value(s, "counters.gup_pfnmap_refused") as? Int, 4)
+    }
 }
