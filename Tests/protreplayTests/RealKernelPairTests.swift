@@ -114,4 +114,30 @@ final class RealKernelPairTests: XCTestCase {
         let s = try report([trace(name), "--model", "s390pv"])
         XCTAssertEqual(value(s, "counters.gup_pfnmap_refused") as? Int, 4)
     }
+
+    /// `docs/examples/compare/*.txt` are what `scripts/examples` writes (the tool run from the repository root).
+    func testCommittedKernelComparisonsMatch() throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        _ = FileManager.default.changeCurrentDirectoryPath(repoRoot.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
+        let r = "SampleTraces/real/"
+        let i386 = try runTool(["compare", "686-pae=\(r)6.1.0-50-686-pae-i386-compare/trace.lz4",
+                                "rt-686-pae=\(r)6.1.0-50-rt-686-pae-i386-compare/trace.lz4",
+                                "--model", "highmem,s390pv", "--changed-only", "--quiet"])
+        XCTAssertEqual(i386.status, 0, i386.err)
+        XCTAssertEqual(i386.out, try String(contentsOfFile: "docs/examples/compare/i386-686-pae-vs-rt-686-pae.txt", encoding: .utf8),
+                       "docs/examples/compare/i386-686-pae-vs-rt-686-pae.txt is stale: run scripts/examples")
+        let x86 = try runTool(["compare", "6.1=docs/examples/compare/x86_64-6.1.0-56.json",
+                               "6.12=docs/examples/compare/x86_64-6.12.107.json", "--changed-only", "--quiet"])
+        XCTAssertEqual(x86.status, 0, x86.err)
+        XCTAssertEqual(x86.out, try String(contentsOfFile: "docs/examples/compare/x86_64-6.1-vs-6.12.txt", encoding: .utf8),
+                       "docs/examples/compare/x86_64-6.1-vs-6.12.txt is stale: run scripts/examples")
+        // The saved reports behind the x86_64 comparison, and the numbers its reading rests on.
+        for (file, pins, gets) in [("x86_64-6.1.0-56.json", 32, 1258), ("x86_64-6.12.107.json", 160, 1130)] {
+            let j = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "docs/examples/compare/\(file)"))) as! [String: Any]
+            let s390 = (j["models"] as? [[String: Any]])?.first { ($0["model"] as? [String: Any])?["name"] as? String == "s390pv" }
+            XCTAssertEqual(value(s390 ?? [:], "counters.pages_pinned") as? Int, pins, file)
+            XCTAssertEqual(value(s390 ?? [:], "counters.pages_get") as? Int, gets, file)
+        }
+    }
 }
