@@ -140,4 +140,15 @@ final class RealKernelPairTests: XCTestCase {
             XCTAssertEqual(value(s390 ?? [:], "counters.pages_get") as? Int, gets, file)
         }
     }
+
+    /// Seed 004 on a real kernel: a module reads a removed secretmem frame through its direct-map alias with
+    /// copy_from_kernel_nofault() (fixed up, no oops), in `SampleTraces/real/6.1.0-56-amd64-x86_64-dmstray/trace`:
+    ///   `grep 'page_fault_kernel: address=0xffff888' trace` -> 1 line, address=0xffff88807fd9b000 error_code=0x0
+    ///   `grep 'set_direct_map_invalid_noflush_ret' trace | grep -c '(secretmem_fault'` -> 5 (removals)
+    func testDirectMapStrayReadOfRemovedFrame() throws {
+        let j = try report([realDir.appendingPathComponent("6.1.0-56-amd64-x86_64-dmstray/trace").path, "--model", "directmap"])
+        XCTAssertEqual(value(j, "unprotected_accesses.by_class.removed_direct_map") as? Int, 1)
+        XCTAssertEqual(value(j, "counters.removals") as? Int, 5)
+        XCTAssertEqual(value(j, "counters.restores") as? Int, 5)
+    }
 }
