@@ -157,8 +157,11 @@ public final class HighmemModel: ProtectionModel {
     private func pushLocal(pfn: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         var openNs = e.timestamp
         var api = KmapAPI.kmapLocalPfn
+        var offCPU: [(out: UInt64, cpu: Int32, back: UInt64?)] = []
         if var p = pendingLocal[ctx.instance], !p.pushed {
             p.pushed = true
+            offCPU = p.offCPU
+            p.offCPU = []
             pendingLocal[ctx.instance] = p
             openNs = p.openNs
             api = .kmapLocalPage
@@ -183,9 +186,17 @@ public final class HighmemModel: ProtectionModel {
         }
         if t.onCPU == nil { t.onCPU = ctx.cpu }
         t.lastCPU = ctx.cpu
+        // On-CPU pieces that ended before the push (switched away between the call's entry and here).
+        var segmentStart = openNs
+        for off in offCPU {
+            emit.window(window(.effective, scope: .ctx, frame: .pfn(pfn), alias: "fixmap_kmap", api: api.name,
+                               pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: off.cpu,
+                               open: segmentStart, close: off.out, site: e.site, cause: .schedOut))
+            segmentStart = off.back ?? e.timestamp
+        }
         let entry = KmapLocalEntry(pfn: pfn, vaddr: nil, holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid,
                                    holderComm: ctx.comm, cpu: ctx.cpu, api: api, openNs: openNs, site: e.site,
-                                   segmentStart: openNs)
+                                   segmentStart: segmentStart)
         t.entries.append(entry)
         localSlots += 1
         kmapLocalPushes += 1
@@ -440,6 +451,14 @@ public final class HighmemModel: ProtectionModel {
     // MARK: Scheduling and lifecycle
 
     private func switchTasks(prev: Int32, next: Int32, cpu: Int32, at ts: UInt64, line: Int, _ emit: ObservationSink) {
+        // A kmap_local_page call not yet known to be highmem (its nested push has not come): remember the switch.
+        if let i = pendingLocal.index(forKey: .task(prev)), !pendingLocal.values[i].pushed {
+            pendingLocal.values[i].offCPU.append((out: ts, cpu: cpu, back: nil))
+        }
+        if let i = pendingLocal.index(forKey: .task(next)), !pendingLocal.values[i].pushed,
+           let last = pendingLocal.values[i].offCPU.indices.last, pendingLocal.values[i].offCPU[last].back == nil {
+            pendingLocal.values[i].offCPU[last].back = ts
+        }
         if var t = tasks.removeValue(forKey: prev) {     // out of the map while it changes: no copy-on-write
             for i in t.entries.indices {
                 if let s = t.entries[i].segmentStart {
