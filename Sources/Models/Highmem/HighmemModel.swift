@@ -23,6 +23,11 @@ public final class HighmemModel: ProtectionModel {
 
     private var tasks: [Int32: KmapLocalStack] = [:]
     private var pendingLocal: [ContextInstance: PendingLocalCall] = [:]
+    /// Switches of a task while its `kmap_local_page` call is still pending (only such tasks have an entry).
+    private var pendingSwitches: [ContextInstance: [PendingSwitch]] = [:]
+    /// More switches within one pending call merge into the last off-CPU interval (its on-CPU time between is
+    /// then not counted as effective).
+    static let maximumPendingSwitches = 8
     private var pendingHigh: [ContextInstance: [UInt64]] = [:]
     private var pkmap = PkmapSlotTable()
     /// Addresses the kernel returned for fixmap slots: a `kunmap_local` of any other address that no
@@ -109,6 +114,7 @@ public final class HighmemModel: ProtectionModel {
                     if old != nil || admit(pendingLocal.count, "pending_kmap_local") {
                         pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page)
                     }
+                    pendingSwitches[ctx.instance] = nil
                 }
             case .kmapLocalPfn: if let pfn { pushLocal(pfn: pfn, e, ctx, emit) }
             case .kunmapLocal: break
@@ -157,11 +163,10 @@ public final class HighmemModel: ProtectionModel {
     private func pushLocal(pfn: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         var openNs = e.timestamp
         var api = KmapAPI.kmapLocalPfn
-        var offCPU: [(out: UInt64, cpu: Int32, back: UInt64?)] = []
+        var offCPU: [PendingSwitch] = []
         if var p = pendingLocal[ctx.instance], !p.pushed {
             p.pushed = true
-            offCPU = p.offCPU
-            p.offCPU = []
+            offCPU = pendingSwitches.removeValue(forKey: ctx.instance) ?? []
             pendingLocal[ctx.instance] = p
             openNs = p.openNs
             api = .kmapLocalPage
@@ -217,6 +222,7 @@ public final class HighmemModel: ProtectionModel {
             fixmapLow = min(fixmapLow, vaddr & ~0xfff)
             fixmapHigh = max(fixmapHigh, vaddr & ~0xfff)
         case .kmapLocalPage:
+            pendingSwitches[ctx.instance] = nil
             guard let p = pendingLocal.removeValue(forKey: ctx.instance) else { return }
             guard let ti = tasks.index(forKey: ctx.pid) else {
                 if !p.pushed { noteLowmem(ctx.pid, vaddr) }
@@ -452,12 +458,20 @@ public final class HighmemModel: ProtectionModel {
 
     private func switchTasks(prev: Int32, next: Int32, cpu: Int32, at ts: UInt64, line: Int, _ emit: ObservationSink) {
         // A kmap_local_page call not yet known to be highmem (its nested push has not come): remember the switch.
-        if let i = pendingLocal.index(forKey: .task(prev)), !pendingLocal.values[i].pushed {
-            pendingLocal.values[i].offCPU.append((out: ts, cpu: cpu, back: nil))
+        if let p = pendingLocal[.task(prev)], !p.pushed {
+            if let i = pendingSwitches.index(forKey: .task(prev)) {
+                if pendingSwitches.values[i].count < HighmemModel.maximumPendingSwitches {
+                    pendingSwitches.values[i].append(PendingSwitch(out: ts, back: nil, cpu: cpu))
+                } else {
+                    pendingSwitches.values[i][pendingSwitches.values[i].count - 1].back = nil   // merged
+                }
+            } else if admit(pendingSwitches.count, "pending_switches") {
+                pendingSwitches[.task(prev)] = [PendingSwitch(out: ts, back: nil, cpu: cpu)]
+            }
         }
-        if let i = pendingLocal.index(forKey: .task(next)), !pendingLocal.values[i].pushed,
-           let last = pendingLocal.values[i].offCPU.indices.last, pendingLocal.values[i].offCPU[last].back == nil {
-            pendingLocal.values[i].offCPU[last].back = ts
+        if let i = pendingSwitches.index(forKey: .task(next)), let last = pendingSwitches.values[i].indices.last,
+           pendingSwitches.values[i][last].back == nil {
+            pendingSwitches.values[i][last].back = ts
         }
         if var t = tasks.removeValue(forKey: prev) {     // out of the map while it changes: no copy-on-write
             for i in t.entries.indices {
@@ -529,6 +543,7 @@ public final class HighmemModel: ProtectionModel {
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
         pendingLocal[ctx.instance] = nil
+        pendingSwitches[ctx.instance] = nil
         pendingHigh[ctx.instance] = nil
         guard let t = tasks[ctx.pid], t.entries.contains(where: { $0.holder == ctx.instance }) else { return }
         emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: ctx.cpu, pid: ctx.pid, kind: "leaked_across_irq_exit",
