@@ -357,25 +357,40 @@ public final class FtraceTextReader: TextTraceReader {
         }
     }
 
-    /// `d.h1.` (5 chars, newer kernels) or `d.h1` (4 chars, older).
+    /// `d.h1.` (5 chars, newer kernels) or `d.h1` (4 chars, older), or the 7 of a PREEMPT_RT kernel with lazy
+    /// preemption (6.1-rt), whose header reads irqs-off, need-resched, need-resched-lazy, hardirq/softirq,
+    /// preempt-depth, preempt-lazy-depth, migrate-disable:
+    ///
+    ///       rcuc/1-27      [001] ...s.12    14.033903: softirq_entry: vec=7 [action=SCHED]
     private func parseFlags(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> TraceFlags? {
-        let n = e - s
+        var n = e - s
+        let rt = n == 7
+        if rt {
+            // The two lazy columns (need-resched-lazy at +2, preempt-lazy-depth at +5) are checked and set aside;
+            // the other five read as the 5-column form. A need-resched-lazy mark counts as need-resched.
+            guard p[s + 2] == UInt8(ascii: ".") || p[s + 2] == UInt8(ascii: "L") || p[s + 2] == UInt8(ascii: "l"),
+                  hexDigit(p[s + 5]) != nil else { return nil }
+            n = 5
+        }
         guard n == 4 || n == 5 else { return nil }
+        /// Column k of the 4/5-column form (irqs-off, need-resched, hardirq/softirq, preempt, migrate).
+        @inline(__always) func col(_ k: Int) -> UInt8 { p[s + (rt && k >= 2 ? (k == 4 ? 6 : k + 1) : k)] }
         var f = TraceFlags(bits: 0)
-        switch p[s] {
+        switch col(0) {
         case UInt8(ascii: "d"): f.bits |= TraceFlags.irqsOff
         case UInt8(ascii: "D"): f.bits |= TraceFlags.irqsOff | TraceFlags.bhOff
         case UInt8(ascii: "b"): f.bits |= TraceFlags.bhOff
         case UInt8(ascii: "X"), UInt8(ascii: "."): break
         default: return nil
         }
-        switch p[s + 1] {
+        switch col(1) {
         case UInt8(ascii: "N"), UInt8(ascii: "n"), UInt8(ascii: "p"), UInt8(ascii: "L"), UInt8(ascii: "l"), UInt8(ascii: "b"), UInt8(ascii: "B"):
             f.bits |= TraceFlags.needResched
         case UInt8(ascii: "."): break
         default: return nil
         }
-        switch p[s + 2] {
+        if rt && p[s + 2] != UInt8(ascii: ".") { f.bits |= TraceFlags.needResched }
+        switch col(2) {
         case UInt8(ascii: "Z"): f.bits |= TraceFlags.nmi | TraceFlags.hardirq
         case UInt8(ascii: "z"): f.bits |= TraceFlags.nmi
         case UInt8(ascii: "H"): f.bits |= TraceFlags.hardirq | TraceFlags.softirq
@@ -384,10 +399,10 @@ public final class FtraceTextReader: TextTraceReader {
         case UInt8(ascii: "."): break
         default: return nil
         }
-        guard let pd = hexDigit(p[s + 3]) else { return nil }
+        guard let pd = hexDigit(col(3)) else { return nil }
         f.preemptDepth = pd
         if n == 5 {
-            guard let md = hexDigit(p[s + 4]) else { return nil }
+            guard let md = hexDigit(col(4)) else { return nil }
             f.migrateDepth = md
         }
         return f
