@@ -9,7 +9,7 @@ import Replay
 /// Streams a Perfetto trace (`perfetto.protos.Trace` of TrackEvent packets, `report --format perfetto`)
 /// as the replay observes windows, unprotected accesses and anomalies; open it in ui.perfetto.dev.
 ///
-/// Tracks: one per model; under it one per CPU (`CPU 3`); under that one per layer and scope
+/// Tracks: one per model; under it one per CPU (`CPU 3`, or `no CPU`); under that one per layer and scope
 /// (`effective cpu`) holding every window that opened on that CPU as a slice (name: the API; arguments:
 /// frame, task, context, close cause, alias, call site, censored, uncertain), and `unprotected accesses`
 /// and `anomalies` holding instant events.
@@ -76,7 +76,7 @@ public final class PerfettoTraceWriter {
         var lane = group.firstIndex { $0.admits(begin: from, end: to) }
         if lane == nil {
             let uuid = newTrack(name: "\(w.layer.rawValue) \(w.scope.rawValue)", parent: cpuTrack(model: model, cpu: w.cpu),
-                                description: "\(w.layer.rawValue) windows of scope \(w.scope.rawValue) opened on CPU \(w.cpu)")
+                                description: "\(w.layer.rawValue) windows of scope \(w.scope.rawValue)" + (w.cpu >= 0 ? " opened on CPU \(w.cpu)" : " held by no CPU"))
             group.append(Lane(uuid: uuid))
             lane = group.count - 1
         }
@@ -157,7 +157,10 @@ public final class PerfettoTraceWriter {
     private func cpuTrack(model: String, cpu: Int32) -> UInt64 {
         let key = CPUTrackKey(model: model, cpu: cpu)
         if let t = cpuTracks[key] { return t }
-        let t = newTrack(name: "CPU \(cpu)", parent: modelTrack(model), description: nil, rank: cpu)
+        // cpu -1: a window no context on a CPU holds (pks's global windows cut by the trace end, s390pv's
+        // windows built with no context), listed after the CPUs.
+        let t = newTrack(name: cpu >= 0 ? "CPU \(cpu)" : "no CPU", parent: modelTrack(model), description: nil,
+                         rank: cpu >= 0 ? cpu : Int32.max)
         cpuTracks[key] = t
         return t
     }
