@@ -10,6 +10,7 @@ let package = Package(
     name: "protreplay-fuzz",
     dependencies: [
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4"),
@@ -22,7 +23,8 @@ let package = Package(
         .target(name: "Replay", dependencies: ["EventModel"]),
         .target(name: "Models", dependencies: ["Replay"]),
         .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")]),
-        .target(name: "Reports", dependencies: ["Analysis"]),
+        .target(name: "Reports", dependencies: ["Analysis", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Perfetto/proto"]),
         .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"]),
         .target(name: "FuzzSupport", dependencies: ["TraceIngest", "EventModel", "Models", "ProtReplayKit", "CZstd"], path: "Support"),
     ] + fuzzTargets.map {

@@ -58,6 +58,8 @@ public final class SummaryBuilder: ObservationSink {
     public var windowObserver: ((ExposureWindow) -> Void)?
     /// Called for every unprotected access (the `--accesses` CSV writer hooks in here).
     public var accessObserver: ((AccessRecord) -> Void)?
+    /// Called for every anomaly (the Perfetto export hooks in here).
+    public var anomalyObserver: ((Anomaly) -> Void)?
     /// Also fold effective windows and accesses into a per-CPU `Timeline` (HTML reports). Set before the run.
     public var collectTimeline = false {
         didSet {
@@ -123,6 +125,7 @@ public final class SummaryBuilder: ObservationSink {
     public func anomaly(_ a: Anomaly) { anomaly(a, into: fold(a.model)) }
 
     func anomaly(_ a: Anomaly, into f: ModelFold) {
+        anomalyObserver?(a)
         f.anomalies.total += 1
         f.anomalies.byKind[a.kind, default: 0] += 1
         if f.anomalies.examples.count < SummaryBuilder.anomalyExampleLimit {

@@ -58,4 +58,6 @@ struct TraceOptions: ParsableArguments {
 /// `--format` of `report`, `compare` and `merge`.
 enum ReportFormat: String, CaseIterable, ExpressibleByArgument {
     case text, json, html
+    /// A Perfetto trace of every window, access and anomaly (`report` only, with `-o`).
+    case perfetto
 }

@@ -55,6 +55,7 @@ struct Compare: ParsableCommand {
         if configs.isEmpty && inputs.count < 2 { throw ValidationError("compare needs two inputs or more, or one trace and --config") }
         if !configs.isEmpty && inputs.count != 1 { throw ValidationError("--config replays one trace: give exactly one input") }
         try Gate.validate(failIf)
+        if format == .perfetto { throw ValidationError("--format perfetto is for `protreplay report` (it needs every window)") }
         for c in configs {
             do { _ = try ModelConfiguration.parse(config: c, base: selection.configuration) } catch { throw ValidationError("\(error)") }
         }
@@ -68,6 +69,7 @@ struct Compare: ParsableCommand {
             case .json: try Output.write(CompareReport.json(columns, c), to: output)
             case .html: try Output.write(CompareReport.html(columns, c), to: output)
             case .text: try Output.write(CompareReport.text(columns, c, changedOnly: changedOnly), to: output)
+            case .perfetto: break  // refused in validate()
             }
         }
         try Gate.check(failIf, pairs: columns.dropFirst().map { ($0.label, $0.report.jsonObject) }, baseline: columns[0].report.jsonObject)

@@ -31,6 +31,7 @@ struct Merge: ParsableCommand {
 
     func validate() throws {
         guard !reports.isEmpty else { throw ValidationError("give at least one report") }
+        if format == .perfetto { throw ValidationError("--format perfetto is for `protreplay report` (it needs every window)") }
     }
 
     func run() throws {
@@ -39,6 +40,7 @@ struct Merge: ParsableCommand {
             switch format {
             case .html: try Output.write(HTMLReport.render(merged, title: "protreplay merged report"), to: output)
             case .text: try Output.write(TextReport.render(merged), to: output)
+            case .perfetto: break  // refused in validate()
             case .json: try Output.write(merged.json, to: output)
             }
             return merged
