@@ -30,6 +30,8 @@ public final class Pipeline {
 
     /// `--model auto`: report only the models whose events the trace had.
     let autoSelect: Bool
+    /// The arch came from the settings (`--arch`), not from the trace.
+    let archGiven: Bool
     /// What-if replays: the models of each configuration (isolated instances; `models` holds them all).
     private(set) var configurationModels: [[ProtectionModel]] = []
     private var configurationAuto: [Bool] = []
@@ -45,6 +47,7 @@ public final class Pipeline {
     public init(path: String, settings: TraceSettings, strict: Bool = false, selection: ModelConfiguration?,
                 configurations: [ModelConfiguration] = []) throws {
         input = try TraceInput(path: path, forcedFormat: settings.inputFormat)
+        archGiven = settings.arch != nil
         var probeMap = ProbeMap()
         if let pm = settings.probeMap { try probeMap.load(path: pm) }
         if let ks = settings.kallsyms { probeMap.kernelSymbols = try KernelSymbols(path: ks) }
@@ -133,7 +136,7 @@ public final class Pipeline {
                          bytes: input.sizeOnDisk ?? input.bytesRead),
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
             unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events),
-            stringsRefused: (comms.overflowCount, symbols.overflowCount))
+            stringsRefused: (comms.overflowCount, symbols.overflowCount), archGiven: archGiven)
     }
 
     /// The models of the main selection (what-if configurations excluded).

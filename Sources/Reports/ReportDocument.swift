@@ -110,6 +110,9 @@ public struct ReportDocument: Sendable {
     /// The kernel profile in force (`profile.*`).
     public struct ProfileSection: Codable, Sendable, Equatable {
         public var arch: String
+        /// `given` (`--arch`) or `inferred` (from the probed functions: `kmap_high`/`__kmap_local_*` say
+        /// i386, but exist on every 32-bit HIGHMEM kernel, arm32 included); absent when unknown.
+        public var archSource: String?
         /// `struct page *` of pfn 0, as `0x…`.
         public var memMapBase: String?
         public var structPageSize: UInt64?
@@ -127,6 +130,7 @@ public struct ReportDocument: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case arch, calibration
+            case archSource = "arch_source"
             case memMapBase = "mem_map_base", structPageSize = "struct_page_size", pageLayoutSource = "page_layout_source"
             case pageOffsetBase = "page_offset_base"
         }
@@ -246,7 +250,7 @@ extension ReportDocument {
     /// The report of one replay: what was read, the profile in force, one summary per model.
     public init(input: InputSection, ingest i: IngestStats, replay: ReplayEngine.Stats, profile p: KernelProfile,
                 calibration: PageCalibration, unmappedByName: [(String, Int)], models: [ModelSummary],
-                stringsRefused: (comms: Int, symbols: Int)) {
+                stringsRefused: (comms: Int, symbols: Int), archGiven: Bool = false) {
         var t = TraceSection()
         let first = replay.firstTimestamp ?? 0
         let last = replay.firstTimestamp == nil ? 0 : replay.lastTimestamp
@@ -277,6 +281,7 @@ extension ReportDocument {
         t.commNamesRefused = stringsRefused.comms
         t.symbolsRefused = stringsRefused.symbols
         var prof = ProfileSection(arch: p.arch.rawValue)
+        if p.arch != .unknown { prof.archSource = archGiven ? "given" : "inferred" }
         // The `struct page` layout in force: fixed or learned from `@vmemmap_base`, else calibrated.
         if let b = p.memMapBase, let s = p.structPageSize {
             prof.memMapBase = hexString(b); prof.structPageSize = s; prof.pageLayoutSource = "profile"

@@ -16,6 +16,10 @@ public enum TextReport {
         line("# events:   \(t.events)  used \(t.eventsUsed)  ignored \(t.eventsIgnored)  unmapped \(t.unmapped)  malformed \(t.malformed)  lost \(t.lostEvents)\(t.lostMarkersWithoutCount > 0 ? "+?" : "")  stack traces \(t.stackTraces)")
         line("# cpus:     \(t.cpus)  span \(duration(t.spanNs))  (\(seconds(t.firstNs)) .. \(seconds(t.lastNs)))")
         var prof = "# profile:  \(r.profile.arch)"
+        if r.profile.archSource == "inferred" {
+            prof += r.profile.arch == "i386" ? " (inferred from the kmap probes, which every 32-bit HIGHMEM kernel has: i386 or arm32)"
+                                             : " (inferred from the trace)"
+        }
         if let base = r.profile.memMapBase, let size = r.profile.structPageSize, let source = r.profile.pageLayoutSource {
             prof += ", struct page \(size) B from \(base) (\(source)"
             if source == "calibrated", let c = r.profile.calibration { prof += " from \(c.pairs) pairs, \(c.mismatches) mismatches" }
