@@ -1,4 +1,5 @@
 import TraceIngest
+import EventModel
 import Replay
 
 /// Folds observations into per-model summaries as they arrive: windows into aggregates as they close,
@@ -56,6 +57,28 @@ public final class SummaryBuilder: ObservationSink {
     private var instanceFolds: [ObjectIdentifier: ModelFold] = [:]
     /// Called for every window as it closes (the `--windows` CSV writer hooks in here).
     public var windowObserver: ((ExposureWindow) -> Void)?
+
+    /// `--pid`/`--comm`/`--cpu`/`--time` (docs/report-schema.md, "Filters"): a window is credited when its
+    /// holder task and CPU match, clipped to the time range (dropped when it does not overlap it; a clipped
+    /// end is no longer censored); an access when its task, CPU and time match; an anomaly when its pid,
+    /// CPU and time match (none with `--comm`: an anomaly names no task). The observers see only what is
+    /// credited. Set before the first observation.
+    public var filter: EventFilter? {
+        didSet { if filter?.isEmpty == true { filter = nil } }
+    }
+    /// Per comm id: does it match `filter.comms` (nil: not looked up yet).
+    private var commMatch: [Bool?] = []
+
+    private func commMatches(_ id: StringTable.ID, _ flt: EventFilter) -> Bool {
+        guard flt.comms != nil else { return true }
+        guard id != StringTable.overflowID else { return false }
+        let i = Int(id)
+        if i >= commMatch.count { commMatch.append(contentsOf: repeatElement(nil, count: i + 64 - commMatch.count)) }
+        if let m = commMatch[i] { return m }
+        let m = id != 0 && flt.matchesComm(comms.string(id))
+        commMatch[i] = m
+        return m
+    }
     /// Called for every unprotected access (the `--accesses` CSV writer hooks in here).
     public var accessObserver: ((AccessRecord) -> Void)?
     /// Also fold effective windows and accesses into a per-CPU `Timeline` (HTML reports). Set before the run.
@@ -97,6 +120,18 @@ public final class SummaryBuilder: ObservationSink {
     public func window(_ w: ExposureWindow) { window(w, into: fold(w.model)) }
 
     func window(_ w: ExposureWindow, into f: ModelFold) {
+        var w = w
+        if let flt = filter {
+            guard flt.matchesPid(w.holderPid), flt.matchesCPU(w.cpu), commMatches(w.holderComm, flt) else { return }
+            if let s = flt.startNs {
+                guard w.closeNs >= s else { return }
+                if w.openNs < s { w.openNs = s; w.censoredLeft = false }
+            }
+            if let e = flt.endNs {
+                guard w.openNs <= e else { return }
+                if w.closeNs > e { w.closeNs = e; w.censoredRight = false }
+            }
+        }
         windowObserver?(w)
         switch w.layer {
         case .granted: f.granted.add(w)
@@ -110,6 +145,9 @@ public final class SummaryBuilder: ObservationSink {
     public func access(_ a: AccessRecord) { access(a, into: fold(a.model)) }
 
     func access(_ a: AccessRecord, into f: ModelFold) {
+        if let flt = filter {
+            guard flt.matchesPid(a.pid), flt.matchesCPU(a.cpu), flt.matchesTime(a.timestamp), commMatches(a.comm, flt) else { return }
+        }
         accessObserver?(a)
         f.timeline?.addAccess(at: a.timestamp, cpu: a.cpu)
         f.accesses.total += 1
@@ -123,6 +161,10 @@ public final class SummaryBuilder: ObservationSink {
     public func anomaly(_ a: Anomaly) { anomaly(a, into: fold(a.model)) }
 
     func anomaly(_ a: Anomaly, into f: ModelFold) {
+        if let flt = filter {
+            // An anomaly names no task: with --comm none is credited to the selected tasks.
+            guard flt.comms == nil, flt.matchesPid(a.pid), flt.matchesCPU(a.cpu), flt.matchesTime(a.timestamp) else { return }
+        }
         f.anomalies.total += 1
         f.anomalies.byKind[a.kind, default: 0] += 1
         if f.anomalies.examples.count < SummaryBuilder.anomalyExampleLimit {

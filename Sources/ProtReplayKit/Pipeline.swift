@@ -28,6 +28,8 @@ public final class Pipeline {
         public var description: String
     }
 
+    /// `--pid`/`--comm`/`--cpu`/`--time`, when given (`SummaryBuilder.filter` for the rule).
+    public private(set) var filter: EventFilter?
     /// `--model auto`: report only the models whose events the trace had.
     let autoSelect: Bool
     /// What-if replays: the models of each configuration (isolated instances; `models` holds them all).
@@ -72,6 +74,11 @@ public final class Pipeline {
         resolver.onDirectMapBaseDefaulted = { Pipeline.warn("\(sourceName): \($0)") }
         engine = ReplayEngine(models: ms, sink: builder, limit: limit)
         if selection != nil { source.wantedTags = engine.wantedTags }
+        if let f = settings.filter, !f.isEmpty {
+            filter = f
+            source.filter = f
+            builder.filter = f
+        }
     }
 
     /// `PROTREPLAY_READER_THREADS`, else one per CPU.
@@ -114,12 +121,14 @@ public final class Pipeline {
     public func report() -> ReportDocument {
         let events = source.nameSummaries()
         let unmapped = events.filter { $0.mapsTo == "unmapped" }.map { ($0.name, $0.count) }.sorted { $0.0 < $1.0 }
-        return ReportDocument(
+        var doc = ReportDocument(
             input: .init(path: input.path, format: input.format.rawValue, compression: input.compression.rawValue,
                          bytes: input.sizeOnDisk ?? input.bytesRead),
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
             unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events),
             stringsRefused: (comms.overflowCount, symbols.overflowCount))
+        if let f = filter { doc.filter = .init(description: f.description, eventsMatched: source.stats.eventsMatched) }
+        return doc
     }
 
     /// The models of the main selection (what-if configurations excluded).

@@ -1,6 +1,7 @@
 import TraceIngest
 import EventModel
 import Replay
+import EventModel
 
 /// How to read a trace and what to assume about the kernel it came from: the input format, a user probe
 /// map, the kernel profile (arch, `struct page` layout, direct-map base) and the cap on live replay state.
@@ -22,6 +23,9 @@ public struct TraceSettings: Sendable {
     /// `PROTREPLAY_PIECE_BYTES`, else 1 MiB).
     public var readerThreads: Int?
     public var pieceSize: Int?
+    /// `--pid`/`--comm`/`--cpu`/`--time`: what the report credits and the events it counts as matching
+    /// (the replay still sees every event). Nil or empty: everything.
+    public var filter: EventFilter?
 
     public init(inputFormat: TraceFormat? = nil, readerThreads: Int? = nil, pieceSize: Int? = nil) {
         self.inputFormat = inputFormat

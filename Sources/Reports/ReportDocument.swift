@@ -18,6 +18,23 @@ public struct ReportDocument: Sendable {
     public var models: [ModelSummary]
     /// Set on merged reports.
     public var merged: MergedSection?
+    /// Set when `--pid`/`--comm`/`--cpu`/`--time` narrowed what the report credits.
+    public var filter: FilterSection?
+
+    /// `filter.*`: what was filtered, how many events matched, and the rule observations were credited by.
+    public struct FilterSection: Codable, Sendable, Equatable {
+        /// `pid 1234; cpu 0,2-3; time 100.500000-101.000000 s`.
+        public var description: String
+        /// Events (ring entries, as `trace.events`) whose pid, comm, CPU and time matched.
+        public var eventsMatched: Int
+        public var rule: String
+        public static let ruleText = "every event is replayed; credited: windows whose holder task and CPU match, clipped to the time range; accesses and anomalies whose task, CPU and time match (no anomaly with --comm: anomalies name no task); model counters count the whole trace"
+
+        public init(description: String, eventsMatched: Int) {
+            self.description = description; self.eventsMatched = eventsMatched; rule = FilterSection.ruleText
+        }
+        enum CodingKeys: String, CodingKey { case description, eventsMatched = "events_matched", rule }
+    }
 
     public init(input: InputSection, trace: TraceSection, profile: ProfileSection, models: [ModelSummary], merged: MergedSection? = nil) {
         self.input = input; self.trace = trace; self.profile = profile; self.models = models; self.merged = merged
@@ -177,7 +194,7 @@ extension MalformedLine: Codable {
 // MARK: JSON
 
 extension ReportDocument: Codable {
-    enum CodingKeys: String, CodingKey { case schema, input, trace, profile, models, merged }
+    enum CodingKeys: String, CodingKey { case schema, input, trace, profile, models, merged, filter }
 
     public struct DecodeError: Error, CustomStringConvertible {
         public var description: String
@@ -193,6 +210,7 @@ extension ReportDocument: Codable {
         try c.encode(profile, forKey: .profile)
         if !models.isEmpty { try c.encode(models, forKey: .models) }
         try c.encodeIfPresent(merged, forKey: .merged)
+        try c.encodeIfPresent(filter, forKey: .filter)
     }
 
     public init(from decoder: Decoder) throws {
@@ -204,6 +222,7 @@ extension ReportDocument: Codable {
         trace = try c.decodeIfPresent(TraceSection.self, forKey: .trace) ?? TraceSection()
         profile = try c.decodeIfPresent(ProfileSection.self, forKey: .profile) ?? ProfileSection(arch: "unknown")
         merged = try c.decodeIfPresent(MergedSection.self, forKey: .merged)
+        filter = try c.decodeIfPresent(FilterSection.self, forKey: .filter)
         if let ms = try c.decodeIfPresent([ModelSummary].self, forKey: .models) {
             models = ms
         } else {

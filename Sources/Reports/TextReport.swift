@@ -22,6 +22,10 @@ public enum TextReport {
             prof += ")"
         }
         line(prof)
+        if let f = r.filter {
+            line("# filter:   \(clean(f.description)): \(f.eventsMatched) of \(t.events) events matched")
+            line("#           \(f.rule)")
+        }
         if t.timestampsBackwards > 0 { line("# warning:  \(t.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
         if t.stateCapRefusals > 0 {
             let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -99,8 +103,10 @@ public enum TextReport {
             line("  effective windows closed by: " + m.effective.byCloseCause.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         if let c = m.coverage { coverage(c, into: &out) }
-        attributions("# Top call sites (granted)", m.granted.topSites, into: &out)
-        attributions("# Top tasks (granted)", m.granted.topTasks, into: &out)
+        attributions("# Top call sites (granted)", m.granted.topSites, of: m.granted.all.totalNs, into: &out)
+        attributions("# Top tasks (granted)", m.granted.topTasks, of: m.granted.all.totalNs, into: &out)
+        attributions("# Top call sites (effective)", m.effective.topSites, of: m.effective.all.totalNs, into: &out)
+        attributions("# Top tasks (effective)", m.effective.topTasks, of: m.effective.all.totalNs, into: &out)
         line()
         line("# Unprotected accesses: \(m.accesses.total)\(m.accesses.uncertain > 0 ? " (\(m.accesses.uncertain) uncertain)" : "")")
         for c in m.accessClasses { line("  " + pad(c, 30) + lpad(String(m.accesses.byClass[c] ?? 0), 10)) }
@@ -133,10 +139,21 @@ public enum TextReport {
         }
     }
 
-    static func attributions(_ title: String, _ a: [Attribution], into out: inout String) {
+    /// A top table with perf's Overhead column first: each row's share of the layer's summed window time.
+    static func attributions(_ title: String, _ a: [Attribution], of total: UInt64, into out: inout String) {
         guard !a.isEmpty else { return }
-        out += "\n" + pad(title, 46) + lpad("windows", 9) + lpad("total", 12) + "\n"
-        for x in a { out += "  " + pad(x.name, 44) + lpad(String(x.windows), 9) + lpad(duration(x.totalNs), 12) + "\n" }
+        out += "\n" + pad(title, 46) + lpad("share", 8) + lpad("windows", 9) + lpad("total", 12) + "\n"
+        for x in a {
+            out += "  " + pad(x.name, 44) + lpad(percent(x.totalNs, of: total), 8) + lpad(String(x.windows), 9) + lpad(duration(x.totalNs), 12) + "\n"
+        }
+    }
+
+    /// `12.34%` of `total` (integer arithmetic; `-` when the total is 0).
+    public static func percent(_ part: UInt64, of total: UInt64) -> String {
+        guard total > 0 else { return "-" }
+        let hundredths = part <= UInt64.max / 10_000 ? part * 10_000 / total : UInt64((Double(part) / Double(total) * 10_000).rounded(.down))
+        let f = String(hundredths % 100)
+        return "\(hundredths / 100).\(f.count == 1 ? "0" + f : f)%"
     }
 
     static func row(_ label: String, _ s: WindowStats) -> String {

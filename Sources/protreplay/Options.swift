@@ -1,6 +1,7 @@
 import ArgumentParser
 import TraceIngest
 import Replay
+import EventModel
 import ProtReplayKit
 
 /// How to read the trace and what to assume about its kernel (the command line's `TraceSettings`).
@@ -30,8 +31,31 @@ struct TraceOptions: ParsableArguments {
         valueName: "n"))
     var maxLiveEntries: Int = LiveStateLimit.defaultCap
 
+    @Option(name: .long, help: ArgumentHelp("Credit only windows held by, and accesses and anomalies of, these task ids: 1234,2000-2010.", valueName: "pids"))
+    var pid: String?
+
+    @Option(name: .long, help: ArgumentHelp("Credit only windows held by, and accesses of, tasks with these names (exact, comma-separated).", valueName: "names"))
+    var comm: String?
+
+    @Option(name: .long, help: ArgumentHelp("Credit only windows, accesses and anomalies on these CPUs: 0,2-3.", valueName: "cpus"))
+    var cpu: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Trace time range in seconds as trace-cmd report prints them, START,END (either may be empty). Windows are clipped to it; accesses and anomalies inside it are credited. Every event is still replayed; the report header says what was filtered and how many events matched.",
+        valueName: "start,end"))
+    var time: String?
+
     func validate() throws {
         guard maxLiveEntries >= 1 else { throw ValidationError("--max-live-entries must be at least 1") }
+        _ = try filter()
+    }
+
+    /// `--pid`/`--comm`/`--cpu`/`--time` (nil: none given).
+    func filter() throws -> EventFilter? {
+        do {
+            let f = try EventFilter(pid: pid, comm: comm, cpu: cpu, time: time)
+            return f.isEmpty ? nil : f
+        } catch let e as EventFilter.Invalid { throw ValidationError(e.description) }
     }
 
     /// The settings these options give.
@@ -47,6 +71,7 @@ struct TraceOptions: ParsableArguments {
         s.structPageSize = structPageSize
         s.pageOffsetBase = pageOffsetBase
         s.maxLiveEntries = maxLiveEntries
+        s.filter = try filter()
         return s
     }
 }
