@@ -58,6 +58,9 @@ public final class SummaryBuilder: ObservationSink {
     /// Called for every window as it closes (the `--windows` CSV writer hooks in here).
     public var windowObserver: ((ExposureWindow) -> Void)?
 
+    /// The line of the event being replayed (`ReplayEngine.line`): stamped on windows as `closeLine`.
+    public var currentLine: (() -> Int)?
+
     /// `--pid`/`--comm`/`--cpu`/`--time` (docs/report-schema.md, "Filters"): a window is credited when its
     /// holder task and CPU match, clipped to the time range (dropped when it does not overlap it; a clipped
     /// end is no longer censored); an access when its task, CPU and time match; an anomaly when its pid,
@@ -121,6 +124,7 @@ public final class SummaryBuilder: ObservationSink {
 
     func window(_ w: ExposureWindow, into f: ModelFold) {
         var w = w
+        if w.closeLine == 0, let l = currentLine { w.closeLine = l() }
         if let flt = filter {
             guard flt.matchesPid(w.holderPid), flt.matchesCPU(w.cpu), commMatches(w.holderComm, flt) else { return }
             if let s = flt.startNs {

@@ -72,7 +72,9 @@ public final class Pipeline {
         let sourceName = input.path == "-" ? "<stdin>" : input.path
         limit.onFirstRefusal = { Pipeline.warn($0.warning(source: sourceName)) }
         resolver.onDirectMapBaseDefaulted = { Pipeline.warn("\(sourceName): \($0)") }
-        engine = ReplayEngine(models: ms, sink: builder, limit: limit)
+        let engine = ReplayEngine(models: ms, sink: builder, limit: limit)
+        self.engine = engine
+        builder.currentLine = { [unowned engine] in engine.line }
         if selection != nil { source.wantedTags = engine.wantedTags }
         if let f = settings.filter, !f.isEmpty {
             filter = f

@@ -15,7 +15,7 @@ struct Protreplay: ParsableCommand {
           protreplay merge reports/*.json -o fleet.json
           protreplay events trace.txt
         """,
-        subcommands: [Report.self, Events.self, Compare.self, Merge.self],
+        subcommands: [Report.self, Windows.self, Events.self, Compare.self, Merge.self],
         defaultSubcommand: Report.self
     )
 }

@@ -8,6 +8,13 @@ import Glibc
 enum Output {
     static func write(_ text: String, to path: String?) throws { try ReportFiles.write(text, to: path) }
 
+    /// Every output path given, checked before the replay starts (a usage error: exit status 2).
+    static func checkWritable(_ paths: String?...) throws {
+        for case let p? in paths {
+            do { try ReportFiles.checkWritable(p) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
     static func fail(_ message: String) {
         var err = StandardError()
         print("protreplay: error: \(message)", to: &err)
