@@ -129,6 +129,7 @@ public final class Pipeline {
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
             unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events),
             stringsRefused: (comms.overflowCount, symbols.overflowCount))
+        doc.tool = .init(name: "protreplay", version: ToolVersion.version)
         if let f = filter { doc.filter = .init(description: f.description, eventsMatched: source.stats.eventsMatched) }
         return doc
     }

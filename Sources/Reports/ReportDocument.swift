@@ -20,6 +20,14 @@ public struct ReportDocument: Sendable {
     public var merged: MergedSection?
     /// Set when `--pid`/`--comm`/`--cpu`/`--time` narrowed what the report credits.
     public var filter: FilterSection?
+    /// The protreplay that wrote the report (`tool.name`, `tool.version`); absent in reports of older versions.
+    public var tool: ToolSection?
+
+    public struct ToolSection: Codable, Sendable, Equatable {
+        public var name: String
+        public var version: String
+        public init(name: String, version: String) { self.name = name; self.version = version }
+    }
 
     /// `filter.*`: what was filtered, how many events matched, and the rule observations were credited by.
     public struct FilterSection: Codable, Sendable, Equatable {
@@ -194,7 +202,7 @@ extension MalformedLine: Codable {
 // MARK: JSON
 
 extension ReportDocument: Codable {
-    enum CodingKeys: String, CodingKey { case schema, input, trace, profile, models, merged, filter }
+    enum CodingKeys: String, CodingKey { case schema, input, trace, profile, models, merged, filter, tool }
 
     public struct DecodeError: Error, CustomStringConvertible {
         public var description: String
@@ -211,6 +219,7 @@ extension ReportDocument: Codable {
         if !models.isEmpty { try c.encode(models, forKey: .models) }
         try c.encodeIfPresent(merged, forKey: .merged)
         try c.encodeIfPresent(filter, forKey: .filter)
+        try c.encodeIfPresent(tool, forKey: .tool)
     }
 
     public init(from decoder: Decoder) throws {
@@ -223,6 +232,7 @@ extension ReportDocument: Codable {
         profile = try c.decodeIfPresent(ProfileSection.self, forKey: .profile) ?? ProfileSection(arch: "unknown")
         merged = try c.decodeIfPresent(MergedSection.self, forKey: .merged)
         filter = try c.decodeIfPresent(FilterSection.self, forKey: .filter)
+        tool = try c.decodeIfPresent(ToolSection.self, forKey: .tool)
         if let ms = try c.decodeIfPresent([ModelSummary].self, forKey: .models) {
             models = ms
         } else {

@@ -55,6 +55,10 @@ public enum HTMLReport {
         out.append(.el("p", [("class", "meta")], text: "events \(t.events), used \(t.eventsUsed), CPUs \(t.cpus), span \(TextReport.duration(t.spanNs))"))
         out.append(.el("p", [("class", "meta")], text: "profile: \(r.profile.arch)"))
         if let m = r.merged { out.append(.el("p", [("class", "meta")], text: "merged from \(m.reports) reports")) }
+        if let f = r.filter {
+            out.append(.el("p", [("class", "meta")], text: "filter: \(f.description): \(f.eventsMatched) of \(t.events) events matched; \(f.rule)"))
+        }
+        if let tool = r.tool { out.append(.el("p", [("class", "meta")], text: "\(tool.name) \(tool.version)")) }
         return out
     }
 
