@@ -109,8 +109,19 @@ public final class Pipeline {
             Pipeline.warn("\(displayPath): \(table.capacityLimit) distinct \(what) interned (the string table cap); later new ones read as <overflow> (\(table.overflowCount) refused, in \(what == "symbols" ? "symbols_refused" : "comm_names_refused"))")
         }
         let stats = source.stats
-        if stats.events == 0 && stats.malformed == 0 && stats.stackTraces == 0 {
+        if stats.events == 0 && stats.stackTraces == 0 {
+            if let first = stats.malformedExamples.first {
+                throw Failure(description: "\(displayPath): not a trace: no trace events, \(stats.malformed) lines that are not (first: line \(first.line): \(first.reason))")
+            }
             throw Failure(description: "\(displayPath): no trace events found (only header or blank lines)")
+        }
+        // What the report says in its header goes to stderr too, so `-o`/JSON runs are not silent.
+        if stats.malformed > 0 {
+            let first = stats.malformedExamples.first.map { "; first at line \($0.line): \($0.reason)" } ?? ""
+            Pipeline.warn("\(displayPath): \(stats.malformed) malformed lines, counted and skipped (trace.malformed)\(first)")
+        }
+        if engine.stats.timestampsBackwards > 0 {
+            Pipeline.warn("\(displayPath): \(engine.stats.timestampsBackwards) events with a timestamp lower than the one before, kept in file order (trace.timestamps_backwards)")
         }
     }
 

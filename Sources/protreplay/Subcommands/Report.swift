@@ -39,7 +39,11 @@ struct Report: ParsableCommand {
     @OptionGroup var traceOptions: TraceOptions
     @OptionGroup var selection: ModelSelection
 
-    func validate() throws { try Gate.validate(failIf, relativeAllowed: baseline != nil) }
+    func validate() throws {
+        try Gate.validate(failIf, relativeAllowed: baseline != nil)
+        try Output.checkWritable(output, windows, accesses)
+        try Output.checkHTMLDestination(format == .html, output: output)
+    }
 
     func run() throws {
         let report: ReportDocument = try Output.guarded {

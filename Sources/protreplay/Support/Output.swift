@@ -15,6 +15,13 @@ enum Output {
         }
     }
 
+    /// `--format html` with no `-o` refuses to fill a terminal with a page of HTML (a pipe or a file is fine).
+    static func checkHTMLDestination(_ isHTML: Bool, output: String?) throws {
+        if isHTML && output == nil && isatty(1) != 0 {
+            throw ValidationError("--format html writes a whole self-contained page: give -o FILE.html (or redirect stdout)")
+        }
+    }
+
     static func fail(_ message: String) {
         var err = StandardError()
         print("protreplay: error: \(message)", to: &err)
