@@ -12,11 +12,11 @@ final class EntrySizeTests: XCTestCase {
         let sizes: [(String, Int, Int)] = [
             // (map, measured inline bytes, documented)
             ("highmem.tasks", entry(Int32.self, KmapLocalStack.self), 44),
-            ("highmem.kmap_local_slots", MemoryLayout<KmapLocalEntry>.stride, 88),
+            ("highmem.kmap_local_slots", MemoryLayout<KmapLocalEntry>.stride, 96),
             ("highmem.pending_kmap_local", entry(ContextInstance.self, PendingLocalCall.self), 40),
             ("highmem.pending_kmap_high", entry(ContextInstance.self, [UInt64].self), 24),
-            ("highmem.pkmap_slots", entry(UInt64.self, PkmapSlot.self), 104),
-            ("highmem.pkmap_grants", MemoryLayout<PkmapGrant>.stride, 40),
+            ("highmem.pkmap_slots", entry(UInt64.self, PkmapSlot.self), 112),
+            ("highmem.pkmap_grants", MemoryLayout<PkmapGrant>.stride, 48),
             ("pks.contexts", entry(ContextInstance.self, PKSModel.ContextState.self), 96),
             ("pks.local_grant_entries", MemoryLayout<PKSModel.LocalGrant>.stride, 48),
             ("pks.kmap_holds", MemoryLayout<PKSModel.GlobalKmap>.stride, 48),
@@ -26,7 +26,7 @@ final class EntrySizeTests: XCTestCase {
             ("s390pv.pinned_pages", MemoryLayout<(page: UInt64, refs: UInt32)>.stride, 16),
             ("s390pv.pin_calls_by_task", entry(Int32.self, S390PVModel.PinCallKey.self), 20),
             ("s390pv.unpin_calls", entry(ContextInstance.self, S390PVModel.UnpinCall.self), 64),
-            ("directmap.frames", entry(UInt64.self, DirectMapModel.Frame.self), 88),
+            ("directmap.frames", entry(UInt64.self, DirectMapModel.Frame.self), 104),
             ("directmap.awaiting_flush", entry(ContextInstance.self, UInt64.self), 24),
             ("directmap.frames_without_alias", MemoryLayout<UInt64>.stride, 8),
         ]

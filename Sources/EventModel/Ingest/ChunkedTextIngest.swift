@@ -226,7 +226,7 @@ final class PieceWorker {
     /// Ids below these were handed to the merger with an earlier piece.
     private var announcedComms = 1, announcedSymbols = 1
 
-    init(index: Int, format: TraceFormat, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter?, strict: Bool, sourceName: String) {
+    init(index: Int, format: TraceFormat, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, strict: Bool, sourceName: String) {
         self.index = index
         reader = format.makeTextReader(names: names)!
         normalizer = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,

@@ -36,7 +36,7 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
         var removedNs: UInt64 = 0
         var restoredNs: UInt64 = 0
         /// Trace lines of the events at `allocNs`, `faultNs`, `removedNs`, `restoredNs` (the windows' opening lines).
-        var allocLine = 0, faultLine = 0, removedLine = 0, restoredLine = 0
+        var allocLine: StoredLine = 0, faultLine: StoredLine = 0, removedLine: StoredLine = 0, restoredLine: StoredLine = 0
         var holderPid: Int32
         var holderComm: StringTable.ID
         var holderKind: ContextKind
@@ -50,7 +50,7 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
 
     private var frames: [UInt64: Frame] = [:]   // by struct page *
     private var pageOfPfn: [UInt64: UInt64] = [:]
-    private var pendingFault: [ContextInstance: (ts: UInt64, allocNs: UInt64?, line: Int, allocLine: Int)] = [:]
+    private var pendingFault: [ContextInstance: (ts: UInt64, allocNs: UInt64?, line: StoredLine, allocLine: StoredLine)] = [:]
     private var pendingFree: [ContextInstance: UInt64] = [:]
     private var secretVMAs: [(start: UInt64, end: UInt64)] = []
     private var pendingGupOnSecret: [ContextInstance: Bool] = [:]
@@ -99,9 +99,9 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
             secretVMAs.append((start, end))
             if secretVMAs.count > 4096 { secretVMAs.removeFirst() }
         case .secretmemFault:
-            if pendingFault[ctx.instance] != nil || admit(pendingFault.count, "pending_faults") { pendingFault[ctx.instance] = (ts, nil, e.line, 0) }
+            if pendingFault[ctx.instance] != nil || admit(pendingFault.count, "pending_faults") { pendingFault[ctx.instance] = (ts, nil, StoredLine(line: e.line), 0) }
         case .pageAlloc:
-            if var p = pendingFault[ctx.instance], p.allocNs == nil { p.allocNs = ts; p.allocLine = e.line; pendingFault[ctx.instance] = p }
+            if var p = pendingFault[ctx.instance], p.allocNs == nil { p.allocNs = ts; p.allocLine = StoredLine(line: e.line); pendingFault[ctx.instance] = p }
         case let .directMap(page, valid):
             if valid { restore(page: page, e, ctx, emit) } else { remove(page: page, e, ctx, emit) }
         case let .directMapReturn(valid, result):
@@ -179,9 +179,9 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
                       faultNs: fault?.ts ?? e.timestamp, holderPid: ctx.pid, holderComm: ctx.comm, holderKind: ctx.kind,
                       cpu: ctx.cpu, site: e.site)
         f.removedNs = e.timestamp
-        f.removedLine = e.line
-        f.faultLine = fault?.line ?? e.line
-        f.allocLine = fault.map { $0.allocNs != nil ? $0.allocLine : $0.line } ?? e.line
+        f.removedLine = StoredLine(line: e.line)
+        f.faultLine = fault?.line ?? f.removedLine
+        f.allocLine = fault.map { $0.allocNs != nil ? $0.allocLine : $0.line } ?? f.removedLine
         frames[page] = f
         if let pfn, pageOfPfn[pfn] != nil || admit(pageOfPfn.count, "frames_by_pfn") { pageOfPfn[pfn] = page }
         // Inside `secretmem_fault` the flush of this page follows (guest_memfd makes its flush optional: not awaited).
@@ -254,7 +254,7 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
         }
         f.state = .restoredDirty
         f.restoredNs = e.timestamp
-        f.restoredLine = e.line
+        f.restoredLine = StoredLine(line: e.line)
         f.holderPid = ctx.pid
         f.holderComm = ctx.comm
         f.holderKind = ctx.kind
@@ -288,12 +288,12 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
                                site: f.site, closeCause: cause)
         w.censoredRight = censored
         w.uncertain = f.uncertain
-        w.openLine = DirectMapModel.openLine(f, api: api)
+        w.openLine = DirectMapModel.openLine(f, api: api).line
         emit.window(w)
     }
 
     /// Each window kind opens at one of the frame's state changes: the trace line of that event.
-    private static func openLine(_ f: Frame, api: StaticString) -> Int {
+    private static func openLine(_ f: Frame, api: StaticString) -> StoredLine {
         switch "\(api)" {
         case "pre_removal": return f.allocLine
         case "stale_tlb": return f.removedLine

@@ -107,7 +107,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                     let old = pendingLocal[ctx.instance]
                     if let old, !old.pushed { kmapLocalLowmem += 1 }
                     if old != nil || admit(pendingLocal.count, "pending_kmap_local") {
-                        pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page, openLine: e.line)
+                        pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page, openLine: StoredLine(line: e.line))
                     }
                 }
             case .kmapLocalPfn: if let pfn { pushLocal(pfn: pfn, e, ctx, emit) }
@@ -156,7 +156,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
 
     private func pushLocal(pfn: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         var openNs = e.timestamp
-        var openLine = e.line
+        var openLine = StoredLine(line: e.line)
         var api = KmapAPI.kmapLocalPfn
         if var p = pendingLocal[ctx.instance], !p.pushed {
             p.pushed = true
@@ -292,13 +292,13 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         g.censoredRight = censored
         g.censoredLeft = entry.censoredLeft
         g.uncertain = entry.uncertain
-        g.openLine = entry.openLine
+        g.openLine = entry.openLine.line
         emit.window(g)
         if let s = entry.segmentStart {
             var w = g
             w.layer = .effective
             w.openNs = s
-            w.openLine = entry.segmentLine
+            w.openLine = entry.segmentLine.line
             emit.window(w)
         }
     }
@@ -316,7 +316,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
 
     private func kmapHigh(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext) {
         let grant = PkmapGrant(holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid, holderComm: ctx.comm,
-                               cpu: ctx.cpu, openNs: e.timestamp, site: e.site, openLine: e.line)
+                               cpu: ctx.cpu, openNs: e.timestamp, site: e.site, openLine: StoredLine(line: e.line))
         let existing = pkmap.slots[page]
         guard existing != nil || admitSlot(), admit(pkmap.liveGrants, "pkmap_grants") else { return }
         if let existing, existing.count >= 1 {
@@ -326,7 +326,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             // A new slot: count 1 (mapped, no users) then +1 for this user.
             if let existing { pkmap.liveGrants -= existing.grants.count }
             let exact = pkmap.flushedPages.remove(page) != nil
-            var slot = PkmapSlot(page: page, vaddr: nil, count: 2, installNs: e.timestamp, installer: grant, exact: exact, installLine: e.line)
+            var slot = PkmapSlot(page: page, vaddr: nil, count: 2, installNs: e.timestamp, installer: grant, exact: exact, installLine: StoredLine(line: e.line))
             slot.grants = [grant]
             pkmap.slots[page] = slot
             pkmapInstalls += 1
@@ -408,7 +408,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         var g = window(.granted, scope: .global, frame: frame(page), alias: "pkmap", api: KmapAPI.kmapHigh.name,
                        pid: grant.holderPid, comm: grant.holderComm, kind: grant.holderKind, cpu: grant.cpu,
                        open: grant.openNs, close: e.timestamp, site: grant.site, cause: .unmap)
-        g.openLine = grant.openLine
+        g.openLine = grant.openLine.line
         g.uncertain = grant.uncertain
         g.censoredLeft = grant.censoredLeft
         emit.window(g)
@@ -439,7 +439,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                        open: slot.installNs, close: close, site: i.site, cause: cause)
         w.censoredLeft = slot.effectiveCensoredLeft
         w.censoredRight = censored
-        w.openLine = slot.installLine
+        w.openLine = slot.installLine.line
         w.uncertain = slot.uncertain
         emit.window(w)
     }
@@ -456,7 +456,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                                    open: s, close: ts, site: en.site, cause: .schedOut)
                     w.uncertain = en.uncertain
                     w.censoredLeft = en.censoredLeft && s == en.openNs
-                    w.openLine = en.segmentLine
+                    w.openLine = en.segmentLine.line
                     emit.window(w)
                     t.entries[i].segmentStart = nil
                 }
@@ -471,7 +471,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                 emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: cpu, pid: next, kind: "migrate_with_local_kmap",
                                      detail: "task \(next) holding \(t.entries.count) kmap_local slot(s) ran on CPU \(last), now on CPU \(cpu)"))
             }
-            for i in t.entries.indices { t.entries[i].segmentStart = ts; t.entries[i].segmentLine = line }
+            for i in t.entries.indices { t.entries[i].segmentStart = ts; t.entries[i].segmentLine = StoredLine(line: line) }
             t.onCPU = cpu
             t.lastCPU = cpu
             tasks[next] = t
@@ -560,7 +560,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                                pid: gr.holderPid, comm: gr.holderComm, kind: gr.holderKind, cpu: gr.cpu,
                                open: gr.openNs, close: ts, site: gr.site, cause: .traceEnd)
                 g.censoredRight = true
-                g.openLine = gr.openLine
+                g.openLine = gr.openLine.line
                 g.censoredLeft = gr.censoredLeft
                 g.uncertain = gr.uncertain
                 emit.window(g)

@@ -14,7 +14,7 @@ struct PkmapGrant {
     var uncertain = false
     var censoredLeft = false
     /// Trace line of the `kmap_high` (0: before the trace).
-    var openLine = 0
+    var openLine: StoredLine = 0
 }
 
 /// A pkmap slot as `mm/highmem.c` keeps it (`pkmap_count`): count 0 = free and flushed, 1 = no users
@@ -33,7 +33,7 @@ struct PkmapSlot {
     /// false when users may predate the trace.
     var exact: Bool
     /// Trace line of the `kmap_high` that installed the slot (0: before the trace).
-    var installLine = 0
+    var installLine: StoredLine = 0
 }
 
 /// The pkmap slot table, keyed by `struct page *` (both `kmap_high` and `kunmap_high` name the page),

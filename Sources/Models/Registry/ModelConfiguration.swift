@@ -102,7 +102,7 @@ public struct ModelConfiguration: Sendable, Equatable {
                 let models = ModelRegistry.all.filter { d in d.options.contains { $0.key == k } }
                 return models.count == 1 ? models[0].name : nil
             })
-            if owners.count == 1, let only = owners.first, !base.names.contains(only) { c.model = only }
+            if owners.count == 1, let only = owners.first, base.isAuto || !base.names.contains(only) { c.model = only }
         }
         do { try c.validate() } catch let e as Invalid { throw fail(e.description) }
         return c
