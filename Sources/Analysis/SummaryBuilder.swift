@@ -49,6 +49,8 @@ public final class SummaryBuilder: ObservationSink {
         var accesses = AccessSummary()
         var accessSites = IDTally()
         var anomalies = AnomalySummary()
+        /// `--by-phase`: per phase name.
+        var phases: [String: PhaseTotals] = [:]
         var timeline: Timeline?
     }
 
@@ -57,6 +59,13 @@ public final class SummaryBuilder: ObservationSink {
     private var instanceFolds: [ObjectIdentifier: ModelFold] = [:]
     /// Called for every window as it closes (the `--windows` CSV writer hooks in here).
     public var windowObserver: ((ExposureWindow) -> Void)?
+
+    /// Workload phases from trace markers (`--by-phase`, `--phase`): set before the first observation.
+    public var phases: PhaseSegments?
+    /// `--by-phase`: tally windows, time and accesses per phase (`ModelSummary.byPhase`).
+    public var byPhase = false
+    /// `--phase NAME`: credit only what falls inside that phase's segments (windows clipped to each).
+    public var onlyPhase: String?
 
     /// The line of the event being replayed (`ReplayEngine.line`): stamped on windows as `closeLine`.
     public var currentLine: (() -> Int)?
@@ -136,6 +145,30 @@ public final class SummaryBuilder: ObservationSink {
                 if w.closeNs > e { w.closeNs = e; w.censoredRight = false }
             }
         }
+        if let ph = phases {
+            if let only = onlyPhase {
+                // One piece per segment of that phase the window overlaps.
+                for s in ph.segments where s.name == only {
+                    if let piece = PhaseSegments.clip(w, to: s) { tallyPhases(piece, ph, f); credit(piece, f) }
+                }
+                return
+            }
+            tallyPhases(w, ph, f)
+        }
+        credit(w, f)
+    }
+
+    private func tallyPhases(_ w: ExposureWindow, _ ph: PhaseSegments, _ f: ModelFold) {
+        guard byPhase, w.layer != .intended else { return }
+        for s in ph.segments {
+            guard let piece = PhaseSegments.clip(w, to: s) else { continue }
+            var t = f.phases[s.name] ?? PhaseTotals(name: s.name)
+            if w.layer == .granted { t.grantedWindows += 1; t.grantedNs += piece.durationNs } else { t.effectiveWindows += 1; t.effectiveNs += piece.durationNs }
+            f.phases[s.name] = t
+        }
+    }
+
+    private func credit(_ w: ExposureWindow, _ f: ModelFold) {
         windowObserver?(w)
         switch w.layer {
         case .granted: f.granted.add(w)
@@ -151,6 +184,11 @@ public final class SummaryBuilder: ObservationSink {
     func access(_ a: AccessRecord, into f: ModelFold) {
         if let flt = filter {
             guard flt.matchesPid(a.pid), flt.matchesCPU(a.cpu), flt.matchesTime(a.timestamp), commMatches(a.comm, flt) else { return }
+        }
+        if let ph = phases {
+            let seg = ph.segments.last { $0.startNs <= a.timestamp && a.timestamp <= ($0.endNs ?? .max) }
+            if let only = onlyPhase, seg?.name != only { return }
+            if byPhase, let s = seg { f.phases[s.name, default: PhaseTotals(name: s.name)].accesses += 1 }
         }
         accessObserver?(a)
         f.timeline?.addAccess(at: a.timestamp, cpu: a.cpu)
@@ -168,6 +206,9 @@ public final class SummaryBuilder: ObservationSink {
         if let flt = filter {
             // An anomaly names no task: with --comm none is credited to the selected tasks.
             guard flt.comms == nil, flt.matchesPid(a.pid), flt.matchesCPU(a.cpu), flt.matchesTime(a.timestamp) else { return }
+        }
+        if let ph = phases, let only = onlyPhase {
+            guard ph.segments.contains(where: { $0.name == only && $0.startNs <= a.timestamp && a.timestamp <= ($0.endNs ?? .max) }) else { return }
         }
         f.anomalies.total += 1
         f.anomalies.byKind[a.kind, default: 0] += 1
@@ -188,6 +229,19 @@ public final class SummaryBuilder: ObservationSink {
                             accessClasses: model.accessClasses, anomalyKinds: model.anomalyKinds,
                             granted: layer(f.granted), effective: layer(f.effective), intended: layer(f.intended), accesses: acc, anomalies: f.anomalies,
                             timeline: f.timeline)
+            .with(byPhase: byPhase ? phaseTotals(f) : [])
+    }
+
+    /// The fold's phase tallies in order of first appearance, every phase present (zeros included).
+    private func phaseTotals(_ f: ModelFold) -> [PhaseTotals] {
+        guard let ph = phases else { return [] }
+        return ph.names.map { name in
+            var t = f.phases[name] ?? PhaseTotals(name: name)
+            let segs = ph.segments.filter { $0.name == name }
+            t.segments = segs.count
+            t.spanNs = segs.reduce(0) { $0 + (($1.endNs ?? $1.startNs) - $1.startNs) }
+            return t
+        }
     }
 
     private func layer(_ l: LayerFold) -> LayerSummary {

@@ -53,6 +53,29 @@ public final class EventNormalizer: RawEventSink {
     /// name (`NameSummary.matched`). Every event is still normalized and replayed. Set before the first event.
     public var filter: EventFilter?
 
+    /// Markers whose text contains these bytes (`wl phase `) are phase markers: the text after them,
+    /// trailing blanks dropped, is their `phase`. Nil: no marker text is kept. Set before the first event.
+    public var phaseMarker: [UInt8]?
+
+    /// The bytes after the first occurrence of `prefix` in `text`, trailing blanks dropped; nil if absent.
+    static func after(_ prefix: [UInt8], in text: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard !prefix.isEmpty, text.count >= prefix.count else { return nil }
+        var i = 0
+        while i + prefix.count <= text.count {
+            if text[i] == prefix[0] {
+                var j = 1
+                while j < prefix.count && text[i + j] == prefix[j] { j += 1 }
+                if j == prefix.count {
+                    var end = text.count
+                    while end > i + j && (text[end - 1] == 0x20 || text[end - 1] == 0x0A || text[end - 1] == 0x09 || text[end - 1] == 0x0D) { end -= 1 }
+                    return UnsafeRawBufferPointer(rebasing: text[(i + j)..<end])
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+
     /// What an event name maps to, for `protreplay events`.
     public struct NameSummary: Sendable {
         public var name: String
@@ -349,7 +372,8 @@ public final class EventNormalizer: RawEventSink {
             }
             return tag == .pageAlloc ? .pageAlloc(pfn: pfn, order: order) : .pageFree(pfn: pfn, order: order)
         case .marker:
-            return .marker
+            guard let prefix = phaseMarker, let rest = EventNormalizer.after(prefix, in: args) else { return .marker(phase: 0) }
+            return .marker(phase: rest.isEmpty ? 0 : symbols.intern(rest))
         case .gupPage:
             guard let page = b.field("page", in: args, positional: true) else { return nil }
             return .gupPage(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),

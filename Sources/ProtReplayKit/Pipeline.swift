@@ -30,6 +30,9 @@ public final class Pipeline {
 
     /// `--pid`/`--comm`/`--cpu`/`--time`, when given (`SummaryBuilder.filter` for the rule).
     public private(set) var filter: EventFilter?
+    /// `--by-phase`/`--phase`: the markers seen, as segments.
+    private var phaseTracker: PhaseTracker?
+    private var phaseSettings: (marker: String, only: String?)?
     /// `--model auto`: report only the models whose events the trace had.
     let autoSelect: Bool
     /// What-if replays: the models of each configuration (isolated instances; `models` holds them all).
@@ -81,6 +84,16 @@ public final class Pipeline {
             source.filter = f
             builder.filter = f
         }
+        if settings.usesPhases {
+            let phases = PhaseSegments()
+            source.phaseMarker = Array(settings.phaseMarker.utf8)
+            source.wantedTags?.insert(.marker)
+            builder.phases = phases
+            builder.byPhase = settings.byPhase
+            builder.onlyPhase = settings.onlyPhase
+            phaseTracker = PhaseTracker(phases: phases, symbols: symbols, downstream: engine)
+            phaseSettings = (settings.phaseMarker, settings.onlyPhase)
+        }
     }
 
     /// `PROTREPLAY_READER_THREADS`, else one per CPU.
@@ -98,13 +111,14 @@ public final class Pipeline {
     /// Reads the whole input. In strict mode stops at the first malformed line.
     public func run() throws {
         let displayPath = input.path == "-" ? "<stdin>" : input.path
-        try source.run(into: AddressLearning(resolver: resolver, downstream: engine)) { bytes in
+        try source.run(into: AddressLearning(resolver: resolver, downstream: phaseTracker ?? engine)) { bytes in
             self.progress?(bytes, self.source.stats.events)
             if let f = self.source.strictFailure {
                 throw Failure(description: "\(displayPath):\(f.line): byte \(f.offset): \(f.reason): \(f.text)")
             }
         }
         engine.finish()
+        phaseTracker?.phases.finish(at: engine.stats.lastTimestamp)
         for (table, what) in [(comms, "comm names"), (symbols, "symbols")] where table.overflowCount > 0 {
             Pipeline.warn("\(displayPath): \(table.capacityLimit) distinct \(what) interned (the string table cap); later new ones read as <overflow> (\(table.overflowCount) refused, in \(what == "symbols" ? "symbols_refused" : "comm_names_refused"))")
         }
@@ -141,6 +155,11 @@ public final class Pipeline {
             unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events),
             stringsRefused: (comms.overflowCount, symbols.overflowCount))
         doc.tool = .init(name: "protreplay", version: ToolVersion.version)
+        if let t = phaseTracker, let p = phaseSettings {
+            doc.phases = .init(marker: p.marker, only: p.only, segments: t.phases.segments.map {
+                .init(name: $0.name, startNs: $0.startNs, endNs: $0.endNs ?? $0.startNs, startLine: $0.startLine, endLine: $0.endLine)
+            })
+        }
         if let f = filter { doc.filter = .init(description: f.description, eventsMatched: source.stats.eventsMatched) }
         return doc
     }

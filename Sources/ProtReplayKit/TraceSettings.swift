@@ -26,6 +26,13 @@ public struct TraceSettings: Sendable {
     /// `--pid`/`--comm`/`--cpu`/`--time`: what the report credits and the events it counts as matching
     /// (the replay still sees every event). Nil or empty: everything.
     public var filter: EventFilter?
+    /// `--by-phase`: split the report by workload phases (trace markers `wl phase NAME` ... `wl phase NAME done`).
+    public var byPhase = false
+    /// `--phase NAME`: credit only what falls inside that phase.
+    public var onlyPhase: String?
+    /// `--phase-marker`: the marker text that starts a phase name.
+    public var phaseMarker = "wl phase "
+    public var usesPhases: Bool { byPhase || onlyPhase != nil }
 
     public init(inputFormat: TraceFormat? = nil, readerThreads: Int? = nil, pieceSize: Int? = nil) {
         self.inputFormat = inputFormat

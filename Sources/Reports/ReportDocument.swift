@@ -20,6 +20,30 @@ public struct ReportDocument: Sendable {
     public var merged: MergedSection?
     /// Set when `--pid`/`--comm`/`--cpu`/`--time` narrowed what the report credits.
     public var filter: FilterSection?
+    /// `--by-phase`/`--phase`: the phase segments the trace's markers gave.
+    public var phases: PhaseSection?
+
+    /// `phases.*`: the marker prefix, the phase selected (`--phase`), and every segment in trace order.
+    public struct PhaseSection: Codable, Sendable, Equatable {
+        public var marker: String
+        public var only: String?
+        public var segments: [Segment]
+        public struct Segment: Codable, Sendable, Equatable {
+            /// Marker text (untrusted input: escaped in text and HTML).
+            public var name: String
+            public var startNs: UInt64, endNs: UInt64
+            /// Lines of the opening and closing markers (0: ended by the next phase or the trace end).
+            public var startLine: Int, endLine: Int
+            public init(name: String, startNs: UInt64, endNs: UInt64, startLine: Int, endLine: Int) {
+                self.name = name; self.startNs = startNs; self.endNs = endNs; self.startLine = startLine; self.endLine = endLine
+            }
+            enum CodingKeys: String, CodingKey {
+                case name, startNs = "start_ns", endNs = "end_ns", startLine = "start_line", endLine = "end_line"
+            }
+        }
+        public init(marker: String, only: String?, segments: [Segment]) { self.marker = marker; self.only = only; self.segments = segments }
+    }
+
     /// The protreplay that wrote the report (`tool.name`, `tool.version`); absent in reports of older versions.
     public var tool: ToolSection?
 
@@ -202,7 +226,7 @@ extension MalformedLine: Codable {
 // MARK: JSON
 
 extension ReportDocument: Codable {
-    enum CodingKeys: String, CodingKey { case schema, input, trace, profile, models, merged, filter, tool }
+    enum CodingKeys: String, CodingKey { case schema, input, trace, profile, models, merged, filter, tool, phases }
 
     public struct DecodeError: Error, CustomStringConvertible {
         public var description: String
@@ -220,6 +244,7 @@ extension ReportDocument: Codable {
         try c.encodeIfPresent(merged, forKey: .merged)
         try c.encodeIfPresent(filter, forKey: .filter)
         try c.encodeIfPresent(tool, forKey: .tool)
+        try c.encodeIfPresent(phases, forKey: .phases)
     }
 
     public init(from decoder: Decoder) throws {
@@ -233,6 +258,7 @@ extension ReportDocument: Codable {
         merged = try c.decodeIfPresent(MergedSection.self, forKey: .merged)
         filter = try c.decodeIfPresent(FilterSection.self, forKey: .filter)
         tool = try c.decodeIfPresent(ToolSection.self, forKey: .tool)
+        phases = try c.decodeIfPresent(PhaseSection.self, forKey: .phases)
         if let ms = try c.decodeIfPresent([ModelSummary].self, forKey: .models) {
             models = ms
         } else {

@@ -26,6 +26,10 @@ public enum TextReport {
             line("# filter:   \(clean(f.description)): \(f.eventsMatched) of \(t.events) events matched")
             line("#           \(f.rule)")
         }
+        if let p = r.phases {
+            let names = p.segments.reduce(into: [String]()) { if !$0.contains($1.name) { $0.append($1.name) } }
+            line("# phases:   \(p.segments.count) segments of \(names.count) phases from markers '\(clean(p.marker))NAME' .. '\(clean(p.marker))NAME done'" + (p.only.map { "; only phase \(clean($0)) credited" } ?? ""))
+        }
         if t.timestampsBackwards > 0 { line("# warning:  \(t.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
         if t.stateCapRefusals > 0 {
             let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -103,6 +107,7 @@ public enum TextReport {
             line("  effective windows closed by: " + m.effective.byCloseCause.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         if let c = m.coverage { coverage(c, into: &out) }
+        phases(m.byPhase, into: &out)
         attributions("# Top call sites (granted)", m.granted.topSites, of: m.granted.all.totalNs, into: &out)
         attributions("# Top tasks (granted)", m.granted.topTasks, of: m.granted.all.totalNs, into: &out)
         attributions("# Top call sites (effective)", m.effective.topSites, of: m.effective.all.totalNs, into: &out)
@@ -121,6 +126,20 @@ public enum TextReport {
             line()
             line("# Counters: " + m.counters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+    }
+
+    /// `--by-phase`: one row per phase, with its share of the layer's summed window time.
+    static func phases(_ ps: [PhaseTotals], into out: inout String) {
+        guard !ps.isEmpty else { return }
+        let gAll = ps.reduce(0) { $0 + $1.grantedNs }, eAll = ps.reduce(0) { $0 + $1.effectiveNs }
+        out += "\n" + pad("# Phases", 26) + lpad("segments", 9) + lpad("span", 13) + lpad("granted", 9) + lpad("sum", 13) + lpad("share", 8)
+            + lpad("effective", 10) + lpad("sum", 13) + lpad("share", 8) + lpad("accesses", 10) + "\n"
+        for p in ps {
+            out += "  " + pad(p.name, 24) + lpad(String(p.segments), 9) + lpad(duration(p.spanNs), 13) + lpad(String(p.grantedWindows), 9)
+                + lpad(duration(p.grantedNs), 13) + lpad(percent(p.grantedNs, of: gAll), 8) + lpad(String(p.effectiveWindows), 10)
+                + lpad(duration(p.effectiveNs), 13) + lpad(percent(p.effectiveNs, of: eAll), 8) + lpad(String(p.accesses), 10) + "\n"
+        }
+        out += "  a window is counted in every phase it overlaps, with the part inside it; share: of the time inside phases\n"
     }
 
     static func signed(_ v: Int64) -> String { (v < 0 ? "-" : "+") + duration(UInt64(v.magnitude)) }

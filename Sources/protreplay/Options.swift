@@ -45,7 +45,18 @@ struct TraceOptions: ParsableArguments {
         valueName: "start,end"))
     var time: String?
 
+    @Flag(name: .customLong("by-phase"), help: "Split the report by workload phase: trace_marker lines 'wl phase NAME' .. 'wl phase NAME done' (a table of windows, time and accesses per phase).")
+    var byPhase = false
+
+    @Option(name: .long, help: ArgumentHelp("Credit only what falls inside this phase's marker segments (windows clipped to each).", valueName: "name"))
+    var phase: String?
+
+    @Option(name: .customLong("phase-marker"), help: ArgumentHelp("Marker text that starts a phase name (default: 'wl phase ').", valueName: "prefix"))
+    var phaseMarker: String?
+
     func validate() throws {
+        if let p = phaseMarker, p.isEmpty { throw ValidationError("--phase-marker must not be empty") }
+        if let p = phase, p.isEmpty { throw ValidationError("--phase must name a phase") }
         guard maxLiveEntries >= 1 else { throw ValidationError("--max-live-entries must be at least 1") }
         _ = try filter()
     }
@@ -72,6 +83,9 @@ struct TraceOptions: ParsableArguments {
         s.pageOffsetBase = pageOffsetBase
         s.maxLiveEntries = maxLiveEntries
         s.filter = try filter()
+        s.byPhase = byPhase
+        s.onlyPhase = phase
+        if let p = phaseMarker { s.phaseMarker = p }
         return s
     }
 }

@@ -21,14 +21,14 @@ final class ChunkedTextIngest {
     let merger: PieceMerger
     private let workers: [PieceWorker]
 
-    init(input: TraceInput, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, comms: StringTable, symbols: StringTable,
+    init(input: TraceInput, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, phaseMarker: [UInt8]? = nil, comms: StringTable, symbols: StringTable,
          strict: Bool, threads: Int, pieceSize: Int) {
         self.input = input
         self.pieceSize = max(pieceSize, 256)
         // One worker per thread; the calling thread merges and replays (one thread: it does everything, inline).
         inline = threads <= 1
         workers = (0..<max(1, threads)).map {
-            PieceWorker(index: $0, format: input.format, probeMap: probeMap, wantedTags: wantedTags, filter: filter, strict: strict,
+            PieceWorker(index: $0, format: input.format, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker, strict: strict,
                         sourceName: input.path)
         }
         merger = PieceMerger(comms: comms, symbols: symbols, workers: workers.count)
@@ -226,13 +226,14 @@ final class PieceWorker {
     /// Ids below these were handed to the merger with an earlier piece.
     private var announcedComms = 1, announcedSymbols = 1
 
-    init(index: Int, format: TraceFormat, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, strict: Bool, sourceName: String) {
+    init(index: Int, format: TraceFormat, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, phaseMarker: [UInt8]? = nil, strict: Bool, sourceName: String) {
         self.index = index
         reader = format.makeTextReader(names: names)!
         normalizer = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,
                                      strict: strict, sourceName: sourceName)
         normalizer.wantedTags = wantedTags
         normalizer.filter = filter
+        normalizer.phaseMarker = phaseMarker
         normalizer.connect(recorder)
     }
 
@@ -300,6 +301,8 @@ final class PieceMerger {
                                                     nextPid: nextPid, nextComm: comm(nextComm))
                         case let .taskFork(parentPid, childPid, childComm):
                             e.kind = .taskFork(parentPid: parentPid, childPid: childPid, childComm: comm(childComm))
+                        case let .marker(phase) where phase != 0:
+                            e.kind = .marker(phase: phase == StringTable.overflowID ? phase : symbolMap[Int(phase)])
                         default: break
                         }
                         sink.consume(e)
