@@ -235,7 +235,7 @@ final class DailyToolTests: XCTestCase {
 
     /// Every example in `protreplay --help` that names a file in this repository runs and exits 0.
     func testHelpExamplesRun() throws {
-        let help = try runTool(["--help"]).out
+        let help = try runTool(["--help"]).out + (try runTool(["report", "--help"]).out)
         let examples = help.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { $0.hasPrefix("protreplay ") && $0.contains("SampleTraces/") }
         XCTAssertGreaterThanOrEqual(examples.count, 3)
@@ -255,3 +255,24 @@ final class DailyToolTests: XCTestCase {
 
 /// The version `--version` prints (ProtReplayKit's `ToolVersion`).
 enum ToolVersionForTests { static let version = "0.16.0" }
+
+extension DailyToolTests {
+    /// Every `protreplay ...` line in README.md's fenced blocks that names a sample trace runs and exits 0.
+    func testReadmeExamplesRun() throws {
+        let readme = try String(contentsOf: repoRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        var inBlock = false
+        var examples: [String] = []
+        for line in readme.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("```") { inBlock.toggle(); continue }
+            var l = line.trimmingCharacters(in: .whitespaces)
+            if l.hasPrefix("$ ") { l.removeFirst(2) }
+            if inBlock && l.hasPrefix("protreplay ") && l.contains("SampleTraces/") && !l.contains("[") { examples.append(l) }
+        }
+        XCTAssertGreaterThanOrEqual(examples.count, 5)
+        for e in examples {
+            let args = e.split(separator: " ").dropFirst().map(String.init)
+            let r = try ProcessRunner.run(try toolPath(), args, cwd: repoRoot.path)
+            XCTAssertEqual(r.status, 0, "\(e): \(r.err)")
+        }
+    }
+}
