@@ -20,7 +20,7 @@ final class EntrySizeTests: XCTestCase {
             ("pks.contexts", entry(ContextInstance.self, PKSModel.ContextState.self), 96),
             ("pks.local_grant_entries", MemoryLayout<PKSModel.LocalGrant>.stride, 48),
             ("pks.kmap_holds", MemoryLayout<PKSModel.GlobalKmap>.stride, 48),
-            ("s390pv.frames", entry(UInt64.self, S390PVModel.Frame.self), 152),
+            ("s390pv.frames", entry(UInt64.self, S390PVModel.Frame.self), 160),
             ("s390pv.gup_calls", entry(ContextInstance.self, S390PVModel.GupCall.self), 48),
             ("s390pv.pin_calls", entry(S390PVModel.PinCallKey.self, S390PVModel.PinnedCall.self), 32),
             ("s390pv.pinned_pages", MemoryLayout<(page: UInt64, refs: UInt32)>.stride, 16),
