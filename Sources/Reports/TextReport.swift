@@ -60,6 +60,7 @@ public enum TextReport {
         out += "# protreplay report\n"
         out += "# input:    \(clean(r.input.path)) (\(r.input.format), \(r.input.bytes) bytes)\n"
         if let m = r.merged { out += "# merged:   \(m.reports) reports\n" }
+        if let f = r.filter { out += "# filter:   \(clean(f.description)): \(f.eventsMatched) of \(t.events) events matched\n" }
         out += "# events:   \(t.events)  used \(t.eventsUsed)  ignored \(t.eventsIgnored)  unmapped \(t.unmapped)  malformed \(t.malformed)  lost \(t.lostEvents)  stack traces \(t.stackTraces)\n"
         out += "# cpus:     \(t.cpus)  span \(duration(t.spanNs))\n"
         if t.stateCapRefusals > 0 {

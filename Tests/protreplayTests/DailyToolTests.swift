@@ -276,3 +276,25 @@ extension DailyToolTests {
         }
     }
 }
+
+extension DailyToolTests {
+    /// A merge of reports filtered alike says so (events matched add up: 2 × 414); compare shows each filter.
+    func testMergeAndCompareCarryTheFilter() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = dir.appendingPathComponent("a.json").path, b = dir.appendingPathComponent("b.json").path
+        for p in [a, b] {
+            let r = try runTool(["report", i386Trace, "--model", "highmem", "--pid", "1", "--format", "json", "-o", p])
+            XCTAssertEqual(r.status, 0, r.err)
+        }
+        let m = try runTool(["merge", a, b])
+        let doc = try JSONSerialization.jsonObject(with: Data(m.out.utf8)) as! [String: Any]
+        XCTAssertEqual(value(doc, "filter.description") as? String, "pid 1")
+        XCTAssertEqual(value(doc, "filter.events_matched") as? Int, 828)
+        let c = try runTool(["compare", a, i386Trace, "--model", "highmem", "--cpu", "0"])
+        XCTAssertEqual(c.status, 0, c.err)
+        XCTAssertTrue(c.out.contains("filter: pid 1: 414 of 18079 events matched"), c.out)
+        XCTAssertTrue(c.out.contains("filter: cpu 0:"), c.out)
+    }
+}
