@@ -11,6 +11,7 @@ let package = Package(
     name: "protreplay-benchmarks",
     dependencies: [
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // MallocInterposer gives the malloc metrics; naming the traits also turns off the default
         // RuntimeInterposer trait, whose package is not needed here.
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
@@ -23,7 +24,8 @@ let package = Package(
         .target(name: "Replay", dependencies: ["EventModel"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["Replay"], swiftSettings: fast),
         .target(name: "Analysis", dependencies: ["Replay", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: fast),
-        .target(name: "Reports", dependencies: ["Analysis"]),
+        .target(name: "Reports", dependencies: ["Analysis", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Perfetto/proto"]),
         .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"], swiftSettings: fast),
         // Sample loading, counting sinks and the pipeline wiring the benchmarks share.
         .target(name: "BenchSupport", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "ProtReplayKit"], path: "Support", swiftSettings: fast),

@@ -67,8 +67,9 @@ public final class SummaryBuilder: ObservationSink {
     /// `--phase NAME`: credit only what falls inside that phase's segments (windows clipped to each).
     public var onlyPhase: String?
 
-    /// The line of the event being replayed (`ReplayEngine.line`): stamped on windows as `closeLine`.
-    public var currentLine: (() -> Int)?
+    /// The line and timestamp of the event being replayed (`ReplayEngine.line`, `.timestamp`): the
+    /// `closeLine` of a window that closes at that timestamp.
+    public var currentEvent: (() -> (line: Int, ns: UInt64))?
 
     /// `--pid`/`--comm`/`--cpu`/`--time` (docs/report-schema.md, "Filters"): a window is credited when its
     /// holder task and CPU match, clipped to the time range (dropped when it does not overlap it; a clipped
@@ -93,6 +94,8 @@ public final class SummaryBuilder: ObservationSink {
     }
     /// Called for every unprotected access (the `--accesses` CSV writer hooks in here).
     public var accessObserver: ((AccessRecord) -> Void)?
+    /// Called for every anomaly (the Perfetto export hooks in here).
+    public var anomalyObserver: ((Anomaly) -> Void)?
     /// Also fold effective windows and accesses into a per-CPU `Timeline` (HTML reports). Set before the run.
     public var collectTimeline = false {
         didSet {
@@ -133,7 +136,9 @@ public final class SummaryBuilder: ObservationSink {
 
     func window(_ w: ExposureWindow, into f: ModelFold) {
         var w = w
-        if w.closeLine == 0, let l = currentLine { w.closeLine = l() }
+        // The event being replayed closed it when the window ends at its timestamp (a window dated earlier,
+        // e.g. an off-CPU piece found at a later push, keeps no closing line).
+        if w.closeLine == 0, let now = currentEvent?(), now.ns == w.closeNs { w.closeLine = now.line }
         if let flt = filter {
             guard flt.matchesPid(w.holderPid), flt.matchesCPU(w.cpu), commMatches(w.holderComm, flt) else { return }
             if let s = flt.startNs {
@@ -210,6 +215,7 @@ public final class SummaryBuilder: ObservationSink {
         if let ph = phases, let only = onlyPhase {
             guard ph.segments.contains(where: { $0.name == only && $0.startNs <= a.timestamp && a.timestamp <= ($0.endNs ?? .max) }) else { return }
         }
+        anomalyObserver?(a)
         f.anomalies.total += 1
         f.anomalies.byKind[a.kind, default: 0] += 1
         if f.anomalies.examples.count < SummaryBuilder.anomalyExampleLimit {

@@ -196,7 +196,7 @@ public final class EventNormalizer: RawEventSink {
                 let loc = b.isKprobe ? Fields.probeLocation(raw.payload) : nil
                 if let kind = decode(raw, b, loc) {
                     var site: StringTable.ID = 0
-                    if let caller = loc?.caller { site = symbols.intern(caller) }
+                    if let caller = loc?.caller { site = internSymbol(caller) }
                     pending = ProtEvent(line: raw.line, timestamp: raw.timestamp, cpu: raw.cpu, pid: raw.pid,
                                         comm: comms.intern(raw.comm), flags: raw.flags, site: site, kind: kind)
                     pendingBinding = id
@@ -240,9 +240,24 @@ public final class EventNormalizer: RawEventSink {
         var locked = false
     }
 
+    /// A symbol, or a bare address named through `--kallsyms` when one was given.
+    private func internSymbol(_ text: UnsafeRawBufferPointer) -> StringTable.ID {
+        if let ks = probeMap.kernelSymbols, let a = KernelSymbols.address(text), let s = ks.symbol(at: a) { return symbols.intern(s.name) }
+        return symbols.intern(text)
+    }
+
     private func attachFrame(_ frame: UnsafeRawBufferPointer) {
         guard var e = pending, !stackState.locked else { return }
         let name = Fields.symbolName(frame)
+        // A bare address (`=> ffffffff811f55d5` of trace-cmd report -R) named through --kallsyms.
+        if let ks = probeMap.kernelSymbols, let a = KernelSymbols.address(name), let s = ks.symbol(at: a) {
+            Array(s.name.utf8).withUnsafeBytes { attachFrame(named: $0, &e) }
+        } else {
+            attachFrame(named: name, &e)
+        }
+    }
+
+    private func attachFrame(named name: UnsafeRawBufferPointer, _ e: inout ProtEvent) {
         guard !name.isEmpty else { return }
         if pendingBinding >= 0, let fn = bindings[pendingBinding]?.functionBytes, name.elementsEqual(fn) {
             // Everything above the probed function was machinery: the next frame is the call site.
@@ -269,7 +284,11 @@ public final class EventNormalizer: RawEventSink {
     private func makeBinding(_ raw: RawEvent) -> Binding {
         let name = names.string(raw.name)
         let loc = Fields.probeLocation(raw.payload)
-        let function = loc.map { String(decoding: $0.function, as: UTF8.self) }
+        var function = loc.map { String(decoding: $0.function, as: UTF8.self) }
+        if let loc, let address = KernelSymbols.address(loc.function) {
+            // trace-cmd report without symbols: "(ffffffff812c40a0)". Name it from --kallsyms or the event name.
+            function = probeMap.function(unresolved: address, event: name, isReturn: loc.isReturn) ?? function
+        }
         var archHint: KernelProfile.Arch?
         switch function {
         case "__kmap_local_pfn_prot", "__kmap_local_page_prot", "kmap_high", "kunmap_high", "kunmap_local_indexed":

@@ -52,6 +52,7 @@ public final class Pipeline {
         input = try TraceInput(path: path, forcedFormat: settings.inputFormat)
         var probeMap = ProbeMap()
         if let pm = settings.probeMap { try probeMap.load(path: pm) }
+        if let ks = settings.kallsyms { probeMap.kernelSymbols = try KernelSymbols(path: ks) }
         resolver = AddressResolver(profile: try settings.profile(), userFixedLayout: settings.fixesLayout, userFixedArch: settings.arch != nil)
         source = ProtEventSource(input: input, probeMap: probeMap, comms: comms, symbols: symbols, strict: strict,
                                  threads: settings.readerThreads ?? Pipeline.readerThreads, pieceSize: settings.pieceSize ?? Pipeline.pieceSize)
@@ -77,7 +78,7 @@ public final class Pipeline {
         resolver.onDirectMapBaseDefaulted = { Pipeline.warn("\(sourceName): \($0)") }
         let engine = ReplayEngine(models: ms, sink: builder, limit: limit)
         self.engine = engine
-        builder.currentLine = { [unowned engine] in engine.line }
+        builder.currentEvent = { [unowned engine] in (engine.line, engine.timestamp) }
         if selection != nil { source.wantedTags = engine.wantedTags }
         if let f = settings.filter, !f.isEmpty {
             filter = f
@@ -124,10 +125,24 @@ public final class Pipeline {
         }
         let stats = source.stats
         if stats.events == 0 && stats.stackTraces == 0 {
+            // A file with only lines that are not trace lines is not a trace (bad input, exit status 2).
             if let first = stats.malformedExamples.first {
                 throw Failure(description: "\(displayPath): not a trace: no trace events, \(stats.malformed) lines that are not (first: line \(first.line): \(first.reason))")
             }
-            throw Failure(description: "\(displayPath): no trace events found (only header or blank lines)")
+            // A well-formed binary trace can hold no records (nothing fired while it was recorded): a report of 0 events.
+            guard input.format.isBinary else {
+                throw Failure(description: "\(displayPath): no trace events found (only header or blank lines)")
+            }
+            Pipeline.warn("\(displayPath): the \(input.format.rawValue) file is well formed but holds no events (nothing was recorded in its buffers)")
+        }
+        // Kprobes printed as bare addresses (trace-cmd report without symbols) that neither --kallsyms nor
+        // their event name could name stay unmapped: say so, they may be the probes a model needs.
+        let unnamed = source.nameSummaries().filter { e in
+            e.mapsTo == "unmapped" && e.function.map { f in Array(f.utf8).withUnsafeBytes { KernelSymbols.address($0) != nil } } ?? false
+        }
+        if !unnamed.isEmpty {
+            let list = unnamed.prefix(5).map { "\($0.name) (\($0.count))" }.joined(separator: ", ")
+            Pipeline.warn("\(displayPath): \(unnamed.count) kprobe event name(s) print their probe as a bare address and map to no probed function: \(list)\(unnamed.count > 5 ? ", ..." : ""); pass --kallsyms FILE (the traced kernel's /proc/kallsyms) to name them")
         }
         // What the report says in its header goes to stderr too, so `-o`/JSON runs are not silent.
         if stats.malformed > 0 {

@@ -11,6 +11,8 @@ public struct TraceSettings: Sendable {
     public var inputFormat: TraceFormat?
     /// Probe-map JSON that adds to or overrides the built-in rules.
     public var probeMap: String?
+    /// Kernel symbols (`/proc/kallsyms` form) naming the bare addresses of `trace-cmd report` text without symbols.
+    public var kallsyms: String?
     /// `x86_64`, `i386`, `s390x` (nil: inferred from the trace).
     public var arch: String?
     /// `struct page *` of pfn 0, hex.

@@ -9,6 +9,9 @@ struct TraceOptions: ParsableArguments {
     @Option(name: .long, help: "Probe-map JSON that adds to or overrides the built-in rules (docs/probe-map.md).")
     var probeMap: String?
 
+    @Option(name: .long, help: ArgumentHelp("Kernel symbols (/proc/kallsyms of the traced kernel) to name the bare addresses trace-cmd report prints without symbols.", valueName: "file"))
+    var kallsyms: String?
+
     @Option(name: .long, help: "Architecture of the traced kernel: x86_64, i386, s390x (default: inferred from the trace).")
     var arch: String?
 
@@ -77,6 +80,7 @@ struct TraceOptions: ParsableArguments {
             s.inputFormat = format
         }
         s.probeMap = probeMap
+        s.kallsyms = kallsyms
         s.arch = arch
         s.memMapBase = memMapBase
         s.structPageSize = structPageSize
@@ -93,4 +97,6 @@ struct TraceOptions: ParsableArguments {
 /// `--format` of `report`, `compare` and `merge`.
 enum ReportFormat: String, CaseIterable, ExpressibleByArgument {
     case text, json, html
+    /// A Perfetto trace of every window, access and anomaly (`report` only, with `-o`).
+    case perfetto
 }

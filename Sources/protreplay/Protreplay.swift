@@ -24,7 +24,7 @@ struct Protreplay: ParsableCommand {
           protreplay events trace.txt
         """,
         version: ToolVersion.description,
-        subcommands: [Report.self, Windows.self, Events.self, Compare.self, Merge.self],
+        subcommands: [Report.self, Windows.self, Events.self, Compare.self, Merge.self, Record.self, Probes.self],
         defaultSubcommand: Report.self
     )
 

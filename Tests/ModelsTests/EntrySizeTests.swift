@@ -14,6 +14,8 @@ final class EntrySizeTests: XCTestCase {
             ("highmem.tasks", entry(Int32.self, KmapLocalStack.self), 44),
             ("highmem.kmap_local_slots", MemoryLayout<KmapLocalEntry>.stride, 96),
             ("highmem.pending_kmap_local", entry(ContextInstance.self, PendingLocalCall.self), 40),
+            ("highmem.pending_switches", entry(ContextInstance.self, [PendingSwitch].self), 24),
+            ("highmem.pending_switch", MemoryLayout<PendingSwitch>.stride, 32),
             ("highmem.pending_kmap_high", entry(ContextInstance.self, [UInt64].self), 24),
             ("highmem.pkmap_slots", entry(UInt64.self, PkmapSlot.self), 112),
             ("highmem.pkmap_grants", MemoryLayout<PkmapGrant>.stride, 48),

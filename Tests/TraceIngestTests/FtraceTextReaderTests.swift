@@ -76,6 +76,27 @@ final class FtraceTextReaderTests: XCTestCase {
         XCTAssertEqual(c.records[1].payload, "(__kmap_local_page_prot+0x51/0x60 <- __kmap_local_pfn_prot) vaddr=0xfffbb000")
     }
 
+    /// A PREEMPT_RT 6.1 kernel (Debian rt-686-pae) prints 7 flag characters: irqs-off, need-resched,
+    /// need-resched-lazy, hardirq/softirq, preempt-depth, preempt-lazy-depth, migrate-disable.
+    func testSevenFlagCharactersPreemptRT() {
+        let c = readText("          rcuc/1-27      [001] ...s.12    14.033903: softirq_entry: vec=7 [action=SCHED]\n" +
+                         "      wl-preempt-276     [000] dn..4..    14.034035: sched_wakeup: comm=ktimers/0 pid=15 prio=98 target_cpu=000\n" +
+                         "      wl-preempt-276     [000] d...212    13.954237: sched_switch: prev_comm=wl-preempt prev_pid=276 prev_prio=120 prev_state=R+ ==> next_comm=migration/1 next_pid=26 next_prio=0\n" +
+                         "            init-1       [001] ..L....    14.300322: kmap_local_page: (__kmap_local_page_prot+0x0/0x60) page=0xf6dfb6e0\n")
+        XCTAssertTrue(c.malformed.isEmpty)
+        XCTAssertEqual(c.records.count, 4)
+        XCTAssertTrue(c.records[0].flags.inSoftirq)
+        XCTAssertEqual(c.records[0].flags.preemptDepth, 0)
+        XCTAssertEqual(c.records[0].flags.migrateDepth, 2)          // the lazy depth (1) is not the migrate depth
+        XCTAssertEqual(c.records[1].flags.bits & TraceFlags.irqsOff, TraceFlags.irqsOff)
+        XCTAssertEqual(c.records[1].flags.bits & TraceFlags.needResched, TraceFlags.needResched)
+        XCTAssertEqual(c.records[1].flags.preemptDepth, 4)
+        XCTAssertEqual(c.records[2].flags.preemptDepth, 2)
+        XCTAssertEqual(c.records[2].flags.migrateDepth, 2)
+        XCTAssertEqual(c.records[3].flags.bits & TraceFlags.needResched, TraceFlags.needResched)   // need-resched-lazy
+        XCTAssertEqual(c.records.map(\.ts), [14_033_903_000, 14_034_035_000, 13_954_237_000, 14_300_322_000])
+    }
+
     func testFourFlagCharactersOlderKernels() {
         let c = readText("            bash-1977  [001] d.s2  1234.567890: softirq_entry: vec=1 [action=TIMER]\n")
         XCTAssertEqual(c.records.count, 1)
@@ -173,12 +194,33 @@ final class FtraceTextReaderTests: XCTestCase {
         this is not a trace line
                     init-1       [001] .....     notatime: tracing_mark_write: x
                     init-1       [001] .q...     9.884342: tracing_mark_write: x
-                    init-1       [001] .....     9.884342: tracing_mark_write: ok
         \u{01}\u{02}\u{ff}garbage
+                    init-1       [001] .....     9.884342: tracing_mark_write: ok
 
         """)
         XCTAssertEqual(c.records.count, 1)
-        XCTAssertEqual(c.malformed.map(\.line), [2, 3, 4, 6])
+        XCTAssertEqual(c.malformed.map(\.line), [2, 3, 4, 5])
+    }
+
+    /// `printf 'one write:\nsecond line\nthird line\n' > trace_marker` (SampleTraces/tools/same-buffer.trace.txt):
+    /// one event; the lines after it are its text, up to the next record.
+    func testMultiLineMarkerContinuesOverTheFollowingLines() {
+        let c = readText("""
+                  printf-13747   [001] ...1.   384.748085: tracing_mark_write: one write:
+        second line
+        third line
+                  printf-13747   [001] ...1.   384.748097: mm_page_alloc: page=00000000f5ae56ce pfn=0x104828 order=0 migratetype=0 gfp_flags=GFP_NOWAIT
+        not a continuation: after a page allocation
+                  printf-13747   [001] ...1.   384.748098: bprint:               foo: first
+         indented second
+        CPU:1 [LOST 3 EVENTS]
+
+        """)
+        let events = c.records.filter { $0.kind == .event }
+        XCTAssertEqual(events.map(\.name), ["tracing_mark_write", "mm_page_alloc", "bprint"])
+        XCTAssertEqual(events[0].payload, "one write:")
+        XCTAssertEqual(c.malformed.map(\.line), [5])
+        XCTAssertEqual(c.records.last?.kind, .lostEvents)
     }
 
     /// Found by `scripts/fuzz trace-cmd-report`: a line that starts with "[2]" made the reader look

@@ -262,7 +262,16 @@ extension DailyToolTests {
         let readme = try String(contentsOf: repoRoot.appendingPathComponent("README.md"), encoding: .utf8)
         var inBlock = false
         var examples: [String] = []
-        for line in readme.split(separator: "\n", omittingEmptySubsequences: false) {
+        // A line ending in a backslash continues on the next one.
+        var lines: [String] = []
+        for line in readme.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if let last = lines.last, last.hasSuffix("\\") {
+                lines[lines.count - 1] = String(last.dropLast()) + " " + line.trimmingCharacters(in: .whitespaces)
+            } else {
+                lines.append(line)
+            }
+        }
+        for line in lines {
             if line.hasPrefix("```") { inBlock.toggle(); continue }
             var l = line.trimmingCharacters(in: .whitespaces)
             if l.hasPrefix("$ ") { l.removeFirst(2) }
@@ -270,7 +279,7 @@ extension DailyToolTests {
         }
         XCTAssertGreaterThanOrEqual(examples.count, 5)
         for e in examples {
-            let args = e.split(separator: " ").dropFirst().map(String.init)
+            let args = e.split(separator: " ", omittingEmptySubsequences: true).dropFirst().map(String.init)
             let r = try ProcessRunner.run(try toolPath(), args, cwd: repoRoot.path)
             XCTAssertEqual(r.status, 0, "\(e): \(r.err)")
         }

@@ -121,7 +121,9 @@ final class BadInputTests: XCTestCase {
     let good = "            init-1       [001] .....     9.884342: tracing_mark_write: a\n"
 
     func testMalformedLineIsCountedByDefaultAndFatalInStrict() throws {
-        let p = file("m.txt", good + "garbage line here\n" + good)
+        // After an event that is not a message (a line after a tracing_mark_write could continue its text).
+        let fault = "            init-1       [001] .....     9.884343: page_fault_user: address=0x1000 ip=0x401000 error_code=0x6\n"
+        let p = file("m.txt", fault + "garbage line here\n" + good)
         let lenient = try runTool(["report", p, "--format", "json"])
         XCTAssertEqual(lenient.status, 0)
         let j = try JSONSerialization.jsonObject(with: Data(lenient.out.utf8)) as? [String: Any] ?? [:]

@@ -51,7 +51,7 @@ public enum DefaultProbes {
             out.append(.init(function: f, probe: "return", mapsTo: "GUP_RET", api: api, path: path))
         }
         // Internal helpers both get_ and pin_ go through: counted once, at the API.
-        for f in ["internal_get_user_pages_fast", "__get_user_pages", "__gup_longterm_locked", "iov_iter_get_pages2",
+        for f in ["internal_get_user_pages_fast", "gup_fast_fallback", "__get_user_pages", "__gup_longterm_locked", "iov_iter_get_pages2",
                   "bio_iov_iter_get_pages", "io_pin_pages", "__access_remote_vm"] {
             out.append(.init(function: f, mapsTo: "IGNORE"))
         }
@@ -59,6 +59,8 @@ public enum DefaultProbes {
         // unless it is inlined into them, as on s390x 6.1).
         out.append(.init(function: "try_grab_folio", probe: "entry", mapsTo: "GUP_PAGE"))
         out.append(.init(function: "try_grab_page", probe: "entry", mapsTo: "GUP_PAGE"))
+        // 6.12: try_grab_folio(folio, refs, flags) in the slow path, try_grab_folio_fast(page, refs, flags) in gup-fast.
+        out.append(.init(function: "try_grab_folio_fast", probe: "entry", mapsTo: "GUP_PAGE"))
         out.append(.init(function: "gup_put_folio", probe: "entry", mapsTo: "GUP_PUT", fields: ["page": "folio"]))
         // The release APIs (spec §2.2 GUP_RELEASE): a window closes at their entry.
         //   unpin_user_page: (unpin_user_page+0x0/0x30) page=0xf6deb888
@@ -74,6 +76,10 @@ public enum DefaultProbes {
         // Page-table walk inside gup: special ptes / VM_PFNMAP (seed 003).
         out.append(.init(function: "follow_page_pte", probe: "entry", mapsTo: "GUP_PTE"))
         out.append(.init(function: "vm_normal_page", probe: "entry", mapsTo: "GUP_PTE"))
+        // The vma check at the top of the slow path (`check_vma_flags`, mm/gup.c), where gup refuses VM_IO|VM_PFNMAP
+        // with -EFAULT before any pte is walked; its return is the refusal itself.
+        out.append(.init(function: "check_vma_flags", probe: "entry", mapsTo: "GUP_PTE"))
+        out.append(.init(function: "check_vma_flags", probe: "return", mapsTo: "IGNORE"))
         return out
     }()
 
@@ -123,6 +129,7 @@ public enum DefaultProbes {
         .init(function: "filemap_splice_read", mapsTo: "IGNORE"),
         .init(function: "iter_file_splice_write", mapsTo: "IGNORE"),
         .init(function: "unix_stream_sendpage", mapsTo: "IGNORE"),
+        .init(function: "splice_to_socket", mapsTo: "IGNORE"),
     ]
 
     static let pks: [ProbeMapEntry] = [

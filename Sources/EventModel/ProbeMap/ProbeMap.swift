@@ -1,4 +1,5 @@
 import Foundation
+import TraceIngest
 
 /// Maps raw events to the normalized vocabulary: built-in defaults, plus user rules that add to or
 /// override them (`--probe-map FILE`). User rules always win over defaults; within each, a rule on
@@ -6,6 +7,9 @@ import Foundation
 public struct ProbeMap: Sendable {
     public private(set) var userEntries: [ProbeMapEntry] = []
     public let defaultEntries: [ProbeMapEntry]
+    /// `--kallsyms FILE`: names for the bare kernel addresses of text without symbols
+    /// (`trace-cmd report` prints kprobe locations as `(ffffffff812c40a0)`).
+    public var kernelSymbols: KernelSymbols?
 
     public init(defaults: [ProbeMapEntry] = DefaultProbes.entries) {
         defaultEntries = defaults
@@ -58,6 +62,27 @@ public struct ProbeMap: Sendable {
             }
         }
         userEntries.append(contentsOf: entries)
+    }
+
+    /// The function a kprobe probes, when its location was printed as a bare address
+    /// (`(ffffffff812c40a0)`, `(ffffffff812c4ec0 <- ffffffff812c6096)`): the kallsyms symbol at that address, else
+    /// the function the event's name says (`p:gup/try_grab_page try_grab_page` is named after it;
+    /// `r:gup/get_user_pages_fast_ret` after it plus `_ret`, `p:wb/folio_start_writeback __folio_start_writeback`
+    /// without its `__`) when a rule knows that function.
+    public func function(unresolved address: UInt64?, event name: String, isReturn: Bool) -> String? {
+        if let address, let s = kernelSymbols?.symbol(at: address) { return s.name }
+        // `folio_start_writeback` probes `__folio_start_writeback` (event names cannot start with "__" in docs/capturing.md).
+        var stems = [name]
+        if isReturn {
+            for suffix in ["_ret", "_return", "__return", "_exit"] where name.hasSuffix(suffix) && name.count > suffix.count {
+                stems.append(String(name.dropLast(suffix.count)))
+            }
+        }
+        let candidates = stems.flatMap { [$0, "__" + $0] }
+        for entries in [userEntries, defaultEntries] {
+            for c in candidates where entries.contains(where: { $0.function == c && ($0.probe == nil || ($0.probe == "return") == isReturn) }) { return c }
+        }
+        return nil
     }
 
     /// The rule for an event called `name`, which is a kprobe on `function` when `function` is non-nil.

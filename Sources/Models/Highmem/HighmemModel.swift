@@ -23,6 +23,11 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
 
     private var tasks: [Int32: KmapLocalStack] = [:]
     private var pendingLocal: [ContextInstance: PendingLocalCall] = [:]
+    /// Switches of a task while its `kmap_local_page` call is still pending (only such tasks have an entry).
+    private var pendingSwitches: [ContextInstance: [PendingSwitch]] = [:]
+    /// More switches within one pending call merge into the last off-CPU interval (its on-CPU time between is
+    /// then not counted as effective).
+    static let maximumPendingSwitches = 8
     private var pendingHigh: [ContextInstance: [UInt64]] = [:]
     private var pkmap = PkmapSlotTable()
     /// Addresses the kernel returned for fixmap slots: a `kunmap_local` of any other address that no
@@ -109,6 +114,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                     if old != nil || admit(pendingLocal.count, "pending_kmap_local") {
                         pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page, openLine: StoredLine(line: e.line))
                     }
+                    pendingSwitches[ctx.instance] = nil
                 }
             case .kmapLocalPfn: if let pfn { pushLocal(pfn: pfn, e, ctx, emit) }
             case .kunmapLocal: break
@@ -122,6 +128,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         case .pkmapFlush:
             sawPkmapFlush = true
             flushPkmaps(at: e.timestamp, cause: .flush, emit)
+            pkmap.flushObservedSinceInstall = true
         case let .contextSwitch(prevPid, _, _, nextPid, _):
             switchTasks(prev: prevPid, next: nextPid, cpu: e.cpu, at: e.timestamp, line: e.line, emit)
         case let .taskMigrate(pid, from, to):
@@ -158,8 +165,10 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         var openNs = e.timestamp
         var openLine = StoredLine(line: e.line)
         var api = KmapAPI.kmapLocalPfn
+        var offCPU: [PendingSwitch] = []
         if var p = pendingLocal[ctx.instance], !p.pushed {
             p.pushed = true
+            offCPU = pendingSwitches.removeValue(forKey: ctx.instance) ?? []
             pendingLocal[ctx.instance] = p
             openNs = p.openNs
             openLine = p.openLine
@@ -185,9 +194,19 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         }
         if t.onCPU == nil { t.onCPU = ctx.cpu }
         t.lastCPU = ctx.cpu
+        // On-CPU pieces that ended before the push (switched away between the call's entry and here).
+        var segmentStart = openNs
+        for off in offCPU {
+            emit.window(window(.effective, scope: .ctx, frame: .pfn(pfn), alias: "fixmap_kmap", api: api.name,
+                               pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: off.cpu,
+                               open: segmentStart, close: off.out, site: e.site, cause: .schedOut))
+            segmentStart = off.back ?? e.timestamp
+        }
         let entry = KmapLocalEntry(pfn: pfn, vaddr: nil, holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid,
                                    holderComm: ctx.comm, cpu: ctx.cpu, api: api, openNs: openNs, site: e.site,
-                                   segmentStart: openNs, openLine: openLine, segmentLine: openLine)
+                                   segmentStart: segmentStart, openLine: openLine,
+                                   // The current piece's opening line is known when it is the entry's.
+                                   segmentLine: segmentStart == openNs ? openLine : 0)
         t.entries.append(entry)
         localSlots += 1
         kmapLocalPushes += 1
@@ -208,6 +227,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             fixmapLow = min(fixmapLow, vaddr & ~0xfff)
             fixmapHigh = max(fixmapHigh, vaddr & ~0xfff)
         case .kmapLocalPage:
+            pendingSwitches[ctx.instance] = nil
             guard let p = pendingLocal.removeValue(forKey: ctx.instance) else { return }
             guard let ti = tasks.index(forKey: ctx.pid) else {
                 if !p.pushed { noteLowmem(ctx.pid, vaddr) }
@@ -365,10 +385,13 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                     }
                 }
                 if let last = pkmap.lastInstallVaddr, vaddr <= last { flushed = true }
-                if flushed {
+                // A flush probe that fired inside this call (map_new_virtual -> flush_all_zero_pkmaps) already
+                // cleared the stale slots; inferring it again would count one flush twice.
+                if flushed && !pkmap.flushObservedSinceInstall {
                     flushPkmaps(at: e.timestamp, cause: .flushInferred, except: page, emit)
                 }
                 pkmap.lastInstallVaddr = vaddr
+                pkmap.flushObservedSinceInstall = false
             }
             if pkmap.pageAtVaddr[vaddr] != nil || admit(pkmap.pageAtVaddr.count, "pkmap_addresses") { pkmap.pageAtVaddr[vaddr] = page }
         } else {
@@ -447,6 +470,22 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
     // MARK: Scheduling and lifecycle
 
     private func switchTasks(prev: Int32, next: Int32, cpu: Int32, at ts: UInt64, line: Int, _ emit: ObservationSink) {
+        // A kmap_local_page call not yet known to be highmem (its nested push has not come): remember the switch.
+        if let p = pendingLocal[.task(prev)], !p.pushed {
+            if let i = pendingSwitches.index(forKey: .task(prev)) {
+                if pendingSwitches.values[i].count < HighmemModel.maximumPendingSwitches {
+                    pendingSwitches.values[i].append(PendingSwitch(out: ts, back: nil, cpu: cpu))
+                } else {
+                    pendingSwitches.values[i][pendingSwitches.values[i].count - 1].back = nil   // merged
+                }
+            } else if admit(pendingSwitches.count, "pending_switches") {
+                pendingSwitches[.task(prev)] = [PendingSwitch(out: ts, back: nil, cpu: cpu)]
+            }
+        }
+        if let i = pendingSwitches.index(forKey: .task(next)), let last = pendingSwitches.values[i].indices.last,
+           pendingSwitches.values[i][last].back == nil {
+            pendingSwitches.values[i][last].back = ts
+        }
         if var t = tasks.removeValue(forKey: prev) {     // out of the map while it changes: no copy-on-write
             for i in t.entries.indices {
                 if let s = t.entries[i].segmentStart {
@@ -524,6 +563,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {
         pendingLocal[ctx.instance] = nil
+        pendingSwitches[ctx.instance] = nil
         pendingHigh[ctx.instance] = nil
         guard let t = tasks[ctx.pid], t.entries.contains(where: { $0.holder == ctx.instance }) else { return }
         emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: ctx.cpu, pid: ctx.pid, kind: "leaked_across_irq_exit",

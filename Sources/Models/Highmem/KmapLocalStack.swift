@@ -72,3 +72,12 @@ struct PendingLocalCall {
     /// The nested `__kmap_local_pfn_prot` ran: the page is highmem and a slot was pushed.
     var pushed = false
 }
+
+/// A switch away from a task (and the switch back) between a `kmap_local_page` entry and its nested push: the
+/// window opens at the entry, so its first on-CPU pieces end there once the page turns out to be highmem
+/// (spec E8). On PREEMPT_RT the call is preemptible before migrate_disable() (6.1-rt capture: 12 such switches).
+struct PendingSwitch {
+    var out: UInt64
+    var back: UInt64?
+    var cpu: Int32
+}

@@ -44,6 +44,9 @@ struct PkmapSlotTable {
     /// Address of the last newly installed slot: the slot search is linear, so a new slot at a lower
     /// address means the search wrapped, and `flush_all_zero_pkmaps()` ran.
     var lastInstallVaddr: UInt64?
+    /// A `flush_all_zero_pkmaps`/`__kmap_flush_unused` event was seen since the last new slot: the flush a
+    /// wrapped search runs is then observed, not to be inferred again at the `kmap_high` return.
+    var flushObservedSinceInstall = false
     /// Pages whose slot a flush cleared: their next install starts from an exact count of 0.
     var flushedPages: Set<UInt64> = []
     /// Grants held over all slots (capped like a map: `LiveStateLimit`).

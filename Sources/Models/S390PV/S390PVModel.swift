@@ -54,6 +54,10 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
         var openNs: UInt64 = 0
         /// Where the pages it pins are filed (`pinCalls`), for the unpin that names its array.
         var key: PinCallKey?
+        /// A VM_PFNMAP/VM_IO vma or a special pte was seen in this call (stays set after a grab, unlike `specialPte`).
+        var sawPfnmap = false
+        /// A page was grabbed in this call after `sawPfnmap`.
+        var grabbedAfterPfnmap = false
         /// Trace line of the API entry.
         var openLine: StoredLine = 0
     }
@@ -114,12 +118,16 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
     private var fromGup = 0, fromWriteback = 0, fromOther = 0, impliedGup = 0, impliedWriteback = 0
     private var pinsTaken = 0, getsTaken = 0, importsOK = 0, importsBlocked = 0, destroys = 0, ioChecked = 0
     private var pinsReleased = 0, unpinCalls = 0, unpinCallsUnresolved = 0
+    /// gup calls that met a VM_PFNMAP/VM_IO vma or a special pte and returned without grabbing a page (the refusal
+    /// seed 003 asks for: `check_vma_flags` returns -EFAULT, or `vm_normal_page` finds no struct page).
+    private var pfnmapRefused = 0
     public var counters: [String: Int] {
         ["make_accessible_from_gup": fromGup, "make_accessible_from_writeback": fromWriteback,
          "make_accessible_from_other": fromOther, "make_accessible_implied_gup": impliedGup,
          "make_accessible_implied_writeback": impliedWriteback, "pages_pinned": pinsTaken, "pages_get": getsTaken,
          "imports_ok": importsOK, "imports_blocked_by_io": importsBlocked, "destroys": destroys, "io_pages_checked": ioChecked,
-         "pins_released": pinsReleased, "unpin_calls": unpinCalls, "unpin_calls_unresolved": unpinCallsUnresolved]
+         "pins_released": pinsReleased, "unpin_calls": unpinCalls, "unpin_calls_unresolved": unpinCallsUnresolved,
+         "gup_pfnmap_refused": pfnmapRefused]
     }
 
     public init(resolver: AddressResolver, protected: ProtectedFrames = .touched, follPin: UInt64 = 0x40000, symbols: StringTable? = nil) {
@@ -172,15 +180,22 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
             }
             activeGup[ctx.instance] = call
         case .gupReturn:
-            if let key = activeGup.removeValue(forKey: ctx.instance)?.key, let call = pinCalls[key], call.pages.isEmpty {
-                store(call, at: key)     // it pinned nothing this model tracks
+            if let call = activeGup.removeValue(forKey: ctx.instance) {
+                if call.sawPfnmap, !call.grabbedAfterPfnmap { pfnmapRefused += 1 }
+                if let key = call.key, let pinned = pinCalls[key], pinned.pages.isEmpty {
+                    store(pinned, at: key)     // it pinned nothing this model tracks
+                }
             }
         case let .gupPte(vmFlags, special, pte):
             // VM_PFNMAP (0x400) or a special pte: gup must not hand out a struct page for it (seed 003).
-            if (vmFlags ?? 0) & 0x400 != 0 || (special ?? pte.flatMap { resolver.profile.isSpecial(pte: $0) }) == true { activeGup[ctx.instance]?.specialPte = true }
+            if (vmFlags ?? 0) & 0x400 != 0 || (special ?? pte.flatMap { resolver.profile.isSpecial(pte: $0) }) == true {
+                activeGup[ctx.instance]?.specialPte = true
+                activeGup[ctx.instance]?.sawPfnmap = true
+            }
         case let .gupPage(page, refs, flags):
             if activeGup[ctx.instance]?.specialPte == true {
                 activeGup[ctx.instance]?.specialPte = false
+                activeGup[ctx.instance]?.grabbedAfterPfnmap = true
                 emit.anomaly(anomaly(e, "gup_special_pfn", "gup took page \(hexString(page)) from a VM_PFNMAP/special mapping"))
             }
             // Pin vs get by the API called; the flags only when no API entry was seen.

@@ -9,13 +9,13 @@ import Analysis
 /// (`highmem.exposure.granted.windows`), the same path as in the JSON report.
 public enum HTMLReport {
     static let css: StaticString = """
-    body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;max-width:1000px}
+    body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;max-width:1240px}
     h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
     h3{font-size:15px;margin:18px 0 6px}.meta{color:#555;margin:0 0 2px}.note{color:#666;font-size:12px;margin:2px 0 10px}
-    table{border-collapse:collapse;margin:6px 0 12px}th,td{padding:2px 10px;text-align:right;border-bottom:1px solid #eee;white-space:nowrap}
+    table{border-collapse:collapse;margin:6px 0 12px}th,td{padding:2px 6px;text-align:right;border-bottom:1px solid #eee;white-space:nowrap}
     th:first-child,td:first-child{text-align:left}th{background:#f6f6f6;font-weight:600}
     tr.sub td:first-child{padding-left:26px;color:#555}tr.changed{background:#fff7e0}
-    table.inputs th{text-align:left}td.better{color:#1a7f37}td.worse{color:#c62828}td.text{text-align:left;white-space:normal}
+    table.inputs th,table.coverage th{text-align:left}td.better{color:#1a7f37}td.worse{color:#c62828}td.text{text-align:left;white-space:normal}
     .grid{display:flex;flex-wrap:wrap;gap:8px 24px}.legend span{display:inline-block;margin-right:14px}
     .swatch{display:inline-block;width:10px;height:10px;margin-right:4px}code{font-size:12px}
     svg text{fill:#333;font-family:system-ui,sans-serif}
@@ -135,7 +135,8 @@ public enum HTMLReport {
                 .el("tr", need.present ? [] : [("class", "changed")], [
                     .el("td", [("class", "text")], [.el("code", text: need.probes.joined(separator: " | "))]),
                     cell(m.model + ".coverage.needs.\(i).present",
-                         need.present ? need.seen.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") : "missing" + (need.essential ? " (essential)" : "")),
+                         need.present ? need.seen.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") : "missing" + (need.essential ? " (essential)" : ""),
+                         cls: "text"),
                     .el("td", [("class", "text")], text: need.gives),
                     .el("td", [("class", "text")], text: need.present ? "" : need.withoutIt),
                 ])

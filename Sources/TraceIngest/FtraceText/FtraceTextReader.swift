@@ -14,6 +14,13 @@ import Musl
 ///              cat-321     [000] d....     7.095703: page_fault_kernel: address=0x16603690 ip=__put_user_nocheck_4 error_code=0x3
 ///          sys_pkey_mprotect(start: 7f9f2d3b5000, len: 10000, prot: 3, pkey: 1)      (syscall enter, named sys_enter_pkey_mprotect)
 ///          sys_memfd_secret -> 0x4                                                   (syscall exit, named sys_exit_memfd_secret)
+///
+/// A message (`tracing_mark_write`, `print`, `bprint`, `bputs`) whose text holds newlines goes on over
+/// the following lines; those lines belong to it (they are neither events nor malformed):
+///
+///           printf-13747   [001] ...1.   384.748085: tracing_mark_write: one write:
+///     second line
+///     third line
 public final class FtraceTextReader: TextTraceReader {
     public let names: StringTable
     /// Lines read so far (the last line number handed out).
@@ -27,10 +34,66 @@ public final class FtraceTextReader: TextTraceReader {
     private var scratch = [UInt8](repeating: 0, count: 512)
     private var event = RawEvent()
     public let functionEventName: StringTable.ID
+    /// A `latency-format` line is being parsed again in the usual shape.
+    private var rereading = false
+
+    /// A line of the `latency-format` option in the usual shape, or nil (kernel/trace/trace_output.c
+    /// `lat_print_generic` + `lat_print_timestamp`: CPU and flags in one word, microseconds since the
+    /// first entry, then a delay mark):
+    ///
+    ///         bash-26999     0d..2. 16963us#: sched_switch: prev_comm=bash ...
+    ///       printf-27018     1d..2. 72536us : sched_switch: ...
+    ///     -> bash-26999 [000] d..2. 0.016963: sched_switch: prev_comm=bash ...
+    private func latencyFormatLine(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> [UInt8]? {
+        // comm-pid (the comm may hold blanks: take the last "-digits" word before the CPU+flags word).
+        var words: [Range<Int>] = []
+        var i = s
+        while i < e && words.count < 6 {
+            while i < e && p[i] == 0x20 { i += 1 }
+            let w = i
+            while i < e && p[i] != 0x20 { i += 1 }
+            if i > w { words.append(w..<i) }
+        }
+        func digit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+        for k in 1..<max(1, words.count - 1) {
+            let cf = words[k], ts = words[k + 1]
+            var d = cf.lowerBound
+            while d < cf.upperBound && digit(p[d]) { d += 1 }
+            let flags = cf.upperBound - d
+            guard d > cf.lowerBound, d - cf.lowerBound <= 5, flags == 4 || flags == 5 else { continue }
+            // "16963us#:" or "72536us" then ":" (a blank delay mark).
+            var u = ts.lowerBound
+            while u < ts.upperBound && digit(p[u]) { u += 1 }
+            guard u > ts.lowerBound, u + 1 < ts.upperBound, p[u] == UInt8(ascii: "u") || p[u] == UInt8(ascii: "n"), p[u + 1] == UInt8(ascii: "s") else { continue }
+            var rest = ts.upperBound
+            if p[ts.upperBound - 1] != UInt8(ascii: ":") {
+                guard k + 2 < words.count, words[k + 2].count == 1, p[words[k + 2].lowerBound] == UInt8(ascii: ":") else { continue }
+                rest = words[k + 2].upperBound
+            }
+            guard u - ts.lowerBound <= 18 else { return nil }
+            var value: UInt64 = 0
+            for j in ts.lowerBound..<u { value = value &* 10 &+ UInt64(p[j] - 0x30) }
+            let ns = p[u] == UInt8(ascii: "u") ? value &* 1000 : value
+            var out = Array(UnsafeBufferPointer(start: p + s, count: cf.lowerBound - s))
+            out += Array(" [".utf8) + Array(UnsafeBufferPointer(start: p + cf.lowerBound, count: d - cf.lowerBound)) + Array("] ".utf8)
+            out += Array(UnsafeBufferPointer(start: p + d, count: flags))
+            let frac = String(ns % 1_000_000_000)
+            out += Array(" \(ns / 1_000_000_000).\(String(repeating: "0", count: 9 - frac.count) + frac):".utf8)
+            out += Array(UnsafeBufferPointer(start: p + rest, count: e - rest))
+            return out
+        }
+        return nil
+    }
+
+    /// Events whose text may run over several lines.
+    private let messageNames: [StringTable.ID]
+    /// The last record was a message: a line that is no record continues it.
+    private var messageOpen = false
 
     public init(names: StringTable) {
         self.names = names
         functionEventName = names.intern("function")
+        messageNames = ["tracing_mark_write", "print", "bprint", "bputs"].map { names.intern($0) }
     }
 
     public func read(_ chunk: UnsafeRawBufferPointer, offset: Int, into sink: RawEventSink) {
@@ -40,9 +103,12 @@ public final class FtraceTextReader: TextTraceReader {
         }
     }
 
-    public func beginPiece() { lineNumber = 0 }
+    public func beginPiece() { lineNumber = 0; messageOpen = false }
 
-    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool { !Lines.isStackTraceLine(line) }
+    /// Not a stack-trace line, and not a line that may continue a multi-line message.
+    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool {
+        !Lines.isStackTraceLine(line) && Lines.looksLikeRecord(line)
+    }
 
     @inline(__always)
     private func slice(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> UnsafeRawBufferPointer {
@@ -50,6 +116,12 @@ public final class FtraceTextReader: TextTraceReader {
     }
 
     private func parseLine(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, offset: Int, sink: RawEventSink) {
+        if messageOpen {
+            // The message's text goes on over this line unless it is a record of its own (an empty line too
+            // is part of the text: `printf 'a\n\nb'`).
+            if !Lines.looksLikeRecord(UnsafeRawBufferPointer(start: p + s, count: e - s)) { return }
+            messageOpen = false
+        }
         if s >= e { return }
         let c0 = p[s]
         if c0 == UInt8(ascii: "#") { parseComment(p, s, e, offset: offset, sink: sink); return }
@@ -183,6 +255,15 @@ public final class FtraceTextReader: TextTraceReader {
             break
         }
         guard cpuOpen >= 0 else {
+            if !rereading, let fixed = latencyFormatLine(p, commStart, e) {
+                // Parsed again in the usual shape; the record keeps this line's number and offset.
+                rereading = true
+                defer { rereading = false }
+                fixed.withUnsafeBufferPointer { b in
+                    parseEventLine(b.baseAddress!, commStart: 0, b.count, lineStart: 0, offset: offset, sink: sink)
+                }
+                return
+            }
             sink.malformed(line: lineNumber, offset: offset, reason: "no TASK-PID [CPU] prefix", text: slice(p, lineStart, e))
             return
         }
@@ -262,6 +343,7 @@ public final class FtraceTextReader: TextTraceReader {
             return
         }
         sink.consume(&event)
+        messageOpen = messageNames.contains(event.name)
     }
 
     private func internSyscall(prefix: StaticString, _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> StringTable.ID {
@@ -275,25 +357,40 @@ public final class FtraceTextReader: TextTraceReader {
         }
     }
 
-    /// `d.h1.` (5 chars, newer kernels) or `d.h1` (4 chars, older).
+    /// `d.h1.` (5 chars, newer kernels) or `d.h1` (4 chars, older), or the 7 of a PREEMPT_RT kernel with lazy
+    /// preemption (6.1-rt), whose header reads irqs-off, need-resched, need-resched-lazy, hardirq/softirq,
+    /// preempt-depth, preempt-lazy-depth, migrate-disable:
+    ///
+    ///       rcuc/1-27      [001] ...s.12    14.033903: softirq_entry: vec=7 [action=SCHED]
     private func parseFlags(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> TraceFlags? {
-        let n = e - s
+        var n = e - s
+        let rt = n == 7
+        if rt {
+            // The two lazy columns (need-resched-lazy at +2, preempt-lazy-depth at +5) are checked and set aside;
+            // the other five read as the 5-column form. A need-resched-lazy mark counts as need-resched.
+            guard p[s + 2] == UInt8(ascii: ".") || p[s + 2] == UInt8(ascii: "L") || p[s + 2] == UInt8(ascii: "l"),
+                  hexDigit(p[s + 5]) != nil else { return nil }
+            n = 5
+        }
         guard n == 4 || n == 5 else { return nil }
+        /// Column k of the 4/5-column form (irqs-off, need-resched, hardirq/softirq, preempt, migrate).
+        @inline(__always) func col(_ k: Int) -> UInt8 { p[s + (rt && k >= 2 ? (k == 4 ? 6 : k + 1) : k)] }
         var f = TraceFlags(bits: 0)
-        switch p[s] {
+        switch col(0) {
         case UInt8(ascii: "d"): f.bits |= TraceFlags.irqsOff
         case UInt8(ascii: "D"): f.bits |= TraceFlags.irqsOff | TraceFlags.bhOff
         case UInt8(ascii: "b"): f.bits |= TraceFlags.bhOff
         case UInt8(ascii: "X"), UInt8(ascii: "."): break
         default: return nil
         }
-        switch p[s + 1] {
+        switch col(1) {
         case UInt8(ascii: "N"), UInt8(ascii: "n"), UInt8(ascii: "p"), UInt8(ascii: "L"), UInt8(ascii: "l"), UInt8(ascii: "b"), UInt8(ascii: "B"):
             f.bits |= TraceFlags.needResched
         case UInt8(ascii: "."): break
         default: return nil
         }
-        switch p[s + 2] {
+        if rt && p[s + 2] != UInt8(ascii: ".") { f.bits |= TraceFlags.needResched }
+        switch col(2) {
         case UInt8(ascii: "Z"): f.bits |= TraceFlags.nmi | TraceFlags.hardirq
         case UInt8(ascii: "z"): f.bits |= TraceFlags.nmi
         case UInt8(ascii: "H"): f.bits |= TraceFlags.hardirq | TraceFlags.softirq
@@ -302,10 +399,10 @@ public final class FtraceTextReader: TextTraceReader {
         case UInt8(ascii: "."): break
         default: return nil
         }
-        guard let pd = hexDigit(p[s + 3]) else { return nil }
+        guard let pd = hexDigit(col(3)) else { return nil }
         f.preemptDepth = pd
         if n == 5 {
-            guard let md = hexDigit(p[s + 4]) else { return nil }
+            guard let md = hexDigit(col(4)) else { return nil }
             f.migrateDepth = md
         }
         return f

@@ -5,6 +5,9 @@ public enum InputError: Error, CustomStringConvertible, Equatable {
     case empty(path: String)
     case truncatedLZ4(path: String, offset: Int)
     case corruptLZ4(path: String, offset: Int, reason: String)
+    /// A gzip, xz or zstd stream that ends in the middle (`compression` names the container).
+    case truncatedCompressed(path: String, compression: String, offset: Int)
+    case corruptCompressed(path: String, compression: String, offset: Int, reason: String)
     case unsupportedFormat(path: String, detected: String)
     case readFailed(path: String, reason: String)
     /// A binary file that is structurally broken at `offset` (wrong magic, truncated file or section,
@@ -24,6 +27,10 @@ public enum InputError: Error, CustomStringConvertible, Equatable {
             return "\(path): truncated LZ4 frame: input ends at byte offset \(offset) in the middle of a frame"
         case let .corruptLZ4(path, offset, reason):
             return "\(path): corrupt LZ4 data near byte offset \(offset): \(reason)"
+        case let .truncatedCompressed(path, compression, offset):
+            return "\(path): truncated \(compression) stream: input ends at compressed byte offset \(offset) in the middle of it"
+        case let .corruptCompressed(path, compression, offset, reason):
+            return "\(path): corrupt \(compression) data near compressed byte offset \(offset): \(reason)"
         case let .unsupportedFormat(path, detected):
             return "\(path): \(detected) is not a supported input format; supported: \(TraceFormat.supportedList)"
         case let .readFailed(path, reason):

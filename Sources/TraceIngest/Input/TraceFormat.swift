@@ -12,8 +12,8 @@ public enum TraceFormat: String, Sendable, CaseIterable {
     case perfData = "perf.data"
 
     public static let supportedList =
-        "trace.dat (trace-cmd, v6/v7), perf.data (perf record of tracepoints), ftrace text (trace, trace_pipe), " +
-        "trace-cmd report text, perf script text; each optionally LZ4-framed"
+        "trace.dat (trace-cmd, v6/v7), perf.data (perf record, file or pipe mode), ftrace text (trace, trace_pipe), " +
+        "trace-cmd report text, perf script text; each optionally compressed (lz4, gzip, xz, zstd)"
 
     /// The names `--format-in` accepts.
     public static let optionNames = allCases.map(\.rawValue).joined(separator: ", ")
@@ -58,8 +58,22 @@ public enum TraceFormat: String, Sendable, CaseIterable {
     ///     perf 16579 [000]  1336.236964:   sched:sched_switch: prev_comm=perf ...     perf script (space before the tid, sys:name)
     ///     init-1     [001] .....     5.006370: tracing_mark_write: capture start      ftrace text
     static func sniffText(_ head: UnsafeRawBufferPointer) -> TraceFormat {
-        var lines = 0
+        // A perf script call-chain frame anywhere in the head decides it: tab-indented, or three lines of
+        // `ADDRESS SYMBOL (DSO)` (indentation lost in a copy).
         var start = 0
+        var dsoFrames = 0
+        while start < head.count {
+            var end = start
+            while end < head.count && head[end] != 0x0A { end += 1 }
+            if end < head.count {
+                let line = Array(head[start..<end])
+                if isPerfCallchainLine(line) { return .perfScript }
+                if isDsoFrameLine(line) { dsoFrames += 1; if dsoFrames >= 3 { return .perfScript } }
+            }
+            start = end + 1
+        }
+        var lines = 0
+        start = 0
         while start < head.count && lines < 64 {
             var end = start
             while end < head.count && head[end] != 0x0A { end += 1 }
@@ -91,8 +105,9 @@ public enum TraceFormat: String, Sendable, CaseIterable {
         // The timestamp token: digits '.' digits ':'.
         guard let t = tokens.firstIndex(where: isTimestampToken) else { return nil }
         let after = t + 1 < tokens.count ? tokens[t + 1] : []
-        // perf script names events "system:name:".
+        // perf script names events "system:name:" (or "cycles:u:"); a counter's period comes first.
         if let c = after.firstIndex(of: UInt8(ascii: ":")), c < after.endIndex - 1, after.last == UInt8(ascii: ":") { return .perfScript }
+        if t + 2 < tokens.count, !after.isEmpty, after.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), tokens[t + 2].last == UInt8(ascii: ":") { return .perfScript }
         // A pid preceded by a space ("perf 16579 [000]") is perf script; "comm-pid" is ftrace or trace-cmd.
         if t >= 1 {
             var k = t - 1
@@ -115,6 +130,29 @@ public enum TraceFormat: String, Sendable, CaseIterable {
             }
         }
         return .ftraceText
+    }
+
+    /// `\tffffffff8158ec83 filemap_map_pages+0x6a3 ([kernel.kallsyms])`: a perf script call-chain frame
+    /// (ftrace and trace-cmd print frames as ` => symbol`).
+    private static func isPerfCallchainLine(_ l: [UInt8]) -> Bool {
+        guard l.first == 0x09 else { return false }
+        var i = 1
+        while i < l.count && l[i] == 0x20 { i += 1 }
+        let h = i
+        while i < l.count && ((l[i] >= 0x30 && l[i] <= 0x39) || (l[i] >= 0x61 && l[i] <= 0x66)) { i += 1 }
+        return i > h && (i == l.count || l[i] == 0x20)
+    }
+
+    /// `    13a80b608e0a RegExp:[&<>] (/tmp/perf-7539.map)`: blanks, 1-16 hex digits, a blank, a symbol, `(dso)` at the end.
+    private static func isDsoFrameLine(_ l: [UInt8]) -> Bool {
+        guard l.last == UInt8(ascii: ")"), l.contains(UInt8(ascii: "(")) else { return false }
+        var i = 0
+        while i < l.count && l[i] == 0x20 { i += 1 }
+        let h = i
+        while i < l.count && ((l[i] >= 0x30 && l[i] <= 0x39) || (l[i] >= 0x61 && l[i] <= 0x66)) { i += 1 }
+        guard i > h, i - h <= 16, i + 1 < l.count, l[i] == 0x20 else { return false }
+        // Not a `comm-pid [cpu]` event line.
+        return !l.contains(UInt8(ascii: "[")) || l.firstIndex(of: UInt8(ascii: "["))! > l.firstIndex(of: UInt8(ascii: "("))!
     }
 
     private static func isTimestampToken(_ t: ArraySlice<UInt8>) -> Bool {

@@ -4,7 +4,8 @@ import Glibc
 import Musl
 #endif
 
-/// One trace input: a file (mmap'd), or stdin (`-`), each optionally LZ4-framed; its format
+/// One trace input: a file (mmap'd), or stdin (`-`), each optionally compressed (LZ4, gzip, xz, zstd;
+/// `CompressionMagic`); its format
 /// (`TraceFormat`) sniffed from the content or forced with `--format-in`.
 ///
 /// Hands text content to a reader as chunks that always end at a line boundary, so a reader never
@@ -12,12 +13,12 @@ import Musl
 /// Memory stays bounded: an mmap'd file is released behind the reader, a stream is read through
 /// one reusable buffer (a binary stream is first copied to an unlinked temporary file).
 public final class TraceInput {
-    public enum Compression: String, Sendable { case none, lz4 }
+    public enum Compression: String, Sendable { case none, lz4, gzip, xz, zstd }
 
     public let path: String
     public let compression: Compression
     public let format: TraceFormat
-    /// Size of the file on disk (compressed size for `.lz4`), nil for stdin.
+    /// Size of the file on disk (the compressed size for a compressed file), nil for stdin.
     public let sizeOnDisk: Int?
 
     let mapped: MappedFile?
@@ -47,21 +48,17 @@ public final class TraceInput {
             head.removeSubrange(got...)
             if head.isEmpty { throw InputError.empty(path: "<stdin>") }
             let raw = DescriptorReader(fd: 0, path: "<stdin>", pending: head)
-            if head.withUnsafeBytes(LZ4Frame.hasMagic) {
-                compression = .lz4
-                producer = try LZ4FrameDecoder(source: raw, path: "<stdin>")
-            } else {
-                compression = .none
-                producer = raw
-            }
+            compression = head.withUnsafeBytes(CompressionMagic.detect)
+            producer = try CompressionMagic.decoder(compression, source: raw, path: "<stdin>")
         } else {
             if let file = try MappedFile(path: path) {
                 if file.count == 0 { throw InputError.empty(path: path) }
                 sizeOnDisk = file.count
-                if LZ4Frame.hasMagic(file.bytes) {
-                    compression = .lz4
+                let c = CompressionMagic.detect(file.bytes)
+                if c != .none {
+                    compression = c
                     mapped = nil
-                    producer = try LZ4FrameDecoder(source: MappedReader(file: file), path: path)
+                    producer = try CompressionMagic.decoder(c, source: MappedReader(file: file), path: path)
                 } else {
                     compression = .none
                     mapped = file
@@ -74,12 +71,22 @@ public final class TraceInput {
                 if fd < 0 { throw InputError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
                 mapped = nil
                 sizeOnDisk = nil
-                compression = .none
-                producer = DescriptorReader(fd: fd, path: path)
+                var first = [UInt8](repeating: 0, count: 8)
+                var got = 0
+                while got < first.count {
+                    let n = first.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, $0.count - got) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    got += n
+                }
+                first.removeSubrange(got...)
+                let raw = DescriptorReader(fd: fd, path: path, pending: first)
+                compression = first.withUnsafeBytes(CompressionMagic.detect)
+                producer = try CompressionMagic.decoder(compression, source: raw, path: path)
             }
         }
         // Sniff the decompressed head for the format.
-        if compression == .lz4 || mapped == nil {
+        if compression != .none || mapped == nil {
             // Peek by decoding into a head buffer that is handed out first.
             var peek = [UInt8](repeating: 0, count: 4096)
             let source = producer!
@@ -101,7 +108,7 @@ public final class TraceInput {
 
     /// The whole (decompressed) input as one mapped regular file, for the binary readers that need
     /// random access and a file descriptor (libtracecmd). A plain file is used as is; stdin, pipes and
-    /// LZ4 frames are first decompressed into an unlinked temporary file (in `$TMPDIR`, default /tmp).
+    /// compressed files are first decompressed into an unlinked temporary file (in `$TMPDIR`, default /tmp).
     /// - Parameter body: gets the mapping and a file descriptor open on it (valid during the call).
     public func withWholeFile<T>(_ body: (MappedFile, Int32) throws -> T) throws -> T {
         if let file = mapped {

@@ -1,15 +1,27 @@
 import CTraceCmd
+import CZstd
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
 
-/// Reads `perf.data` (file mode, `PERFILE2`) recorded with tracepoints or probes, directly: no `perf`.
+/// Reads `perf.data` (`PERFILE2`, file or pipe mode) directly: no `perf`.
 ///
-/// - The header gives the attribute table, the data section and the feature bitmap; the
-///   `HEADER_TRACING_DATA` feature (bit 1) holds the event formats, kallsyms and printk formats perf
-///   copied from tracefs, which are fed to libtraceevent.
+/// - File mode (`perf record -o FILE`): the header gives the attribute table, the data section and the
+///   feature bitmap. Pipe mode (`perf record -o -`, a 16-byte header): the same things arrive as
+///   records in the stream (`HEADER_ATTR`, `HEADER_FEATURE`, `HEADER_TRACING_DATA` followed by its
+///   data, `EVENT_UPDATE`), before the samples that need them.
+/// - The tracing data (feature bit 1, or the pipe record) holds the event formats, kallsyms and printk
+///   formats perf copied from tracefs, which are fed to libtraceevent. A file of counter samples only
+///   (`perf record -e cycles -g`) has none and needs none.
+/// - Every `PERF_RECORD_SAMPLE` is one event. A tracepoint sample (`PERF_SAMPLE_RAW` of a
+///   `PERF_TYPE_TRACEPOINT` attribute) is decoded like a trace.dat record (`TepDecoder`); any other
+///   sample (cycles, cpu-clock, page-faults, ...) is an event named as `perf script` names it (the
+///   `HEADER_EVENT_DESC` name, else one built from the attribute like perf's `evsel__name`), with an
+///   empty payload, which the probe map leaves unmapped: counted, never skipped.
+/// - `PERF_RECORD_COMPRESSED` (`perf record -z`) records hold one zstd stream across the file; their
+///   decompressed records are read as if they stood in the file.
 /// - Each `PERF_RECORD_SAMPLE` is laid out by its attribute's `sample_type` (IDENTIFIER, IP, TID,
 ///   TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN, RAW, in that order); its `PERF_SAMPLE_RAW`
 ///   payload is a tracepoint record decoded like a trace.dat record (`TepDecoder`).
@@ -35,6 +47,11 @@ public final class PerfDataReader {
     struct Attr {
         var sampleType: UInt64
         var sampleIDAll: Bool
+        /// `perf_event_attr.type`: 2 is `PERF_TYPE_TRACEPOINT`.
+        var type: UInt32 = 2
+        /// The event name samples of this attribute get (non-tracepoint events).
+        var name: StringTable.ID = 0
+        var isTracepoint: Bool { type == 2 }
         /// Offset of PERF_SAMPLE_TIME in a sample record (nil without it).
         var timeOffset: Int?
         /// The sample_id_all trailer of other records: its size and where time and cpu sit in it.
@@ -63,7 +80,13 @@ public final class PerfDataReader {
     }
 
     enum EntryKind: UInt8 { case sample, comm, fork, lost }
-    struct Entry { var time: UInt64; var seq: Int; var offset: Int; var kind: EntryKind }
+    struct Entry {
+        var time: UInt64; var seq: Int; var offset: Int; var kind: EntryKind
+        /// In the decompressed records of `perf record -z` (`UnpackedRecords`), not the file.
+        var unpacked = false
+        /// Where to point a message: the record's file offset, or its compressed record's.
+        var fileOffset = 0
+    }
 
     public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
         let path = input.path == "-" ? "<stdin>" : input.path
@@ -90,15 +113,24 @@ public final class PerfDataReader {
         c.pos = 8
         let headerSize = try c.u64("the header size")
         if headerSize == 16 {
-            throw InputError.unusable(path: path, format: .perfData, what: "pipe-mode perf.data (perf record -o -) is not supported; record to a file")
+            try readPipe(bytes, path: path, into: sink, check: check, release: release)
+            return
         }
         guard headerSize >= 104 else { throw c.fail("header size \(headerSize), expected 104", at: 8) }
         let attrSize = try c.u64("the attribute size")
         let attrsOff = try c.u64("the attribute section offset"), attrsSize = try c.u64("the attribute section size")
-        let dataOff = try c.u64("the data section offset"), dataSize = try c.u64("the data section size")
+        let dataOff = try c.u64("the data section offset")
+        var dataSize = try c.u64("the data section size")
         _ = try c.u64("the event types offset"); _ = try c.u64("the event types size")
         var features: [UInt64] = []
         for _ in 0..<4 { features.append(try c.u64("the feature bitmap")) }
+        if dataSize == 0 && dataOff < UInt64(bytes.count) {
+            // perf record did not finish (killed): the header still has its first version, data size 0 and no
+            // feature sections. perf report reads to the end of the file; so does this (counter samples only:
+            // tracepoints need the tracing data feature it never wrote).
+            dataSize = UInt64(bytes.count) - dataOff
+            features = [0, 0, 0, 0]
+        }
         try checkRange(c, attrsOff, attrsSize, "the attribute section")
         try checkRange(c, dataOff, dataSize, "the data section")
         guard attrSize >= 16 + 64 && attrSize < 4096 else { throw c.fail("attribute size \(attrSize) is not plausible", at: 16) }
@@ -111,11 +143,7 @@ public final class PerfDataReader {
             var a = c
             a.pos = Int(attrsOff) + k * Int(attrSize)
             let base = a.pos
-            a.pos = base + 24
-            let sampleType = try a.u64("sample_type of attribute \(k)")
-            a.pos = base + 40
-            let flags = try a.u64("the flags of attribute \(k)")
-            attrs.append(Attr(sampleType: sampleType, sampleIDAll: flags & (1 << 18) != 0))
+            attrs.append(try attribute(a, at: base, "attribute \(k)"))
             a.pos = base + Int(attrSize) - 16
             let idsOff = try a.u64("the id section offset of attribute \(k)")
             let idsSize = try a.u64("the id section size of attribute \(k)")
@@ -126,29 +154,172 @@ public final class PerfDataReader {
         }
         guard !attrs.isEmpty else { throw InputError.unusable(path: path, format: .perfData, what: "no event attributes: nothing was recorded") }
 
-        // The tracing data feature.
-        guard features[0] & 2 != 0 else {
-            throw InputError.unusable(path: path, format: .perfData,
-                                      what: "no tracing data (HEADER_TRACING_DATA feature): record tracepoints or probes (perf record -e sched:sched_switch ...)")
-        }
         // The feature table: one {offset, size} per set bit (from bit 1), each section inside the file.
         let table = dataOff + dataSize
         let nFeatures = features.reduce(0) { $0 + $1.nonzeroBitCount }
         try checkRange(c, table, UInt64(nFeatures * 16), "the feature section table")
         var ft = c
         ft.pos = Int(table)
+        var sections: [Int: (Int, Int)] = [:]
+        var bit = 0
         for k in 0..<nFeatures {
+            while bit < 256 && features[bit / 64] & (1 << UInt64(bit % 64)) == 0 { bit += 1 }
             let o = try ft.u64("feature section \(k)'s offset"), sz = try ft.u64("feature section \(k)'s size")
             try checkRange(c, o, sz, "feature section \(k)")
+            sections[bit] = (Int(o), Int(sz))
+            bit += 1
         }
-        var t = c
-        t.pos = Int(table)
-        let tdOff = try t.u64("the tracing data offset"), tdSize = try t.u64("the tracing data size")
-        try checkRange(c, tdOff, tdSize, "the tracing data feature section")
-        let tep = try loadTracingData(UnsafeRawBufferPointer(rebasing: bytes[Int(tdOff)..<Int(tdOff + tdSize)]), base: Int(tdOff), path: path)
+        if sections[1] == nil && attrs.contains(where: \.isTracepoint) {
+            throw InputError.unusable(path: path, format: .perfData,
+                                      what: "no tracing data (HEADER_TRACING_DATA feature) for its tracepoint events: perf record copies it from tracefs; was it readable?")
+        }
+        // HEADER_EVENT_DESC (bit 12): the names perf script prints.
+        var eventNames = EventNames()
+        if let (o, sz) = sections[12] { try readEventDesc(UnsafeRawBufferPointer(rebasing: bytes[o..<o + sz]), base: o, path: path, into: &eventNames) }
+        for k in attrs.indices { attrs[k].name = eventNames.name(forAttr: k, ids: idToAttr, attr: attrs[k], rawAttr: attrBytes(bytes, Int(attrsOff) + k * Int(attrSize)), reader: self) }
+
+        let tep: OpaquePointer
+        if let (o, sz) = sections[1] {
+            tep = try loadTracingData(UnsafeRawBufferPointer(rebasing: bytes[o..<o + sz]), base: o, path: path)
+        } else {
+            tep = try emptyTep(path)
+        }
         defer { tep_free(tep) }
 
-        try readData(bytes, Int(dataOff), Int(dataSize), attrs: attrs, idToAttr: idToAttr, tep: tep, path: path, sink: sink, check: check,
+        try readData(bytes, Int(dataOff), Int(dataSize), attrs: attrs, idToAttr: idToAttr, tep: tep, pipe: false, path: path, sink: sink, check: check,
+                     release: release)
+    }
+
+    /// `perf_event_attr` at `base`: type, sample_type, flags.
+    private func attribute(_ c: BinaryCursor, at base: Int, _ what: String) throws -> Attr {
+        var a = c
+        a.pos = base
+        let type = try a.u32("the type of \(what)")
+        a.pos = base + 24
+        let sampleType = try a.u64("sample_type of \(what)")
+        a.pos = base + 40
+        let flags = try a.u64("the flags of \(what)")
+        var attr = Attr(sampleType: sampleType, sampleIDAll: flags & (1 << 18) != 0)
+        attr.type = type
+        return attr
+    }
+
+    private func attrBytes(_ bytes: UnsafeRawBufferPointer, _ o: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[o..<min(bytes.count, o + 72)])
+    }
+
+    private func emptyTep(_ path: String) throws -> OpaquePointer {
+        guard let tep = tep_alloc() else { throw InputError.unusable(path: path, format: .perfData, what: "libtraceevent: out of memory") }
+        tep_set_long_size(tep, 8)
+        return tep
+    }
+
+    /// Event names by sample id (`HEADER_EVENT_DESC`, pipe-mode `EVENT_UPDATE` names).
+    struct EventNames {
+        var byID: [UInt64: String] = [:]
+        var byIndex: [Int: String] = [:]
+
+        func name(forAttr k: Int, ids: [UInt64: Int], attr: Attr, rawAttr: UnsafeRawBufferPointer, reader: PerfDataReader) -> StringTable.ID {
+            var n = byIndex[k]
+            if n == nil { for (id, a) in ids where a == k { if let m = byID[id] { n = m; break } } }
+            let text = n ?? PerfEventNames.name(rawAttr)
+            return reader.internEventName(text)
+        }
+    }
+
+    /// `HEADER_EVENT_DESC`: u32 nr, u32 attr_size, then per event the attr, u32 nr_ids, a string
+    /// (u32 length, bytes padded), nr_ids u64 ids.
+    private func readEventDesc(_ b: UnsafeRawBufferPointer, base: Int, path: String, into names: inout EventNames) throws {
+        var c = BinaryCursor(b, path: path, format: .perfData)
+        do {
+            let nr = try c.u32("the event description count")
+            let attrSize = try c.u32("the event description attribute size")
+            guard nr < 1 << 16, attrSize >= 64, attrSize < 4096 else { throw c.fail("event descriptions: \(nr) of \(attrSize) bytes is not plausible", at: 0) }
+            for k in 0..<Int(nr) {
+                try c.skip(UInt64(attrSize), "an event description's attribute")
+                let nrIDs = try c.u32("an event description's id count")
+                let len = try c.u32("an event name's length")
+                let start = c.pos
+                try c.skip(UInt64(len), "an event name")
+                var e = start
+                while e < start + Int(len) && b[e] != 0 { e += 1 }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<e]), as: UTF8.self)
+                names.byIndex[k] = name
+                guard Int(nrIDs) <= c.remaining / 8 else { throw c.fail("\(nrIDs) sample ids do not fit", at: c.pos) }
+                for _ in 0..<nrIDs { names.byID[try c.u64("a sample id")] = name }
+            }
+        } catch let InputError.corrupt(p, f, off, what) {
+            throw InputError.corrupt(path: p, format: f, offset: off + base, what: "HEADER_EVENT_DESC: " + what)
+        }
+    }
+
+    /// The name an event of perf's name `text` goes by, as the perf script reader names it.
+    func internEventName(_ text: String) -> StringTable.ID {
+        let bytes = text.isEmpty ? Array("[unknown]".utf8) : Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { b in PerfScriptReader.eventName(b.baseAddress!, 0, b.count, names: names) }
+    }
+
+    // MARK: Pipe mode
+
+    /// `perf record -o -`: header records first, then data, all in one stream after a 16-byte header.
+    private func readPipe(_ bytes: UnsafeRawBufferPointer, path: String, into sink: RawEventSink, check: () throws -> Void,
+                          release: (Int) -> Void) throws {
+        let base = bytes.baseAddress!
+        var attrs: [Attr] = []
+        var rawAttrs: [UnsafeRawBufferPointer] = []
+        var idToAttr: [UInt64: Int] = [:]
+        var eventNames = EventNames()
+        var tep: OpaquePointer?
+        defer { if let tep { tep_free(tep) } }
+        var off = 16
+        let c = BinaryCursor(bytes, path: path, format: .perfData)
+        while off + 8 <= bytes.count {
+            let type = base.loadUnaligned(fromByteOffset: off, as: UInt32.self)
+            let size = Int(base.loadUnaligned(fromByteOffset: off + 6, as: UInt16.self))
+            guard size >= 8, off + size <= bytes.count else { break }   // readData reports it
+            switch type {
+            case 64:   // HEADER_ATTR: the attribute, then its ids
+                guard size >= 8 + 64 else { throw c.fail("HEADER_ATTR record of \(size) bytes", at: off) }
+                let attrSize = Int(base.loadUnaligned(fromByteOffset: off + 12, as: UInt32.self))
+                guard attrSize >= 64, 8 + attrSize <= size else { throw c.fail("HEADER_ATTR with an attribute of \(attrSize) bytes in a record of \(size)", at: off) }
+                attrs.append(try attribute(c, at: off + 8, "HEADER_ATTR record"))
+                rawAttrs.append(attrBytes(bytes, off + 8))
+                var i = off + 8 + attrSize
+                while i + 8 <= off + size { idToAttr[base.loadUnaligned(fromByteOffset: i, as: UInt64.self)] = attrs.count - 1; i += 8 }
+            case 66:   // HEADER_TRACING_DATA: u32 size; the data follows the record, padded to 8
+                guard size >= 12 else { throw c.fail("HEADER_TRACING_DATA record of \(size) bytes", at: off) }
+                let n = Int(base.loadUnaligned(fromByteOffset: off + 8, as: UInt32.self))
+                try checkRange(c, UInt64(off + size), UInt64(n), "the tracing data")
+                if tep == nil {
+                    tep = try loadTracingData(UnsafeRawBufferPointer(rebasing: bytes[(off + size)..<(off + size + n)]), base: off + size, path: path)
+                }
+                off += (n + 7) & ~7
+            case 78:   // EVENT_UPDATE: u64 type (2 = NAME), u64 id, the name
+                if size > 24 && base.loadUnaligned(fromByteOffset: off + 8, as: UInt64.self) == 2 {
+                    let id = base.loadUnaligned(fromByteOffset: off + 16, as: UInt64.self)
+                    var e = off + 24
+                    while e < off + size && bytes[e] != 0 { e += 1 }
+                    eventNames.byID[id] = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(off + 24)..<e]), as: UTF8.self)
+                }
+            case 80:   // HEADER_FEATURE: u64 feature id, the feature section
+                if size > 16 && base.loadUnaligned(fromByteOffset: off + 8, as: UInt64.self) == 12 {
+                    var descNames = EventNames()
+                    try readEventDesc(UnsafeRawBufferPointer(rebasing: bytes[(off + 16)..<(off + size)]), base: off + 16, path: path, into: &descNames)
+                    eventNames.byID.merge(descNames.byID) { a, _ in a }
+                }
+            default: break
+            }
+            off += size
+        }
+        guard !attrs.isEmpty else { throw InputError.unusable(path: path, format: .perfData, what: "no event attributes (HEADER_ATTR records): nothing was recorded") }
+        for k in attrs.indices { attrs[k].name = eventNames.name(forAttr: k, ids: idToAttr, attr: attrs[k], rawAttr: rawAttrs[k], reader: self) }
+        if tep == nil {
+            if attrs.contains(where: \.isTracepoint) {
+                throw InputError.unusable(path: path, format: .perfData, what: "no tracing data (HEADER_TRACING_DATA record) for its tracepoint events")
+            }
+            tep = try emptyTep(path)
+        }
+        try readData(bytes, 16, bytes.count - 16, attrs: attrs, idToAttr: idToAttr, tep: tep!, pipe: true, path: path, sink: sink, check: check,
                      release: release)
     }
 
@@ -256,34 +427,44 @@ public final class PerfDataReader {
     // MARK: Data
 
     private func readData(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ size: Int, attrs: [Attr], idToAttr: [UInt64: Int],
-                          tep: OpaquePointer, path: String, sink: RawEventSink, check: () throws -> Void,
+                          tep: OpaquePointer, pipe: Bool, path: String, sink: RawEventSink, check: () throws -> Void,
                           release: (Int) -> Void) throws {
         let decoder = TepDecoder(tep: tep, names: names, path: path, format: .perfData)
         decoder.preparePlans()
         let uniform = attrs.allSatisfy { $0.sampleType == attrs[0].sampleType }
+        let first0 = attrs[0]
         if !uniform && !attrs.allSatisfy({ $0.sampleType & PerfDataReader.IDENTIFIER != 0 }) {
             throw InputError.unusable(path: path, format: .perfData, what: "events with different sample types need PERF_SAMPLE_IDENTIFIER, which this file lacks")
         }
         for a in attrs where a.sampleType & PerfDataReader.READ != 0 {
             throw InputError.unusable(path: path, format: .perfData, what: "PERF_SAMPLE_READ samples (perf record -s / group reads) are not supported")
         }
-        let base = bytes.baseAddress!
-        func u64(_ o: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: o, as: UInt64.self) }
-        func u32(_ o: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
-        func u16(_ o: Int) -> UInt16 { base.loadUnaligned(fromByteOffset: o, as: UInt16.self) }
+        let fileBase = bytes.baseAddress!
+        // Records of `perf record -z` are decompressed here; entries point into the file or into this.
+        let unpacked = UnpackedRecords(path: path)
+        func baseOf(_ e: Entry) -> UnsafeRawPointer { e.unpacked ? UnsafeRawPointer(unpacked.base) : fileBase }
 
-        func attrFor(_ off: Int, _ recEnd: Int) -> Attr {
-            if uniform { return attrs[0] }
-            guard off + 8 + 8 <= recEnd else { return attrs[0] }
-            return attrs[idToAttr[u64(off + 8)] ?? 0]
+        // Where a sample says which attribute it belongs to: PERF_SAMPLE_IDENTIFIER first, else
+        // PERF_SAMPLE_ID after ip, tid, time and addr (same sample types: `-e cpu-clock:u -e task-clock:k`).
+        let identifierFirst = attrs.allSatisfy { $0.sampleType & PerfDataReader.IDENTIFIER != 0 }
+        var idOffset: Int? = identifierFirst ? 8 : nil
+        if idOffset == nil && uniform && attrs.count > 1 && first0.sampleType & PerfDataReader.ID != 0 {
+            var o = 8
+            for bit in [PerfDataReader.IP, PerfDataReader.TID, PerfDataReader.TIME, PerfDataReader.ADDR] where first0.sampleType & bit != 0 { o += 8 }
+            idOffset = o
+        }
+        func attrFor(_ base: UnsafeRawPointer, _ off: Int, _ recEnd: Int) -> Attr {
+            guard attrs.count > 1, let io = idOffset, off + io + 8 <= recEnd else { return attrs[0] }
+            return attrs[idToAttr[base.loadUnaligned(fromByteOffset: off + io, as: UInt64.self)] ?? 0]
         }
         /// The sample_id_all trailer of a non-sample record: (time, cpu).
         let first = attrs[0]
-        func trailer(_ off: Int, _ end: Int) -> (UInt64?, Int32?) {
+        func trailer(_ base: UnsafeRawPointer, _ off: Int, _ end: Int) -> (UInt64?, Int32?) {
             guard first.sampleIDAll else { return (nil, nil) }
             let p = end - first.trailerSize
             guard p >= off + 8 else { return (nil, nil) }
-            return (first.trailerTime.map { u64(p + $0) }, first.trailerCPU.map { Int32(bitPattern: u32(p + $0)) })
+            return (first.trailerTime.map { base.loadUnaligned(fromByteOffset: p + $0, as: UInt64.self) },
+                    first.trailerCPU.map { Int32(bitPattern: base.loadUnaligned(fromByteOffset: p + $0, as: UInt32.self)) })
         }
 
         var queue: [Entry] = []
@@ -307,8 +488,11 @@ public final class PerfDataReader {
         var emitted = 0
 
         func emit(_ e: Entry) throws {
+            let base = baseOf(e)
+            func u64(_ o: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: o, as: UInt64.self) }
+            func u32(_ o: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
             let off = e.offset
-            let recSize = Int(u16(off + 6))
+            let recSize = Int(base.loadUnaligned(fromByteOffset: off + 6, as: UInt16.self))
             let end = off + recSize
             switch e.kind {
             case .comm:
@@ -320,28 +504,30 @@ public final class PerfDataReader {
                 let tid = Int32(bitPattern: u32(off + 16)), ptid = Int32(bitPattern: u32(off + 20))
                 if let pc = commOf(ptid) { setComm(tid, pc) }
             case .lost:
-                let (_, cpu) = trailer(off, end)
+                let (_, cpu) = trailer(base, off, end)
                 let type = u32(off)
                 event = RawEvent()
                 event.kind = .lostEvents
                 event.cpu = cpu ?? 0
                 event.lostCount = type == 2 ? u64(off + 16) : u64(off + 8)
                 event.timestamp = e.time
-                event.offset = off
+                event.offset = e.unpacked ? e.fileOffset : off
                 event.line = emitted
                 sink.consume(&event)
             case .sample:
                 emitted += 1
-                try emitSample(off, end, attrFor(off, end))
+                try emitSample(base, off, end, attrFor(base, off, end), reportOffset: e.unpacked ? e.fileOffset : off)
                 if emitted & 4095 == 0 { try check() }
             }
         }
 
-        func emitSample(_ off: Int, _ end: Int, _ a: Attr) throws {
+        func emitSample(_ base: UnsafeRawPointer, _ off: Int, _ end: Int, _ a: Attr, reportOffset: Int) throws {
+            func u64(_ o: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: o, as: UInt64.self) }
+            func u32(_ o: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
             let st = a.sampleType
             var p = off + 8
             func need(_ n: Int, _ what: String) throws {
-                if p + n > end { throw InputError.corrupt(path: path, format: .perfData, offset: off, what: "sample record ends inside its \(what) (record size \(end - off))") }
+                if p + n > end { throw InputError.corrupt(path: path, format: .perfData, offset: reportOffset, what: "sample record ends inside its \(what) (record size \(end - off))") }
             }
             if st & PerfDataReader.IDENTIFIER != 0 { try need(8, "identifier"); p += 8 }
             if st & PerfDataReader.IP != 0 { try need(8, "ip"); p += 8 }
@@ -360,25 +546,29 @@ public final class PerfDataReader {
                 try need(8, "callchain length")
                 let nr = u64(p)
                 p += 8
-                guard nr <= UInt64(end - p) / 8 else { throw InputError.corrupt(path: path, format: .perfData, offset: off, what: "callchain of \(nr) entries does not fit in its sample record") }
+                guard nr <= UInt64(end - p) / 8 else { throw InputError.corrupt(path: path, format: .perfData, offset: reportOffset, what: "callchain of \(nr) entries does not fit in its sample record") }
                 chain = (p, Int(nr))
                 p += Int(nr) * 8
             }
-            guard st & PerfDataReader.RAW != 0 else { return }   // not a tracepoint sample
-            try need(4, "raw size")
-            let rawSize = Int(u32(p))
-            p += 4
-            try need(rawSize, "raw tracepoint data")
             event = RawEvent()
             event.kind = .event
             event.line = emitted
-            event.offset = off
+            event.offset = reportOffset
             event.timestamp = time
             event.cpu = cpu
-            guard let kind = try decodeRaw(decoder, base + p, rawSize, &event, off) else {
-                sink.malformed(line: emitted, offset: off, reason: "raw tracepoint data shorter than its common fields",
-                               text: UnsafeRawBufferPointer(start: base + p, count: rawSize))
-                return
+            if a.isTracepoint && st & PerfDataReader.RAW != 0 {
+                try need(4, "raw size")
+                let rawSize = Int(u32(p))
+                p += 4
+                try need(rawSize, "raw tracepoint data")
+                guard try decodeRaw(decoder, base + p, rawSize, &event, reportOffset) != nil else {
+                    sink.malformed(line: emitted, offset: reportOffset, reason: "raw tracepoint data shorter than its common fields",
+                                   text: UnsafeRawBufferPointer(start: base + p, count: rawSize))
+                    return
+                }
+            } else {
+                // A counter or software event: perf script prints its name, the period and the ip.
+                event.name = a.name
             }
             // perf names the task by the sample's tid and the comm its COMM/FORK records gave it.
             event.pid = tid
@@ -391,7 +581,6 @@ public final class PerfDataReader {
                 event.comm = unknown
             }
             sink.consume(&event)
-            _ = kind
             if chain.count > 0 {
                 event.kind = .stackTrace
                 event.name = 0
@@ -418,42 +607,89 @@ public final class PerfDataReader {
             queue.removeFirst(k)
         }
 
-        var off = start
-        let end = start + size
-        while off + 8 <= end {
-            let type = u32(off)
-            let recSize = Int(u16(off + 6))
-            guard recSize >= 8, off + recSize <= end else {
-                throw InputError.corrupt(path: path, format: .perfData, offset: off,
-                                         what: recSize < 8 ? "record of size \(recSize), expected at least 8" : "record of \(recSize) bytes runs past the end of the data section: truncated file")
-            }
-            switch type {
-            case 9:  // SAMPLE
-                let a = attrFor(off, off + recSize)
-                var time = lastTime
-                if let t = a.timeOffset, t + 8 <= recSize { time = u64(off + t) }
-                lastTime = time
-                maxSeen = max(maxSeen, time)
-                queue.append(Entry(time: time, seq: seq, offset: off, kind: .sample))
-            case 3, 7, 2, 13:  // COMM, FORK, LOST, LOST_SAMPLES
-                let need = type == 3 ? 16 : (type == 7 ? 32 : (type == 2 ? 24 : 16))
-                guard recSize >= need else {
-                    throw InputError.corrupt(path: path, format: .perfData, offset: off, what: "record of type \(type) is \(recSize) bytes, expected at least \(need)")
+        /// Queues the records of `base[from..<to]`; returns where the last whole record ends.
+        /// - Parameter fileOffset: for unpacked records, the offset of the compressed record they came from.
+        func scan(_ base: UnsafeRawPointer, _ from: Int, _ to: Int, unpacked inUnpacked: Bool, fileOffset: Int) throws -> Int {
+            var off = from
+            while off + 8 <= to {
+                let type = base.loadUnaligned(fromByteOffset: off, as: UInt32.self)
+                let recSize = Int(base.loadUnaligned(fromByteOffset: off + 6, as: UInt16.self))
+                let at = inUnpacked ? fileOffset : off
+                guard recSize >= 8 else {
+                    throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "record of size \(recSize), expected at least 8" + (inUnpacked ? " (in decompressed data)" : ""))
                 }
-                var time = trailer(off, off + recSize).0 ?? lastTime
-                if type == 7 { time = u64(off + 24) }
-                queue.append(Entry(time: time, seq: seq, offset: off, kind: type == 3 ? .comm : (type == 7 ? .fork : .lost)))
-            case 68:  // FINISHED_ROUND
-                try flush(upTo: previousRoundMax)
-                previousRoundMax = maxSeen
-                release(queue.reduce(off) { min($0, $1.offset) })
-            case 81:
-                throw InputError.unusable(path: path, format: .perfData, what: "compressed records (perf record -z) are not supported")
-            default:
-                break
+                if off + recSize > to {
+                    if inUnpacked { return off }   // continued by the next compressed record
+                    throw InputError.corrupt(path: path, format: .perfData, offset: off,
+                                             what: "record of \(recSize) bytes runs past the end of the data section: truncated file")
+                }
+                switch type {
+                case 9:  // SAMPLE
+                    let a = attrFor(base, off, off + recSize)
+                    var time = lastTime
+                    if let t = a.timeOffset, t + 8 <= recSize { time = base.loadUnaligned(fromByteOffset: off + t, as: UInt64.self) }
+                    lastTime = time
+                    maxSeen = max(maxSeen, time)
+                    queue.append(Entry(time: time, seq: seq, offset: off, kind: .sample, unpacked: inUnpacked, fileOffset: at))
+                case 3, 7, 2, 13:  // COMM, FORK, LOST, LOST_SAMPLES
+                    let need = type == 3 ? 16 : (type == 7 ? 32 : (type == 2 ? 24 : 16))
+                    guard recSize >= need else {
+                        throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "record of type \(type) is \(recSize) bytes, expected at least \(need)")
+                    }
+                    var time = trailer(base, off, off + recSize).0 ?? lastTime
+                    if type == 7 { time = base.loadUnaligned(fromByteOffset: off + 24, as: UInt64.self) }
+                    queue.append(Entry(time: time, seq: seq, offset: off, kind: type == 3 ? .comm : (type == 7 ? .fork : .lost),
+                                       unpacked: inUnpacked, fileOffset: at))
+                case 68:  // FINISHED_ROUND
+                    try flush(upTo: previousRoundMax)
+                    previousRoundMax = maxSeen
+                    if !inUnpacked {
+                        release(queue.reduce(off) { $1.unpacked ? $0 : min($0, $1.offset) })
+                        // Drop decompressed records every queued entry is past.
+                        let keep = queue.reduce(unpacked.parsed) { $1.unpacked ? min($0, $1.offset) : $0 }
+                        if keep > 0 {
+                            unpacked.drop(keep)
+                            for i in queue.indices where queue[i].unpacked { queue[i].offset -= keep }
+                        }
+                    }
+                case 81, 83:  // COMPRESSED (data follows the header), COMPRESSED2 (u64 data size, then data)
+                    guard !inUnpacked else {
+                        throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "a compressed record inside compressed data")
+                    }
+                    var dataStart = off + 8, dataSize = recSize - 8
+                    if type == 83 {
+                        guard recSize >= 16 else { throw InputError.corrupt(path: path, format: .perfData, offset: off, what: "COMPRESSED2 record of \(recSize) bytes") }
+                        dataStart = off + 16
+                        dataSize = min(Int(base.loadUnaligned(fromByteOffset: off + 8, as: UInt64.self)), recSize - 16)
+                    }
+                    try unpacked.decompress(UnsafeRawBufferPointer(start: base + dataStart, count: dataSize), at: off)
+                    unpacked.parsed = try scan(UnsafeRawPointer(unpacked.base), unpacked.parsed, unpacked.count, unpacked: true, fileOffset: off)
+                case 71:  // AUXTRACE (Intel PT, CoreSight, ...): u64 size, and that much trace data follows the record
+                    guard recSize >= 16 else { break }
+                    let n = base.loadUnaligned(fromByteOffset: off + 8, as: UInt64.self)
+                    guard n <= UInt64(to - off - recSize) else {
+                        throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "AUXTRACE record announces \(n) bytes of trace data past the end of the data")
+                    }
+                    off += Int(n)
+                case 66 where pipe && !inUnpacked:  // HEADER_TRACING_DATA: its data follows the record
+                    let n = Int(base.loadUnaligned(fromByteOffset: off + 8, as: UInt32.self))
+                    off += (n + 7) & ~7
+                default:
+                    break
+                }
+                seq += 1
+                off += recSize
             }
-            seq += 1
-            off += recSize
+            return off
+        }
+
+        let stop = try scan(fileBase, start, start + size, unpacked: false, fileOffset: start)
+        if stop < start + size && stop + 8 > start + size && !pipe {
+            throw InputError.corrupt(path: path, format: .perfData, offset: stop, what: "the data section ends inside a record header: truncated file")
+        }
+        if unpacked.parsed < unpacked.count {
+            throw InputError.corrupt(path: path, format: .perfData, offset: unpacked.lastRecord,
+                                     what: "the compressed records end inside a record (\(unpacked.count - unpacked.parsed) bytes left): truncated file")
         }
         try flush(upTo: nil)
         samples = emitted
@@ -468,5 +704,66 @@ public final class PerfDataReader {
             }
             throw e
         }
+    }
+}
+
+/// The records `perf record -z` packed into `PERF_RECORD_COMPRESSED` records: one zstd stream across
+/// the whole file, decompressed into a buffer that grows at the end and is trimmed at the front
+/// once every record before a point has been emitted. A record may continue in the next compressed record.
+final class UnpackedRecords {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var count = 0
+    private var capacity = 1 << 20
+    /// Bytes up to here are whole records already queued.
+    var parsed = 0
+    /// File offset of the last compressed record, for messages.
+    private(set) var lastRecord = 0
+    private var stream: OpaquePointer?
+    private let path: String
+
+    init(path: String) {
+        self.path = path
+        base = .allocate(byteCount: capacity, alignment: 16)
+    }
+    deinit {
+        base.deallocate()
+        if let stream { ZSTD_freeDStream(stream) }
+    }
+
+    func decompress(_ data: UnsafeRawBufferPointer, at fileOffset: Int) throws {
+        lastRecord = fileOffset
+        if stream == nil {
+            stream = ZSTD_createDStream()
+            guard stream != nil else { throw InputError.unusable(path: path, format: .perfData, what: "cannot create a zstd context") }
+        }
+        var inb = ZSTD_inBuffer(src: data.baseAddress, size: data.count, pos: 0)
+        while true {
+            if capacity - count < 64 << 10 { grow() }
+            var outb = ZSTD_outBuffer(dst: base + count, size: capacity - count, pos: 0)
+            let rc = ZSTD_decompressStream(stream, &outb, &inb)
+            if ZSTD_isError(rc) != 0 {
+                throw InputError.corrupt(path: path, format: .perfData, offset: fileOffset,
+                                         what: "compressed record (perf record -z): zstd: " + String(cString: ZSTD_getErrorName(rc)))
+            }
+            count += outb.pos
+            if inb.pos == inb.size && outb.pos < outb.size { break }
+            if outb.pos == 0 && inb.pos == inb.size { break }
+        }
+    }
+
+    private func grow() {
+        capacity *= 2
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        bigger.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = bigger
+    }
+
+    /// Forgets the first `n` bytes (every record in them has been emitted).
+    func drop(_ n: Int) {
+        guard n > 0 else { return }
+        memmove(base, base + n, count - n)
+        count -= n
+        parsed -= n
     }
 }

@@ -1,5 +1,6 @@
-/// Reads `trace-cmd report` text, plugin-formatted or raw (`-R`), with or without the latency
-/// flag column (`-l`).
+/// Reads `trace-cmd report` text, plugin-formatted or raw (`-R`), with the latency flags (`-l`, CPU
+/// and flags in one word: `init-1  1d..2.  5.010493:`), `-t` (ns), `--ts-diff` (`5.007548: (+1178)`), `-q`,
+/// `-N`, `-w` (its closing summary skipped) and `--debug` (its `[SUBBUFFER START]` marks skipped).
 ///
 /// The line shape is ftrace's (`comm-pid [cpu] secs.usecs: name: payload`), so lines are split by
 /// `FtraceTextReader`; this reader then undoes what trace-cmd does differently:
@@ -22,6 +23,8 @@ public final class TraceCmdReportReader: TextTraceReader {
     private let adapter: Adapter
     /// The `cpus=N` header, when present.
     public var headerCPUs: Int? { adapter.headerCPUs }
+    /// Lines trace-cmd report prints that are no records (`-w`'s summary).
+    static let notes: [[UInt8]] = ["Average wakeup latency", "Maximum Latency", "Minimum Latency"].map { Array($0.utf8) }
 
     public init(names: StringTable) {
         self.names = names
@@ -37,7 +40,7 @@ public final class TraceCmdReportReader: TextTraceReader {
 
     public var lineNumber: Int { inner.lineNumber }
     public func beginPiece() { inner.beginPiece() }
-    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool { !Lines.isStackTraceLine(line) }
+    public func startsRecord(_ line: UnsafeRawBufferPointer) -> Bool { inner.startsRecord(line) }
 
     final class Adapter: RawEventSink {
         var target: RawEventSink?
@@ -45,7 +48,13 @@ public final class TraceCmdReportReader: TextTraceReader {
         let print, kernelStack, userStack, schedSwitch, markWrite, fork: StringTable.ID
         let writer = PayloadWriter()
 
+        /// Reads the lines `variantLine` rewrote into the shape the inner reader knows.
+        private let reparser: FtraceTextReader
+        /// The line and offset of the line being re-read, for the records and messages it gives.
+        private var rereading: (line: Int, offset: Int)?
+
         init(names: StringTable) {
+            reparser = FtraceTextReader(names: names)
             print = names.intern("print")
             kernelStack = names.intern("kernel_stack")
             userStack = names.intern("user_stack")
@@ -62,11 +71,84 @@ public final class TraceCmdReportReader: TextTraceReader {
                 return
             }
             if text.starts(with: "version = ".utf8) || text.starts(with: "CPU ".utf8) { return }
+            // Not records: `-w`'s closing summary, `--debug`'s sub-buffer marks
+            // ("CPU:1 [SUBBUFFER START] [5006370091:0x1c000]").
+            for note in TraceCmdReportReader.notes where text.starts(with: note) { return }
+            if text.starts(with: "CPU:".utf8) && indexOf(text, "[SUBBUFFER START]") != nil { return }
+            if let r = rereading {
+                target?.malformed(line: r.line, offset: r.offset, reason: reason, text: text)
+                return
+            }
+            if let fixed = variantLine(text) {
+                rereading = (line, offset)
+                reparser.beginPiece()
+                fixed.withUnsafeBytes { reparser.read($0, offset: offset, into: self) }
+                rereading = nil
+                return
+            }
             target?.malformed(line: line, offset: offset, reason: reason, text: text)
+        }
+
+        /// A line of `trace-cmd report -l` or `--ts-diff` in ftrace's shape, or nil:
+        ///
+        ///     init-1       1d..2.     5.006370: print: ...         (-l: CPU and flags in one word)
+        ///     -> init-1 [001] d..2. 5.006370: print: ...
+        ///     init-1     [001]     5.007548: (+1178)  mm_page_alloc: ...     (--ts-diff)
+        ///     -> init-1     [001]     5.007548: mm_page_alloc: ...
+        func variantLine(_ text: UnsafeRawBufferPointer) -> [UInt8]? {
+            var words: [Range<Int>] = []
+            var i = 0
+            while i < text.count && words.count < 8 {
+                while i < text.count && text[i] == 0x20 { i += 1 }
+                let s = i
+                while i < text.count && text[i] != 0x20 { i += 1 }
+                if i > s { words.append(s..<i) }
+            }
+            func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+            func isTimestamp(_ r: Range<Int>) -> Bool {
+                guard r.count >= 4, text[r.upperBound - 1] == UInt8(ascii: ":") else { return false }
+                var dot = false
+                for k in r.lowerBound..<(r.upperBound - 1) {
+                    if text[k] == UInt8(ascii: ".") { if dot { return false }; dot = true } else if !isDigit(text[k]) { return false }
+                }
+                return dot
+            }
+            guard let t = words.firstIndex(where: isTimestamp), t >= 1 else { return nil }
+            var out: [UInt8]
+            var changed = false
+            let before = words[t - 1]
+            // -l: "1d..2." before the timestamp (CPU digits, then 4 or 5 flag characters), no "[CPU]" word.
+            var d = before.lowerBound
+            while d < before.upperBound && isDigit(text[d]) { d += 1 }
+            let flagCount = before.upperBound - d
+            if d > before.lowerBound && d - before.lowerBound <= 5 && (flagCount == 4 || flagCount == 5) {
+                out = Array(text[0..<before.lowerBound]) + Array("[".utf8) + Array(text[before.lowerBound..<d]) + Array("] ".utf8)
+                out += text[d..<before.upperBound]
+                out.append(0x20)
+                changed = true
+            } else {
+                out = Array(text[0..<words[t].lowerBound])
+            }
+            out += text[words[t]]
+            var rest = words[t].upperBound
+            // --ts-diff: "(+1178)" after the timestamp.
+            if t + 1 < words.count {
+                let w = words[t + 1]
+                if w.count >= 4 && text[w.lowerBound] == UInt8(ascii: "(") && text[w.upperBound - 1] == UInt8(ascii: ")")
+                    && (text[w.lowerBound + 1] == UInt8(ascii: "+") || text[w.lowerBound + 1] == UInt8(ascii: "-")) {
+                    rest = w.upperBound
+                    changed = true
+                }
+            }
+            guard changed else { return nil }
+            out += text[rest...]
+            out.append(0x0A)
+            return out
         }
 
         func consume(_ ev: inout RawEvent) {
             guard let target else { return }
+            if let r = rereading { ev.line = r.line; ev.offset = r.offset }
             switch ev.kind {
             case .stackFrame:
                 // "kprobe_trace_func (ffffffff811f55d5)" -> "kprobe_trace_func"
@@ -75,18 +157,29 @@ public final class TraceCmdReportReader: TextTraceReader {
                 if let i = indexOf(p, " (") { end = i }
                 ev.payload = UnsafeRawBufferPointer(rebasing: p[0..<end])
             case .event:
+                // A line of another buffer instance (trace-cmd record -B NAME) starts with "NAME:":
+                //     second:               dd-13448 [000]   366.964480: sched_wakeup:  bash:13439 [120] CPU:000
+                if let c = indexOf(ev.comm, ": ") {
+                    var k = c + 2
+                    while k < ev.comm.count && ev.comm[k] == 0x20 { k += 1 }
+                    if k < ev.comm.count && indexOf(UnsafeRawBufferPointer(rebasing: ev.comm[0..<c]), " ") == nil {
+                        ev.comm = UnsafeRawBufferPointer(rebasing: ev.comm[k...])
+                    }
+                }
                 var p = ev.payload
                 while let f = p.first, f == 0x20 { p = UnsafeRawBufferPointer(rebasing: p.dropFirst()) }
                 ev.payload = p
                 if ev.name == print {
-                    if p.starts(with: "tracing_mark_write: ".utf8) {
-                        ev.name = markWrite
-                        ev.payload = UnsafeRawBufferPointer(rebasing: p.dropFirst(20))
-                    } else if p.starts(with: "ip=".utf8), let b = indexOf(p, " buf=") {
-                        ev.name = markWrite
+                    // The trace_marker event is tracing_mark_write in every format (trace.dat, ftrace text).
+                    ev.name = markWrite
+                    if p.starts(with: "ip=".utf8), let b = indexOf(p, " buf=") {
                         var q = UnsafeRawBufferPointer(rebasing: p[(b + 5)...])
                         while let l = q.last, l == 0x0A || l == 0x20 { q = UnsafeRawBufferPointer(rebasing: q.dropLast()) }
                         ev.payload = q
+                    } else if let c = indexOf(p, ": "), indexOf(UnsafeRawBufferPointer(rebasing: p[0..<c]), " ") == nil {
+                        // The print plugin's "%ps: %s" of ip and text: "tracing_mark_write: capture start",
+                        // "0xffffffff8149ab1a: one write:" (no kallsyms in the file).
+                        ev.payload = UnsafeRawBufferPointer(rebasing: p[(c + 2)...])
                     }
                 } else if ev.name == kernelStack || ev.name == userStack {
                     ev.kind = .stackTrace

@@ -545,7 +545,7 @@ final class ByteArena {
 
     func store(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
         let n = bytes.count
-        if used + n > capacity {
+        if blocks.isEmpty || used + n > capacity {     // (an empty first string needs a block too)
             let size = max(64 << 10, n)
             blocks.append(.allocate(byteCount: size, alignment: 8))
             used = 0

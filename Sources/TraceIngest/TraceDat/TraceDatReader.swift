@@ -15,6 +15,8 @@ import Musl
 /// converts them). Each record becomes a `RawEvent` with an ftrace-style payload (`TepDecoder`);
 /// `kernel_stack`/`user_stack` records become a `.stackTrace` and its `.stackFrame`s (function
 /// names from the file's kallsyms); a record after dropped events is preceded by `.lostEvents`.
+/// A file with several buffers (`trace-cmd record -B NAME`, `extract -a`) is read whole: the top
+/// buffer's records and every instance's, merged in timestamp order (`tracecmd_iterate_events_multi`).
 public final class TraceDatReader {
     public let names: StringTable
     /// What the structure walk found (version, compression, CPUs), after `read`.
@@ -23,6 +25,8 @@ public final class TraceDatReader {
     public private(set) var cpus = 0
     /// Ring-buffer records read (events and stack traces), after `read`.
     public private(set) var records = 0
+    /// Names of the buffer instances read besides the top buffer, after `read`.
+    public private(set) var instances: [String] = []
 
     public init(names: StringTable) { self.names = names }
 
@@ -49,6 +53,18 @@ public final class TraceDatReader {
                                                 "(compression \(layout.compression)): a metadata section is corrupt, or the compression is not supported by the installed libtracecmd")
             }
             defer { tracecmd_close(handle) }
+            // Buffer instances: one more handle each, sharing the top handle's event formats.
+            var handles: [OpaquePointer?] = [handle]
+            instances = []
+            for i in 0..<max(0, tracecmd_buffer_instances(handle)) {
+                guard let h = tracecmd_buffer_instance_handle(handle, i) else {
+                    let name = tracecmd_buffer_instance_name(handle, i).map { String(cString: $0) } ?? "#\(i)"
+                    throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd could not open buffer instance \"\(name)\"")
+                }
+                handles.append(h)
+                instances.append(tracecmd_buffer_instance_name(handle, i).map { String(cString: $0) } ?? "#\(i)")
+            }
+            defer { for h in handles.dropFirst() { tracecmd_close(h) } }
             guard let tep = tracecmd_get_tep(handle) else {
                 throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd returned no event formats")
             }
@@ -60,10 +76,10 @@ public final class TraceDatReader {
                 // PROTREPLAY_READER_THREADS=1 keeps everything on one thread (for measurements).
                 let oneThread = getenv("PROTREPLAY_READER_THREADS").map { String(cString: $0) == "1" } ?? false
                 if !oneThread && sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 {
-                    pipelined(handle, state)
+                    pipelined(handles, state)
                 } else {
                     let ctx = Unmanaged.passUnretained(state).toOpaque()
-                    _ = tracecmd_iterate_events(handle, nil, 0, { _, record, _, ctx in
+                    _ = TraceDatReader.iterate(handles, { _, record, _, ctx in
                         guard let ctx, let record else { return 1 }
                         let st = Unmanaged<IterationState>.fromOpaque(ctx).takeUnretainedValue()
                         let r = record.pointee
@@ -85,7 +101,16 @@ public final class TraceDatReader {
     /// (Decoding on the iterating thread too was measured slower: libtracecmd's page-list walks are
     /// cache-bound and lose more to a bigger working set than the decoding gains.)
     /// Memory: `RecordBatch.count` batches, whatever the file size.
-    private func pipelined(_ handle: OpaquePointer, _ state: IterationState) {
+    /// Every record of every handle, in timestamp order.
+    static func iterate(_ handles: [OpaquePointer?],
+                        _ callback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<tep_record>?, Int32, UnsafeMutableRawPointer?) -> Int32,
+                        _ ctx: UnsafeMutableRawPointer) -> Int32 {
+        if handles.count == 1 { return tracecmd_iterate_events(handles[0], nil, 0, callback, ctx) }
+        var hs = handles
+        return hs.withUnsafeMutableBufferPointer { tracecmd_iterate_events_multi($0.baseAddress, Int32($0.count), callback, ctx) }
+    }
+
+    private func pipelined(_ handles: [OpaquePointer?], _ state: IterationState) {
         // Every plan exists before the threads start: the decoding never asks libtraceevent for an
         // event while libtracecmd iterates on the other thread.
         state.decoder.preparePlans()
@@ -93,12 +118,12 @@ public final class TraceDatReader {
         let producer = Producer(ring: ring)
         producer.maxRecord = state.maxRecord
         let done = DispatchSemaphore(value: 0)
-        let handleBits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+        let handleBits = handles.map { UInt(bitPattern: Int(bitPattern: $0.map { UnsafeRawPointer($0) })) }
         DispatchQueue.global(qos: .userInitiated).async {
-            let h = OpaquePointer(bitPattern: handleBits)
+            let hs = handleBits.map { OpaquePointer(bitPattern: $0) }
             producer.start()
             let ctx = Unmanaged.passUnretained(producer).toOpaque()
-            _ = tracecmd_iterate_events(h, nil, 0, { _, record, _, ctx in
+            _ = TraceDatReader.iterate(hs, { _, record, _, ctx in
                 guard let ctx, let record else { return 1 }
                 return Unmanaged<Producer>.fromOpaque(ctx).takeUnretainedValue().add(record.pointee)
             }, ctx)

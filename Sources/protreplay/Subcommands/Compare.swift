@@ -57,6 +57,7 @@ struct Compare: ParsableCommand {
         try Gate.validate(failIf)
         try Output.checkWritable(output)
         try Output.checkHTMLDestination(format == .html, output: output)
+        if format == .perfetto { throw ValidationError("--format perfetto is for `protreplay report` (it needs every window)") }
         for c in configs {
             do { _ = try ModelConfiguration.parse(config: c, base: selection.configuration) } catch { throw ValidationError("\(error)") }
         }
@@ -70,6 +71,7 @@ struct Compare: ParsableCommand {
             case .json: try Output.write(CompareReport.json(columns, c), to: output)
             case .html: try Output.write(CompareReport.html(columns, c), to: output)
             case .text: try Output.write(CompareReport.text(columns, c, changedOnly: changedOnly), to: output)
+            case .perfetto: break  // refused in validate()
             }
         }
         try Gate.check(failIf, pairs: columns.dropFirst().map { ($0.label, $0.report.jsonObject) }, baseline: columns[0].report.jsonObject)

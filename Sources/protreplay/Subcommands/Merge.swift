@@ -34,6 +34,7 @@ struct Merge: ParsableCommand {
         try Gate.validate(failIf, relativeAllowed: baseline != nil)
         try Output.checkWritable(output)
         try Output.checkHTMLDestination(format == .html, output: output)
+        if format == .perfetto { throw ValidationError("--format perfetto is for `protreplay report` (it needs every window)") }
     }
 
     func run() throws {
@@ -42,6 +43,7 @@ struct Merge: ParsableCommand {
             switch format {
             case .html: try Output.write(HTMLReport.render(merged, title: "protreplay merged report"), to: output)
             case .text: try Output.write(TextReport.render(merged), to: output)
+            case .perfetto: break  // refused in validate()
             case .json: try Output.write(merged.json, to: output)
             }
             return merged

@@ -20,7 +20,7 @@ struct Report: ParsableCommand {
     @Argument(help: "Trace: ftrace text, trace.dat, perf.data, perf script or trace-cmd report text (detected by content, each optionally LZ4-framed), or - for stdin.")
     var trace: String
 
-    @Option(name: .long, help: "Output format: text, json, or html (one self-contained page; use with -o).")
+    @Option(name: .long, help: "Output format: text, json, html (one self-contained page; use with -o), or perfetto (a Perfetto trace of every window, access and anomaly for ui.perfetto.dev; needs -o FILE.pftrace).")
     var format: ReportFormat = .text
 
     @Option(name: .shortAndLong, help: "Write the report to FILE instead of stdout.")
@@ -53,6 +53,7 @@ struct Report: ParsableCommand {
         try Gate.validate(failIf, relativeAllowed: baseline != nil)
         try Output.checkWritable(output, windows, accesses)
         try Output.checkHTMLDestination(format == .html, output: output)
+        if format == .perfetto && output == nil { throw ValidationError("--format perfetto writes a binary trace: give -o FILE.pftrace") }
     }
 
     func run() throws {
@@ -62,6 +63,7 @@ struct Report: ParsableCommand {
             case .json: try Output.write(report.json, to: output)
             case .html: try Output.write(HTMLReport.render(report), to: output)
             case .text: try Output.write(TextReport.render(report), to: output)
+            case .perfetto: break  // written to -o during the replay (makeReport)
             }
             return report
         }
@@ -72,11 +74,13 @@ struct Report: ParsableCommand {
     func makeReport() throws -> ReportDocument {
         let pipeline = try Pipeline(path: trace, settings: try traceOptions.settings(), strict: strict, selection: selection.configuration)
         let csv = try ReportCSV(pipeline, windows: windows, accesses: accesses)
+        let perfetto = try (format == .perfetto ? output : nil).map { try ReportPerfetto(pipeline, path: $0) }
         pipeline.builder.collectTimeline = format == .html
         let progress = pipeline.showProgress(quiet: quiet, label: "protreplay: reading \(trace)")
         defer { progress?.finish() }
         try pipeline.run()
         csv.flush()
+        try perfetto?.finish()
         return pipeline.report()
     }
 }

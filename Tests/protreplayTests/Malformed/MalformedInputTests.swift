@@ -151,4 +151,102 @@ final class MalformedInputTests: XCTestCase {
         let j = try report([file("unk.txt", "           wl-a-10      [000] .....     1.000000: my_new_event: a=1\n")])
         XCTAssertEqual(value(j, "trace.unmapped_by_name.my_new_event") as? Int, 1)
     }
+
+    // MARK: The readers of issue 14 (perf script of any event, pipe/-z perf.data, gzip/xz/zstd, --kallsyms)
+
+    static let tools = repoRoot.appendingPathComponent("SampleTraces/tools").path
+
+    /// A perf script line with neither an `EVENT:` column nor a pid, `[cpu]` or time column is malformed
+    /// (counted, fatal with --strict); the call chain under it is not given to the sample before.
+    func testPerfScriptLineWithoutColumns() throws {
+        let text = """
+        bash 14211   402.819107:     500000 cpu-clock:
+        \t            90c0 do_lookup_x+0x360 (/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2)
+
+        just some words
+        \t            90c0 do_lookup_x+0x360 (/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2)
+        bash 14211   402.819607:     500000 cpu-clock:
+
+        """
+        let path = file("ps.txt", text)
+        let j = try report([path, "--format-in", "perf-script"])
+        XCTAssertEqual(value(j, "trace.events") as? Int, 2)
+        XCTAssertEqual(value(j, "trace.stack_traces") as? Int, 1)
+        XCTAssertEqual(value(j, "trace.malformed") as? Int, 1)
+        let strict = try runTool(["report", path, "--format-in", "perf-script", "--strict"])
+        XCTAssertNotEqual(strict.status, 0)
+        XCTAssertTrue(strict.err.contains("\(path):4:"), strict.err)
+    }
+
+    /// A multi-line trace_marker write is one event, also with --strict.
+    func testMultiLineMarkerIsNotMalformed() throws {
+        let path = file("marker.txt", """
+                  printf-13747   [001] ...1.   384.748085: tracing_mark_write: one write:
+        second line
+        third line
+                  printf-13747   [001] ...1.   384.748097: tracing_mark_write: next
+
+        """)
+        let r = try runTool(["report", path, "--strict", "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let j = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+        XCTAssertEqual(value(j, "trace.events") as? Int, 2)
+        XCTAssertEqual(value(j, "trace.malformed") as? Int, 0)
+    }
+
+    /// Damaged pipe-mode and -z perf.data, and damaged gzip/xz/zstd: one line naming the file, exit non-zero.
+    func testDamagedNewBinaryInputs() throws {
+        func damaged(_ name: String, _ edit: (inout [UInt8]) -> Void) throws -> String {
+            var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.tools + "/" + name)))
+            edit(&b)
+            return file("bad-" + name, Data(b))
+        }
+        var cases: [String] = []
+        // Pipe mode cut inside its tracing data.
+        cases.append(try damaged("mixed-pipe.perf.data") { $0 = Array($0.prefix(6000)) })
+        // -z: the compressed bytes of every COMPRESSED record flipped.
+        cases.append(try damaged("mixed-zstd.perf.data") { b in
+            var off = Int(b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 40, as: UInt64.self) })
+            let end = off + Int(b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 48, as: UInt64.self) })
+            while off + 8 <= end {
+                let type = b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off, as: UInt32.self) }
+                let size = Int(b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off + 6, as: UInt16.self) })
+                if size < 8 { break }
+                if type == 81 { for k in stride(from: off + 12, to: off + size, by: 3) { b[k] ^= 0xA5 } }
+                off += size
+            }
+        })
+        for ext in ["gz", "xz", "zst"] {
+            cases.append(try damaged("same-buffer.trace.txt." + ext) { b in for k in stride(from: 30, to: b.count - 8, by: 11) { b[k] ^= 0x3C } })
+        }
+        for path in cases {
+            let r = try runTool(["report", path])
+            XCTAssertNotEqual(r.status, 0, path)
+            let lines = r.err.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, r.err)
+            XCTAssertTrue(r.err.contains(path), r.err)
+        }
+    }
+
+    /// A kprobe that trace-cmd printed as a bare address and whose event name names no probed function the
+    /// probe map knows: one warning line pointing at --kallsyms; none once --kallsyms names it.
+    func testUnnamedBareAddressKprobeIsWarnedAbout() throws {
+        let trace = file("r.txt", "cpus=1\n          init-1     [000]     5.009825: my_fault_probe:       (ffffffff812d2af0) vma=0x1 address=0x2 flags=0x255\n")
+        let r = try runTool(["report", trace])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("my_fault_probe (1)") && r.err.contains("--kallsyms"), r.err)
+        let ks = file("kallsyms", "ffffffff812d2af0 T handle_mm_fault\nffffffff812d2f00 T other\n")
+        let named = try runTool(["report", trace, "--kallsyms", ks])
+        XCTAssertEqual(named.status, 0, named.err)
+        XCTAssertFalse(named.err.contains("bare address"), named.err)
+    }
+
+    /// --kallsyms with a file that holds no symbols (what a non-root read of /proc/kallsyms gives: zero addresses).
+    func testKallsymsWithoutSymbols() throws {
+        let ks = file("kallsyms", "0000000000000000 T _text\n0000000000000000 T handle_mm_fault\n")
+        let trace = file("t.txt", "          init-1     [001]     5.009825: handle_mm_fault:      (ffffffff812d2af0) vma=0x1 address=0x2 flags=0x255\n")
+        let r = try runTool(["report", trace, "--kallsyms", ks])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("no `ADDRESS TYPE NAME` lines"), r.err)
+    }
 }
