@@ -197,9 +197,12 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         // On-CPU pieces that ended before the push (switched away between the call's entry and here).
         var segmentStart = openNs
         for off in offCPU {
-            emit.window(window(.effective, scope: .ctx, frame: .pfn(pfn), alias: "fixmap_kmap", api: api.name,
+            var piece = window(.effective, scope: .ctx, frame: .pfn(pfn), alias: "fixmap_kmap", api: api.name,
                                pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: off.cpu,
-                               open: segmentStart, close: off.out, site: e.site, cause: .schedOut))
+                               open: segmentStart, close: off.out, site: e.site, cause: .schedOut)
+            // The first piece opens at the call's entry; later ones at switches whose lines are not kept.
+            if segmentStart == openNs { piece.openLine = openLine.line }
+            emit.window(piece)
             segmentStart = off.back ?? e.timestamp
         }
         let entry = KmapLocalEntry(pfn: pfn, vaddr: nil, holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid,
