@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Foundation
 @testable import TraceIngest
 
@@ -48,18 +49,7 @@ func readAll(_ path: String, format: TraceFormat? = nil) throws -> (CollectingSi
 }
 
 /// Runs a command and returns its standard output (nil if it is not installed or fails).
-func commandOutput(_ args: [String]) -> String? {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    do { try p.run() } catch { return nil }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return p.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
-}
+func commandOutput(_ args: [String]) -> String? { ProcessRunner.output(args) }
 
 /// A temporary directory removed at the end of the test.
 func temporaryDirectory(_ test: XCTestCase) throws -> URL {

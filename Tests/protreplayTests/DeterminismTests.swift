@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import TestSupport
 
-/// Text is parsed in pieces on several threads (`ChunkedTextIngest`): the result must not depend on
+/// Text is parsed in pieces on several threads (`ParallelTextIngest`): the result must not depend on
 /// the number of threads, on where the pieces are cut, or on mmap vs stdin: byte-identical JSON, on
 /// every real text sample and every scenario, read on one thread in 1 MiB pieces, on three threads in
 /// pieces of about 3000 bytes (hundreds of cuts, many next to stack traces), and from stdin.

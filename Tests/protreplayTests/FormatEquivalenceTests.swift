@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Foundation
 @testable import protreplay
 import TraceIngest
@@ -115,18 +116,7 @@ final class FormatEquivalenceTests: XCTestCase {
         return c.counts
     }
 
-    func tool(_ args: [String]) -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? String(decoding: d, as: UTF8.self) : nil
-    }
+    func tool(_ args: [String]) -> String? { ProcessRunner.output(args) }
 
     func scratch() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("protreplay-equiv-\(UUID().uuidString)")

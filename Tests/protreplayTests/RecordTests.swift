@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Foundation
 
 /// `protreplay record` on this machine's kernel (root and a writable tracefs; skipped otherwise). Each run holds
@@ -23,16 +24,9 @@ final class RecordTests: XCTestCase {
     }
 
     func shell(_ script: String) throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        p.arguments = ["/tmp/tracefs.lock", "/bin/sh", "-c", script]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        // stderr into stdout, as the checks read both in order.
+        let r = try ProcessRunner.run("/usr/bin/flock", ["/tmp/tracefs.lock", "/bin/sh", "-c", "exec 2>&1; " + script])
+        return (r.status, r.out)
     }
 
     func section(_ out: String, _ name: String) -> String {

@@ -1,7 +1,7 @@
 import TraceIngest
 
 /// Turns one trace input into normalized events for a sink, whatever its format: text in pieces
-/// parsed on `threads` threads (`ChunkedTextIngest`), trace.dat and perf.data through their reader
+/// parsed on `threads` threads (`ParallelTextIngest`), trace.dat and perf.data through their reader
 /// and one normalizer. The events, their order and the statistics are the same for any number of
 /// threads.
 ///
@@ -26,7 +26,7 @@ public final class ProtEventSource {
 
     /// Event names of a binary input.
     private let names = StringTable()
-    private var text: ChunkedTextIngest?
+    private var text: ParallelTextIngest?
     private var binary: EventNormalizer?
 
     public init(input: TraceInput, probeMap: ProbeMap, comms: StringTable, symbols: StringTable,
@@ -45,7 +45,7 @@ public final class ProtEventSource {
     ///   the input bytes read so far; throw from it to stop (`strictFailure` is set by then).
     public func run(into sink: ProtEventSink, check: (_ bytes: Int) throws -> Void = { _ in }) throws {
         if !input.format.isBinary {
-            let t = ChunkedTextIngest(input: input, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker, comms: comms, symbols: symbols,
+            let t = ParallelTextIngest(input: input, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker, comms: comms, symbols: symbols,
                                       strict: strict, threads: threads, pieceSize: pieceSize)
             text = t
             try t.run(into: sink) { bytes in

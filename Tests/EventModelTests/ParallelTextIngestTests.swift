@@ -3,7 +3,7 @@ import Foundation
 import TraceIngest
 @testable import EventModel
 
-final class ChunkedTextIngestTests: XCTestCase {
+final class ParallelTextIngestTests: XCTestCase {
     /// A worker holds its normalizer; the normalizer must not hold the worker (LeakSanitizer found that
     /// cycle while fuzzing the perf-script and lz4 targets).
     func testPieceWorkerIsFreed() {

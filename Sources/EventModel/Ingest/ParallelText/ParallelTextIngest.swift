@@ -14,7 +14,7 @@ import Glibc
 /// (the probe-map binding) across pieces; its interned strings are renumbered into the shared tables
 /// in input order (`PieceMerger`), line numbers are made absolute, statistics are summed in order,
 /// and what the trace teaches about addresses travels with the events (`AddressFact`).
-final class ChunkedTextIngest {
+final class ParallelTextIngest {
     let input: TraceInput
     let pieceSize: Int
     private let inline: Bool
@@ -80,7 +80,7 @@ final class ChunkedTextIngest {
                     let index = k
                     let worker = workers[k % workers.count]
                     queues[k % workers.count].async {
-                        ChunkedTextIngest.yieldToMerging()
+                        ParallelTextIngest.yieldToMerging()
                         ring.put(.parsed(worker.parse(piece)), at: index)
                     }
                     k += 1
@@ -194,139 +194,5 @@ private final class ProducerControl: @unchecked Sendable {
     func cancel() {
         pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
         flag = true
-    }
-}
-
-/// What one piece turned into: its events, in order, numbered within the piece.
-struct ParsedPiece: @unchecked Sendable {
-    /// Strings a worker interned for the first time in this piece (its ids `first...`), in id order.
-    struct NewStrings {
-        var first: StringTable.ID = 1
-        var bytes: [UInt8] = []
-        var lengths: [Int] = []
-    }
-
-    var piece: TextPiece
-    var worker: Int
-    var items: [ProtEventItem]
-    /// Lines in the piece (line numbers in it start at 1).
-    var lines: Int
-    var stats: IngestStats
-    var newComms: NewStrings
-    var newSymbols: NewStrings
-}
-
-/// Parses and normalizes pieces with its own reader, normalizer and string tables.
-final class PieceWorker {
-    let index: Int
-    let names = StringTable(), comms = StringTable(), symbols = StringTable()
-    let reader: TextTraceReader
-    let normalizer: EventNormalizer
-    private let recorder = ProtEventRecorder()
-    /// Ids below these were handed to the merger with an earlier piece.
-    private var announcedComms = 1, announcedSymbols = 1
-
-    init(index: Int, format: TraceFormat, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, phaseMarker: [UInt8]? = nil, strict: Bool, sourceName: String) {
-        self.index = index
-        reader = format.makeTextReader(names: names)!
-        normalizer = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,
-                                     strict: strict, sourceName: sourceName)
-        normalizer.wantedTags = wantedTags
-        normalizer.filter = filter
-        normalizer.phaseMarker = phaseMarker
-        normalizer.connect(recorder)
-    }
-
-    func parse(_ piece: TextPiece) -> ParsedPiece {
-        recorder.items.reserveCapacity(piece.bytes.count / 64)
-        reader.beginPiece()
-        normalizer.beginPiece()
-        reader.read(piece.bytes, offset: piece.offset, into: normalizer)
-        normalizer.finish()
-        let parsed = ParsedPiece(piece: piece, worker: index, items: recorder.items, lines: reader.lineNumber, stats: normalizer.stats,
-                                 newComms: newStrings(comms, &announcedComms), newSymbols: newStrings(symbols, &announcedSymbols))
-        recorder.items = []
-        return parsed
-    }
-
-    private func newStrings(_ table: StringTable, _ announced: inout Int) -> ParsedPiece.NewStrings {
-        var s = ParsedPiece.NewStrings(first: StringTable.ID(announced))
-        while announced < table.count {
-            s.lengths.append(table.appendBytes(of: StringTable.ID(announced), to: &s.bytes))
-            announced += 1
-        }
-        return s
-    }
-}
-
-/// Replays parsed pieces in input order: renumbers each worker's strings into the shared tables
-/// (in the order they first occur in the input), makes line numbers absolute and sums statistics.
-final class PieceMerger {
-    let comms: StringTable
-    let symbols: StringTable
-    var sink: ProtEventSink?
-    private(set) var stats = IngestStats()
-    /// Lines before the next piece.
-    private(set) var lines = 0
-    /// Per worker: its string id -> the shared id.
-    private var commIDs: [[StringTable.ID]]
-    private var symbolIDs: [[StringTable.ID]]
-
-    init(comms: StringTable, symbols: StringTable, workers: Int) {
-        self.comms = comms
-        self.symbols = symbols
-        commIDs = Array(repeating: [0], count: workers)
-        symbolIDs = Array(repeating: [0], count: workers)
-    }
-
-    func merge(_ p: ParsedPiece) {
-        PieceMerger.adopt(p.newComms, into: comms, map: &commIDs[p.worker])
-        PieceMerger.adopt(p.newSymbols, into: symbols, map: &symbolIDs[p.worker])
-        let base = lines
-        guard let sink else { return }
-        commIDs[p.worker].withUnsafeBufferPointer { commMap in
-            symbolIDs[p.worker].withUnsafeBufferPointer { symbolMap in
-                @inline(__always) func comm(_ id: StringTable.ID) -> StringTable.ID {
-                    id == StringTable.overflowID ? id : commMap[Int(id)]
-                }
-                for item in p.items {
-                    switch item {
-                    case var .event(e):
-                        e.line += base
-                        e.comm = comm(e.comm)
-                        if e.site != 0 { e.site = e.site == StringTable.overflowID ? e.site : symbolMap[Int(e.site)] }
-                        switch e.kind {
-                        case let .contextSwitch(prevPid, prevComm, prevRunnable, nextPid, nextComm):
-                            e.kind = .contextSwitch(prevPid: prevPid, prevComm: comm(prevComm), prevRunnable: prevRunnable,
-                                                    nextPid: nextPid, nextComm: comm(nextComm))
-                        case let .taskFork(parentPid, childPid, childComm):
-                            e.kind = .taskFork(parentPid: parentPid, childPid: childPid, childComm: comm(childComm))
-                        case let .marker(phase) where phase != 0:
-                            e.kind = .marker(phase: phase == StringTable.overflowID ? phase : symbolMap[Int(phase)])
-                        default: break
-                        }
-                        sink.consume(e)
-                    case let .tick(cpu, pid, ts, flags, line): sink.tick(cpu: cpu, pid: pid, timestamp: ts, flags: flags, line: line + base)
-                    case let .lost(cpu, count, line): sink.lost(cpu: cpu, count: count, line: line + base)
-                    case let .bufferStarted(cpu, line): sink.bufferStarted(cpu: cpu, line: line + base)
-                    case let .fact(f): sink.addressFact(f)
-                    }
-                }
-            }
-        }
-        stats.add(p.stats, lineBase: base)
-        lines += p.lines
-    }
-
-    private static func adopt(_ new: ParsedPiece.NewStrings, into table: StringTable, map: inout [StringTable.ID]) {
-        guard !new.lengths.isEmpty else { return }
-        precondition(Int(new.first) == map.count, "pieces of one worker merged out of order")
-        new.bytes.withUnsafeBytes { all in
-            var at = 0
-            for n in new.lengths {
-                map.append(table.intern(UnsafeRawBufferPointer(rebasing: all[at..<at + n])))
-                at += n
-            }
-        }
     }
 }
