@@ -25,6 +25,8 @@ public struct ModelSummary: Sendable {
     public var anomalies: AnomalySummary
     /// Effective windows and accesses over time, per CPU (collected only when asked: HTML reports).
     public var timeline: Timeline? = nil
+    /// `--by-phase`: each workload phase's windows, time and accesses (empty without it).
+    public var byPhase: [PhaseTotals] = []
 
     public init(model: String, options: [String: String], counters: [String: Int], accessClasses: [String], anomalyKinds: [String],
                 granted: LayerSummary, effective: LayerSummary, intended: LayerSummary, accesses: AccessSummary,
@@ -79,5 +81,13 @@ public struct AnomalyExample: Sendable, Equatable {
 
     public init(line: Int, timestampNs: UInt64, cpu: Int32, pid: Int32, kind: String, detail: String) {
         self.line = line; self.timestampNs = timestampNs; self.cpu = cpu; self.pid = pid; self.kind = kind; self.detail = detail
+    }
+}
+
+extension ModelSummary {
+    func with(byPhase: [PhaseTotals]) -> ModelSummary {
+        var s = self
+        s.byPhase = byPhase
+        return s
     }
 }

@@ -1,4 +1,5 @@
 import TraceIngest
+import EventModel
 import Replay
 
 /// Folds observations into per-model summaries as they arrive: windows into aggregates as they close,
@@ -48,6 +49,8 @@ public final class SummaryBuilder: ObservationSink {
         var accesses = AccessSummary()
         var accessSites = IDTally()
         var anomalies = AnomalySummary()
+        /// `--by-phase`: per phase name.
+        var phases: [String: PhaseTotals] = [:]
         var timeline: Timeline?
     }
 
@@ -56,6 +59,39 @@ public final class SummaryBuilder: ObservationSink {
     private var instanceFolds: [ObjectIdentifier: ModelFold] = [:]
     /// Called for every window as it closes (the `--windows` CSV writer hooks in here).
     public var windowObserver: ((ExposureWindow) -> Void)?
+
+    /// Workload phases from trace markers (`--by-phase`, `--phase`): set before the first observation.
+    public var phases: PhaseSegments?
+    /// `--by-phase`: tally windows, time and accesses per phase (`ModelSummary.byPhase`).
+    public var byPhase = false
+    /// `--phase NAME`: credit only what falls inside that phase's segments (windows clipped to each).
+    public var onlyPhase: String?
+
+    /// The line and timestamp of the event being replayed (`ReplayEngine.line`, `.timestamp`): the
+    /// `closeLine` of a window that closes at that timestamp.
+    public var currentEvent: (() -> (line: Int, ns: UInt64))?
+
+    /// `--pid`/`--comm`/`--cpu`/`--time` (docs/report-schema.md, "Filters"): a window is credited when its
+    /// holder task and CPU match, clipped to the time range (dropped when it does not overlap it; a clipped
+    /// end is no longer censored); an access when its task, CPU and time match; an anomaly when its pid,
+    /// CPU and time match (none with `--comm`: an anomaly names no task). The observers see only what is
+    /// credited. Set before the first observation.
+    public var filter: EventFilter? {
+        didSet { if filter?.isEmpty == true { filter = nil } }
+    }
+    /// Per comm id: does it match `filter.comms` (nil: not looked up yet).
+    private var commMatch: [Bool?] = []
+
+    private func commMatches(_ id: StringTable.ID, _ flt: EventFilter) -> Bool {
+        guard flt.comms != nil else { return true }
+        guard id != StringTable.overflowID else { return false }
+        let i = Int(id)
+        if i >= commMatch.count { commMatch.append(contentsOf: repeatElement(nil, count: i + 64 - commMatch.count)) }
+        if let m = commMatch[i] { return m }
+        let m = id != 0 && flt.matchesComm(comms.string(id))
+        commMatch[i] = m
+        return m
+    }
     /// Called for every unprotected access (the `--accesses` CSV writer hooks in here).
     public var accessObserver: ((AccessRecord) -> Void)?
     /// Called for every anomaly (the Perfetto export hooks in here).
@@ -99,6 +135,45 @@ public final class SummaryBuilder: ObservationSink {
     public func window(_ w: ExposureWindow) { window(w, into: fold(w.model)) }
 
     func window(_ w: ExposureWindow, into f: ModelFold) {
+        var w = w
+        // The event being replayed closed it when the window ends at its timestamp (a window dated earlier,
+        // e.g. an off-CPU piece found at a later push, keeps no closing line).
+        if w.closeLine == 0, let now = currentEvent?(), now.ns == w.closeNs { w.closeLine = now.line }
+        if let flt = filter {
+            guard flt.matchesPid(w.holderPid), flt.matchesCPU(w.cpu), commMatches(w.holderComm, flt) else { return }
+            if let s = flt.startNs {
+                guard w.closeNs >= s else { return }
+                if w.openNs < s { w.openNs = s; w.censoredLeft = false }
+            }
+            if let e = flt.endNs {
+                guard w.openNs <= e else { return }
+                if w.closeNs > e { w.closeNs = e; w.censoredRight = false }
+            }
+        }
+        if let ph = phases {
+            if let only = onlyPhase {
+                // One piece per segment of that phase the window overlaps.
+                for s in ph.segments where s.name == only {
+                    if let piece = PhaseSegments.clip(w, to: s) { tallyPhases(piece, ph, f); credit(piece, f) }
+                }
+                return
+            }
+            tallyPhases(w, ph, f)
+        }
+        credit(w, f)
+    }
+
+    private func tallyPhases(_ w: ExposureWindow, _ ph: PhaseSegments, _ f: ModelFold) {
+        guard byPhase, w.layer != .intended else { return }
+        for s in ph.segments {
+            guard let piece = PhaseSegments.clip(w, to: s) else { continue }
+            var t = f.phases[s.name] ?? PhaseTotals(name: s.name)
+            if w.layer == .granted { t.grantedWindows += 1; t.grantedNs += piece.durationNs } else { t.effectiveWindows += 1; t.effectiveNs += piece.durationNs }
+            f.phases[s.name] = t
+        }
+    }
+
+    private func credit(_ w: ExposureWindow, _ f: ModelFold) {
         windowObserver?(w)
         switch w.layer {
         case .granted: f.granted.add(w)
@@ -112,6 +187,14 @@ public final class SummaryBuilder: ObservationSink {
     public func access(_ a: AccessRecord) { access(a, into: fold(a.model)) }
 
     func access(_ a: AccessRecord, into f: ModelFold) {
+        if let flt = filter {
+            guard flt.matchesPid(a.pid), flt.matchesCPU(a.cpu), flt.matchesTime(a.timestamp), commMatches(a.comm, flt) else { return }
+        }
+        if let ph = phases {
+            let seg = ph.segments.last { $0.startNs <= a.timestamp && a.timestamp <= ($0.endNs ?? .max) }
+            if let only = onlyPhase, seg?.name != only { return }
+            if byPhase, let s = seg { f.phases[s.name, default: PhaseTotals(name: s.name)].accesses += 1 }
+        }
         accessObserver?(a)
         f.timeline?.addAccess(at: a.timestamp, cpu: a.cpu)
         f.accesses.total += 1
@@ -125,6 +208,13 @@ public final class SummaryBuilder: ObservationSink {
     public func anomaly(_ a: Anomaly) { anomaly(a, into: fold(a.model)) }
 
     func anomaly(_ a: Anomaly, into f: ModelFold) {
+        if let flt = filter {
+            // An anomaly names no task: with --comm none is credited to the selected tasks.
+            guard flt.comms == nil, flt.matchesPid(a.pid), flt.matchesCPU(a.cpu), flt.matchesTime(a.timestamp) else { return }
+        }
+        if let ph = phases, let only = onlyPhase {
+            guard ph.segments.contains(where: { $0.name == only && $0.startNs <= a.timestamp && a.timestamp <= ($0.endNs ?? .max) }) else { return }
+        }
         anomalyObserver?(a)
         f.anomalies.total += 1
         f.anomalies.byKind[a.kind, default: 0] += 1
@@ -145,6 +235,19 @@ public final class SummaryBuilder: ObservationSink {
                             accessClasses: model.accessClasses, anomalyKinds: model.anomalyKinds,
                             granted: layer(f.granted), effective: layer(f.effective), intended: layer(f.intended), accesses: acc, anomalies: f.anomalies,
                             timeline: f.timeline)
+            .with(byPhase: byPhase ? phaseTotals(f) : [])
+    }
+
+    /// The fold's phase tallies in order of first appearance, every phase present (zeros included).
+    private func phaseTotals(_ f: ModelFold) -> [PhaseTotals] {
+        guard let ph = phases else { return [] }
+        return ph.names.map { name in
+            var t = f.phases[name] ?? PhaseTotals(name: name)
+            let segs = ph.segments.filter { $0.name == name }
+            t.segments = segs.count
+            t.spanNs = segs.reduce(0) { $0 + (($1.endNs ?? $1.startNs) - $1.startNs) }
+            return t
+        }
     }
 
     private func layer(_ l: LayerFold) -> LayerSummary {

@@ -178,7 +178,13 @@ extension ModelSummary: Codable {
     public enum CodingKeys: String, CodingKey {
         case model, exposure, counters, coverage, anomalies
         case accesses = "unprotected_accesses"
+        case byPhase = "by_phase"
     }
+    enum PhaseKeys: String, CodingKey {
+        case name, segments, granted, effective, accesses
+        case spanNs = "span_ns"
+    }
+    enum PhaseLayerKeys: String, CodingKey { case windows, totalNs = "total_ns" }
     enum HeaderKeys: String, CodingKey { case name, options, basis, basisReason = "basis_reason" }
     enum ExposureKeys: String, CodingKey {
         case granted, effective, intended
@@ -228,6 +234,20 @@ extension ModelSummary: Codable {
         try an.encode(byKind, forKey: .byKind)
         try an.encode(anomalies.examples, forKey: .examples)
         try c.encode(counters, forKey: .counters)
+        if !byPhase.isEmpty {
+            var list = c.nestedUnkeyedContainer(forKey: .byPhase)
+            for p in byPhase {
+                var e = list.nestedContainer(keyedBy: PhaseKeys.self)
+                try e.encode(p.name, forKey: .name)
+                try e.encode(p.segments, forKey: .segments)
+                try e.encode(p.spanNs, forKey: .spanNs)
+                var g = e.nestedContainer(keyedBy: PhaseLayerKeys.self, forKey: .granted)
+                try g.encode(p.grantedWindows, forKey: .windows); try g.encode(p.grantedNs, forKey: .totalNs)
+                var f = e.nestedContainer(keyedBy: PhaseLayerKeys.self, forKey: .effective)
+                try f.encode(p.effectiveWindows, forKey: .windows); try f.encode(p.effectiveNs, forKey: .totalNs)
+                try e.encode(p.accesses, forKey: .accesses)
+            }
+        }
         if let coverage {
             var cv = c.nestedContainer(keyedBy: CoverageKeys.self, forKey: .coverage)
             try cv.encode(coverage.needs, forKey: .needs)
@@ -269,6 +289,27 @@ extension ModelSummary: Codable {
                   effective: try x.decodeIfPresent(LayerSummary.self, forKey: .effective) ?? LayerSummary(),
                   intended: try x.decodeIfPresent(LayerSummary.self, forKey: .intended) ?? LayerSummary(),
                   accesses: acc, anomalies: an)
+        if c.contains(.byPhase) {
+            var list = try c.nestedUnkeyedContainer(forKey: .byPhase)
+            while !list.isAtEnd {
+                let e = try list.nestedContainer(keyedBy: PhaseKeys.self)
+                var p = PhaseTotals(name: try e.decode(String.self, forKey: .name))
+                p.segments = try e.decodeIfPresent(Int.self, forKey: .segments) ?? 0
+                p.spanNs = try e.decodeIfPresent(UInt64.self, forKey: .spanNs) ?? 0
+                if e.contains(.granted) {
+                    let g = try e.nestedContainer(keyedBy: PhaseLayerKeys.self, forKey: .granted)
+                    p.grantedWindows = try g.decodeIfPresent(Int.self, forKey: .windows) ?? 0
+                    p.grantedNs = try g.decodeIfPresent(UInt64.self, forKey: .totalNs) ?? 0
+                }
+                if e.contains(.effective) {
+                    let f = try e.nestedContainer(keyedBy: PhaseLayerKeys.self, forKey: .effective)
+                    p.effectiveWindows = try f.decodeIfPresent(Int.self, forKey: .windows) ?? 0
+                    p.effectiveNs = try f.decodeIfPresent(UInt64.self, forKey: .totalNs) ?? 0
+                }
+                p.accesses = try e.decodeIfPresent(Int.self, forKey: .accesses) ?? 0
+                byPhase.append(p)
+            }
+        }
         if let basis = try h.decodeIfPresent(String.self, forKey: .basis).flatMap(ModelBasis.init(rawValue:)), c.contains(.coverage) {
             let cv = try c.nestedContainer(keyedBy: CoverageKeys.self, forKey: .coverage)
             coverage = ModelCoverage(basis: basis, basisReason: try h.decodeIfPresent(String.self, forKey: .basisReason) ?? "",

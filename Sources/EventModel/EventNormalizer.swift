@@ -25,6 +25,8 @@ public final class EventNormalizer: RawEventSink {
     private var sink: ProtEventSink?
     private var bindings: [Binding?] = []
     private var countsByName: [Int] = []
+    /// Per name: the events that matched `filter` (empty without one).
+    private var matchedByName: [Int] = []
     private var pending: ProtEvent?
     private var pendingBinding = -1
     private var collectingStack = false
@@ -47,6 +49,33 @@ public final class EventNormalizer: RawEventSink {
     /// ignored). Nil decodes everything. Set before the first event.
     public var wantedTags: Set<ProtEventTag>?
 
+    /// `--pid`/`--comm`/`--cpu`/`--time`: events that match are counted in `stats.eventsMatched` and per
+    /// name (`NameSummary.matched`). Every event is still normalized and replayed. Set before the first event.
+    public var filter: EventFilter?
+
+    /// Markers whose text contains these bytes (`wl phase `) are phase markers: the text after them,
+    /// trailing blanks dropped, is their `phase`. Nil: no marker text is kept. Set before the first event.
+    public var phaseMarker: [UInt8]?
+
+    /// The bytes after the first occurrence of `prefix` in `text`, trailing blanks dropped; nil if absent.
+    static func after(_ prefix: [UInt8], in text: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard !prefix.isEmpty, text.count >= prefix.count else { return nil }
+        var i = 0
+        while i + prefix.count <= text.count {
+            if text[i] == prefix[0] {
+                var j = 1
+                while j < prefix.count && text[i + j] == prefix[j] { j += 1 }
+                if j == prefix.count {
+                    var end = text.count
+                    while end > i + j && (text[end - 1] == 0x20 || text[end - 1] == 0x0A || text[end - 1] == 0x09 || text[end - 1] == 0x0D) { end -= 1 }
+                    return UnsafeRawBufferPointer(rebasing: text[(i + j)..<end])
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+
     /// What an event name maps to, for `protreplay events`.
     public struct NameSummary: Sendable {
         public var name: String
@@ -56,9 +85,12 @@ public final class EventNormalizer: RawEventSink {
         public var function: String?
         /// A kretprobe (`(caller+0x../0x.. <- function)`).
         public var isReturn = false
+        /// With a filter: how many of `count` matched it.
+        public var matched: Int?
 
-        public init(name: String, count: Int, mapsTo: String, function: String? = nil, isReturn: Bool = false) {
+        public init(name: String, count: Int, mapsTo: String, function: String? = nil, isReturn: Bool = false, matched: Int? = nil) {
             self.name = name; self.count = count; self.mapsTo = mapsTo; self.function = function; self.isReturn = isReturn
+            self.matched = matched
         }
 
         /// True when this event is `point`: a tracepoint by name, a k(ret)probe by the function it probes.
@@ -77,7 +109,8 @@ public final class EventNormalizer: RawEventSink {
         for (id, count) in countsByName.enumerated() where count > 0 {
             let b = id < bindings.count ? bindings[id] : nil
             out.append(NameSummary(name: names.string(StringTable.ID(id)), count: count,
-                                   mapsTo: b?.description ?? "unmapped", function: b?.function, isReturn: b?.isReturn ?? false))
+                                   mapsTo: b?.description ?? "unmapped", function: b?.function, isReturn: b?.isReturn ?? false,
+                                   matched: filter == nil ? nil : (id < matchedByName.count ? matchedByName[id] : 0)))
         }
         return out
     }
@@ -139,6 +172,11 @@ public final class EventNormalizer: RawEventSink {
                 bindings.append(contentsOf: repeatElement(nil, count: id + 64 - bindings.count))
             }
             countsByName[id] += 1
+            if let f = filter, f.matchesPid(raw.pid), f.matchesCPU(raw.cpu), f.matchesTime(raw.timestamp), f.matchesComm(raw.comm) {
+                stats.eventsMatched += 1
+                if id >= matchedByName.count { matchedByName.append(contentsOf: repeatElement(0, count: countsByName.count - matchedByName.count)) }
+                matchedByName[id] += 1
+            }
             if bindings[id] == nil { bindings[id] = makeBinding(raw) }
             let b = bindings[id]!
             if let arch = b.archHint, b.archHintPiece != piece {
@@ -353,7 +391,8 @@ public final class EventNormalizer: RawEventSink {
             }
             return tag == .pageAlloc ? .pageAlloc(pfn: pfn, order: order) : .pageFree(pfn: pfn, order: order)
         case .marker:
-            return .marker
+            guard let prefix = phaseMarker, let rest = EventNormalizer.after(prefix, in: args) else { return .marker(phase: 0) }
+            return .marker(phase: rest.isEmpty ? 0 : symbols.intern(rest))
         case .gupPage:
             guard let page = b.field("page", in: args, positional: true) else { return nil }
             return .gupPage(page: page, refs: UInt32(truncatingIfNeeded: b.field("refs", in: args) ?? 1),

@@ -6,6 +6,8 @@ public struct IngestStats: Sendable {
     /// Ring-buffer entries: every event line (markers and syscalls included), stack traces excluded.
     public var events = 0
     public var stackTraces = 0
+    /// Events that matched `--pid`/`--comm`/`--cpu`/`--time` (nil: no filter; see `EventFilter`).
+    public var eventsMatched = 0
     /// Events whose name no probe-map rule matched.
     public var unmapped = 0
     /// Events a rule maps to `IGNORE`.
@@ -28,6 +30,7 @@ public struct IngestStats: Sendable {
     public mutating func add(_ piece: IngestStats, lineBase: Int) {
         events += piece.events
         stackTraces += piece.stackTraces
+        eventsMatched += piece.eventsMatched
         unmapped += piece.unmapped
         ignored += piece.ignored
         malformed += piece.malformed

@@ -79,8 +79,10 @@ public enum ProtEventKind: Sendable {
     case gupReturn(GupAPI, path: GupPath, result: Int64)
     case pageAlloc(pfn: UInt64, order: UInt8)
     case pageFree(pfn: UInt64, order: UInt8)
-    /// `tracing_mark_write` (user-space marker).
-    case marker
+    /// `tracing_mark_write` (user-space marker). `phase`: with a phase marker prefix set
+    /// (`EventNormalizer.phaseMarker`, `wl phase `), the text after it (`sendfile`, `sendfile done`)
+    /// interned in the symbol table; 0 for any other marker. Untrusted text: escape it when shown.
+    case marker(phase: StringTable.ID)
     /// One page taken inside a gup call (`try_grab_folio`/`try_grab_page`): `flags` are the FOLL_* flags
     /// the kernel passed (FOLL_PIN or FOLL_GET), `refs` the references taken.
     case gupPage(page: UInt64, refs: UInt32, flags: UInt64)

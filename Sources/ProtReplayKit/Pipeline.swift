@@ -28,6 +28,11 @@ public final class Pipeline {
         public var description: String
     }
 
+    /// `--pid`/`--comm`/`--cpu`/`--time`, when given (`SummaryBuilder.filter` for the rule).
+    public private(set) var filter: EventFilter?
+    /// `--by-phase`/`--phase`: the markers seen, as segments.
+    private var phaseTracker: PhaseTracker?
+    private var phaseSettings: (marker: String, only: String?)?
     /// `--model auto`: report only the models whose events the trace had.
     let autoSelect: Bool
     /// The arch came from the settings (`--arch`), not from the trace.
@@ -74,8 +79,25 @@ public final class Pipeline {
         let sourceName = input.path == "-" ? "<stdin>" : input.path
         limit.onFirstRefusal = { Pipeline.warn($0.warning(source: sourceName)) }
         resolver.onDirectMapBaseDefaulted = { Pipeline.warn("\(sourceName): \($0)") }
-        engine = ReplayEngine(models: ms, sink: builder, limit: limit)
+        let engine = ReplayEngine(models: ms, sink: builder, limit: limit)
+        self.engine = engine
+        builder.currentEvent = { [unowned engine] in (engine.line, engine.timestamp) }
         if selection != nil { source.wantedTags = engine.wantedTags }
+        if let f = settings.filter, !f.isEmpty {
+            filter = f
+            source.filter = f
+            builder.filter = f
+        }
+        if settings.usesPhases {
+            let phases = PhaseSegments()
+            source.phaseMarker = Array(settings.phaseMarker.utf8)
+            source.wantedTags?.insert(.marker)
+            builder.phases = phases
+            builder.byPhase = settings.byPhase
+            builder.onlyPhase = settings.onlyPhase
+            phaseTracker = PhaseTracker(phases: phases, symbols: symbols, downstream: engine)
+            phaseSettings = (settings.phaseMarker, settings.onlyPhase)
+        }
     }
 
     /// `PROTREPLAY_READER_THREADS`, else one per CPU.
@@ -93,18 +115,23 @@ public final class Pipeline {
     /// Reads the whole input. In strict mode stops at the first malformed line.
     public func run() throws {
         let displayPath = input.path == "-" ? "<stdin>" : input.path
-        try source.run(into: AddressLearning(resolver: resolver, downstream: engine)) { bytes in
+        try source.run(into: AddressLearning(resolver: resolver, downstream: phaseTracker ?? engine)) { bytes in
             self.progress?(bytes, self.source.stats.events)
             if let f = self.source.strictFailure {
                 throw Failure(description: "\(displayPath):\(f.line): byte \(f.offset): \(f.reason): \(f.text)")
             }
         }
         engine.finish()
+        phaseTracker?.phases.finish(at: engine.stats.lastTimestamp)
         for (table, what) in [(comms, "comm names"), (symbols, "symbols")] where table.overflowCount > 0 {
             Pipeline.warn("\(displayPath): \(table.capacityLimit) distinct \(what) interned (the string table cap); later new ones read as <overflow> (\(table.overflowCount) refused, in \(what == "symbols" ? "symbols_refused" : "comm_names_refused"))")
         }
         let stats = source.stats
-        if stats.events == 0 && stats.malformed == 0 && stats.stackTraces == 0 {
+        if stats.events == 0 && stats.stackTraces == 0 {
+            // A file with only lines that are not trace lines is not a trace (bad input, exit status 2).
+            if let first = stats.malformedExamples.first {
+                throw Failure(description: "\(displayPath): not a trace: no trace events, \(stats.malformed) lines that are not (first: line \(first.line): \(first.reason))")
+            }
             // A well-formed binary trace can hold no records (nothing fired while it was recorded): a report of 0 events.
             guard input.format.isBinary else {
                 throw Failure(description: "\(displayPath): no trace events found (only header or blank lines)")
@@ -120,6 +147,14 @@ public final class Pipeline {
             let list = unnamed.prefix(5).map { "\($0.name) (\($0.count))" }.joined(separator: ", ")
             Pipeline.warn("\(displayPath): \(unnamed.count) kprobe event name(s) print their probe as a bare address and map to no probed function: \(list)\(unnamed.count > 5 ? ", ..." : ""); pass --kallsyms FILE (the traced kernel's /proc/kallsyms) to name them")
         }
+        // What the report says in its header goes to stderr too, so `-o`/JSON runs are not silent.
+        if stats.malformed > 0 {
+            let first = stats.malformedExamples.first.map { "; first at line \($0.line): \($0.reason)" } ?? ""
+            Pipeline.warn("\(displayPath): \(stats.malformed) malformed lines, counted and skipped (trace.malformed)\(first)")
+        }
+        if engine.stats.timestampsBackwards > 0 {
+            Pipeline.warn("\(displayPath): \(engine.stats.timestampsBackwards) events with a timestamp lower than the one before, kept in file order (trace.timestamps_backwards)")
+        }
     }
 
     /// One warning line on stderr (clearing a progress line first when stderr is a terminal).
@@ -131,12 +166,20 @@ public final class Pipeline {
     public func report() -> ReportDocument {
         let events = source.nameSummaries()
         let unmapped = events.filter { $0.mapsTo == "unmapped" }.map { ($0.name, $0.count) }.sorted { $0.0 < $1.0 }
-        return ReportDocument(
+        var doc = ReportDocument(
             input: .init(path: input.path, format: input.format.rawValue, compression: input.compression.rawValue,
                          bytes: input.sizeOnDisk ?? input.bytesRead),
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
             unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events),
             stringsRefused: (comms.overflowCount, symbols.overflowCount), archGiven: archGiven)
+        doc.tool = .init(name: "protreplay", version: ToolVersion.version)
+        if let t = phaseTracker, let p = phaseSettings {
+            doc.phases = .init(marker: p.marker, only: p.only, segments: t.phases.segments.map {
+                .init(name: $0.name, startNs: $0.startNs, endNs: $0.endNs ?? $0.startNs, startLine: $0.startLine, endLine: $0.endLine)
+            })
+        }
+        if let f = filter { doc.filter = .init(description: f.description, eventsMatched: source.stats.eventsMatched) }
+        return doc
     }
 
     /// The models of the main selection (what-if configurations excluded).

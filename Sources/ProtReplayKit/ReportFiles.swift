@@ -40,6 +40,22 @@ public enum ReportFiles {
         }
     }
 
+    /// Fails, before any replay, when `path` could not be written: its folder is missing or not
+    /// writable, or the file exists and is not writable. Nothing is created.
+    public static func checkWritable(_ path: String) throws {
+        if access(path, F_OK) == 0 {
+            guard access(path, W_OK) == 0 else { throw InputError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+            var st = stat()
+            if stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { throw InputError.cannotOpen(path: path, reason: "is a directory") }
+            return
+        }
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        guard access(dir, W_OK | X_OK) == 0 else {
+            throw InputError.cannotOpen(path: path, reason: "folder \(dir): " + String(cString: strerror(errno)))
+        }
+    }
+
     /// A saved report starts with `{` (a trace, compressed or not, never does).
     public static func looksLikeJSON(_ path: String) -> Bool {
         guard path != "-", let f = fopen(path, "rb") else { return false }

@@ -1,6 +1,7 @@
 import TraceIngest
 import EventModel
 import Replay
+import EventModel
 
 /// How to read a trace and what to assume about the kernel it came from: the input format, a user probe
 /// map, the kernel profile (arch, `struct page` layout, direct-map base) and the cap on live replay state.
@@ -24,6 +25,16 @@ public struct TraceSettings: Sendable {
     /// `PROTREPLAY_PIECE_BYTES`, else 1 MiB).
     public var readerThreads: Int?
     public var pieceSize: Int?
+    /// `--pid`/`--comm`/`--cpu`/`--time`: what the report credits and the events it counts as matching
+    /// (the replay still sees every event). Nil or empty: everything.
+    public var filter: EventFilter?
+    /// `--by-phase`: split the report by workload phases (trace markers `wl phase NAME` ... `wl phase NAME done`).
+    public var byPhase = false
+    /// `--phase NAME`: credit only what falls inside that phase.
+    public var onlyPhase: String?
+    /// `--phase-marker`: the marker text that starts a phase name.
+    public var phaseMarker = "wl phase "
+    public var usesPhases: Bool { byPhase || onlyPhase != nil }
 
     public init(inputFormat: TraceFormat? = nil, readerThreads: Int? = nil, pieceSize: Int? = nil) {
         self.inputFormat = inputFormat

@@ -85,6 +85,13 @@ public struct ExposureWindow: @unchecked Sendable {
     public var censoredLeft = false
     public var censoredRight = false
     public var uncertain = false
+    /// Trace line (record index for binary input) of the event that opened the window: 0 when the model
+    /// does not record it or the window opened before the capture (left-censored).
+    public var openLine = 0
+    /// Trace line of the event being replayed when the window closed (the unmap, the `sched_switch`, the
+    /// first event outside an IRQ, ...) if the window ends at that event's timestamp: 0 when the trace end
+    /// closed it or the model emitted it later (a piece dated at an earlier switch).
+    public var closeLine = 0
 
     public var durationNs: UInt64 { closeNs >= openNs ? closeNs - openNs : 0 }
     public var censored: Bool { censoredLeft || censoredRight }

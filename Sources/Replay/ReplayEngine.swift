@@ -122,8 +122,16 @@ public final class ReplayEngine: ProtEventSink {
         advance(cpu: c, pid: pid, timestamp: timestamp, flags: flags, line: line)
     }
 
+    /// The line of the event being replayed (0 while `finish` closes what the trace end leaves open):
+    /// the closing line of the windows emitted now.
+    public private(set) var line = 0
+    /// The timestamp of the event being replayed.
+    public private(set) var timestamp: UInt64 = 0
+
     private func advance(cpu: Int, pid: Int32, timestamp ts: UInt64, flags: TraceFlags, line: Int) {
         limit.line = line
+        self.line = line
+        self.timestamp = ts
         if cpu >= cpus.count { cpus.append(contentsOf: repeatElement(CPUState(), count: cpu + 1 - cpus.count)) }
         if counts.firstTimestamp == nil { counts.firstTimestamp = ts }
         if ts < counts.lastTimestamp { counts.timestampsBackwards += 1 } else { counts.lastTimestamp = ts }
@@ -213,6 +221,7 @@ public final class ReplayEngine: ProtEventSink {
 
     /// Ends the replay: models close what is open at the last event's timestamp.
     public func finish() {
+        line = 0
         for m in models { m.finish(at: counts.lastTimestamp, emit: sink) }
     }
 }

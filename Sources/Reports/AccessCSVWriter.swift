@@ -22,8 +22,9 @@ public final class AccessCSVWriter {
     }
 
     public func write(_ a: AccessRecord) {
-        file.row(["\(a.model)", String(a.timestamp), String(a.line), String(a.cpu), String(a.pid),
-                  CSV.quote(comms.string(a.comm)), a.context.rawValue, "0x" + String(a.address, radix: 16), CSV.frame(a.frame),
+        // No placeholders: an unknown CPU, task or address is an empty field, not -1 or 0x0.
+        file.row(["\(a.model)", String(a.timestamp), String(a.line), a.cpu < 0 ? "" : String(a.cpu), a.pid < 0 ? "" : String(a.pid),
+                  CSV.quote(a.comm == 0 ? "" : comms.string(a.comm)), a.context.rawValue, a.address == 0 ? "" : "0x" + String(a.address, radix: 16), CSV.frame(a.frame),
                   a.write ? "1" : "0", "\(a.accessClass)", a.outcome.rawValue,
                   CSV.quote(a.site == 0 ? "" : symbols.string(a.site)), a.uncertain ? "1" : "0"])
     }

@@ -18,6 +18,55 @@ public struct ReportDocument: Sendable {
     public var models: [ModelSummary]
     /// Set on merged reports.
     public var merged: MergedSection?
+    /// Set when `--pid`/`--comm`/`--cpu`/`--time` narrowed what the report credits.
+    public var filter: FilterSection?
+    /// `--by-phase`/`--phase`: the phase segments the trace's markers gave.
+    public var phases: PhaseSection?
+
+    /// `phases.*`: the marker prefix, the phase selected (`--phase`), and every segment in trace order.
+    public struct PhaseSection: Codable, Sendable, Equatable {
+        public var marker: String
+        public var only: String?
+        public var segments: [Segment]
+        public struct Segment: Codable, Sendable, Equatable {
+            /// Marker text (untrusted input: escaped in text and HTML).
+            public var name: String
+            public var startNs: UInt64, endNs: UInt64
+            /// Lines of the opening and closing markers (0: ended by the next phase or the trace end).
+            public var startLine: Int, endLine: Int
+            public init(name: String, startNs: UInt64, endNs: UInt64, startLine: Int, endLine: Int) {
+                self.name = name; self.startNs = startNs; self.endNs = endNs; self.startLine = startLine; self.endLine = endLine
+            }
+            enum CodingKeys: String, CodingKey {
+                case name, startNs = "start_ns", endNs = "end_ns", startLine = "start_line", endLine = "end_line"
+            }
+        }
+        public init(marker: String, only: String?, segments: [Segment]) { self.marker = marker; self.only = only; self.segments = segments }
+    }
+
+    /// The protreplay that wrote the report (`tool.name`, `tool.version`); absent in reports of older versions.
+    public var tool: ToolSection?
+
+    public struct ToolSection: Codable, Sendable, Equatable {
+        public var name: String
+        public var version: String
+        public init(name: String, version: String) { self.name = name; self.version = version }
+    }
+
+    /// `filter.*`: what was filtered, how many events matched, and the rule observations were credited by.
+    public struct FilterSection: Codable, Sendable, Equatable {
+        /// `pid 1234; cpu 0,2-3; time 100.500000-101.000000 s`.
+        public var description: String
+        /// Events (ring entries, as `trace.events`) whose pid, comm, CPU and time matched.
+        public var eventsMatched: Int
+        public var rule: String
+        public static let ruleText = "every event is replayed; credited: windows whose holder task and CPU match, clipped to the time range; accesses and anomalies whose task, CPU and time match (no anomaly with --comm: anomalies name no task); model counters count the whole trace"
+
+        public init(description: String, eventsMatched: Int) {
+            self.description = description; self.eventsMatched = eventsMatched; rule = FilterSection.ruleText
+        }
+        enum CodingKeys: String, CodingKey { case description, eventsMatched = "events_matched", rule }
+    }
 
     public init(input: InputSection, trace: TraceSection, profile: ProfileSection, models: [ModelSummary], merged: MergedSection? = nil) {
         self.input = input; self.trace = trace; self.profile = profile; self.models = models; self.merged = merged
@@ -181,7 +230,7 @@ extension MalformedLine: Codable {
 // MARK: JSON
 
 extension ReportDocument: Codable {
-    enum CodingKeys: String, CodingKey { case schema, input, trace, profile, models, merged }
+    enum CodingKeys: String, CodingKey { case schema, input, trace, profile, models, merged, filter, tool, phases }
 
     public struct DecodeError: Error, CustomStringConvertible {
         public var description: String
@@ -197,6 +246,9 @@ extension ReportDocument: Codable {
         try c.encode(profile, forKey: .profile)
         if !models.isEmpty { try c.encode(models, forKey: .models) }
         try c.encodeIfPresent(merged, forKey: .merged)
+        try c.encodeIfPresent(filter, forKey: .filter)
+        try c.encodeIfPresent(tool, forKey: .tool)
+        try c.encodeIfPresent(phases, forKey: .phases)
     }
 
     public init(from decoder: Decoder) throws {
@@ -208,6 +260,9 @@ extension ReportDocument: Codable {
         trace = try c.decodeIfPresent(TraceSection.self, forKey: .trace) ?? TraceSection()
         profile = try c.decodeIfPresent(ProfileSection.self, forKey: .profile) ?? ProfileSection(arch: "unknown")
         merged = try c.decodeIfPresent(MergedSection.self, forKey: .merged)
+        filter = try c.decodeIfPresent(FilterSection.self, forKey: .filter)
+        tool = try c.decodeIfPresent(ToolSection.self, forKey: .tool)
+        phases = try c.decodeIfPresent(PhaseSection.self, forKey: .phases)
         if let ms = try c.decodeIfPresent([ModelSummary].self, forKey: .models) {
             models = ms
         } else {

@@ -40,7 +40,17 @@ extension ReportDocument {
         let profile = profiles.allSatisfy({ $0 == profiles.first }) ? (profiles.first ?? ProfileSection(arch: "unknown")) : ProfileSection(arch: "mixed")
         var inputs: [String] = []
         for (r, p) in zip(reports, paths) { inputs += r.merged?.inputs ?? [p] }
-        return ReportDocument(input: input, trace: t, profile: profile, models: models,
-                              merged: MergedSection(reports: inputs.count, inputs: inputs))
+        var doc = ReportDocument(input: input, trace: t, profile: profile, models: models,
+                                 merged: MergedSection(reports: inputs.count, inputs: inputs))
+        // A filter carries over only when every report had the same one (else the merge says it is mixed).
+        let filters = reports.map(\.filter)
+        if let first = filters.first, let f = first {
+            let same = filters.allSatisfy { $0?.description == f.description }
+            doc.filter = .init(description: same ? f.description : "mixed: the reports were filtered differently",
+                               eventsMatched: filters.reduce(0) { $0 &+ ($1?.eventsMatched ?? 0) })
+        } else if filters.contains(where: { $0 != nil }) {
+            doc.filter = .init(description: "mixed: some reports were filtered", eventsMatched: filters.reduce(0) { $0 &+ ($1?.eventsMatched ?? 0) })
+        }
+        return doc
     }
 }

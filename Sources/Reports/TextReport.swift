@@ -26,6 +26,14 @@ public enum TextReport {
             prof += ")"
         }
         line(prof)
+        if let f = r.filter {
+            line("# filter:   \(clean(f.description)): \(f.eventsMatched) of \(t.events) events matched")
+            line("#           \(f.rule)")
+        }
+        if let p = r.phases {
+            let names = p.segments.reduce(into: [String]()) { if !$0.contains($1.name) { $0.append($1.name) } }
+            line("# phases:   \(p.segments.count) segments of \(names.count) phases from markers '\(clean(p.marker))NAME' .. '\(clean(p.marker))NAME done'" + (p.only.map { "; only phase \(clean($0)) credited" } ?? ""))
+        }
         if t.timestampsBackwards > 0 { line("# warning:  \(t.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
         if t.stateCapRefusals > 0 {
             let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -56,6 +64,7 @@ public enum TextReport {
         out += "# protreplay report\n"
         out += "# input:    \(clean(r.input.path)) (\(r.input.format), \(r.input.bytes) bytes)\n"
         if let m = r.merged { out += "# merged:   \(m.reports) reports\n" }
+        if let f = r.filter { out += "# filter:   \(clean(f.description)): \(f.eventsMatched) of \(t.events) events matched\n" }
         out += "# events:   \(t.events)  used \(t.eventsUsed)  ignored \(t.eventsIgnored)  unmapped \(t.unmapped)  malformed \(t.malformed)  lost \(t.lostEvents)  stack traces \(t.stackTraces)\n"
         out += "# cpus:     \(t.cpus)  span \(duration(t.spanNs))\n"
         if t.stateCapRefusals > 0 {
@@ -103,8 +112,11 @@ public enum TextReport {
             line("  effective windows closed by: " + m.effective.byCloseCause.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         if let c = m.coverage { coverage(c, into: &out) }
-        attributions("# Top call sites (granted)", m.granted.topSites, into: &out)
-        attributions("# Top tasks (granted)", m.granted.topTasks, into: &out)
+        phases(m.byPhase, into: &out)
+        attributions("# Top call sites (granted)", m.granted.topSites, of: m.granted.all.totalNs, into: &out)
+        attributions("# Top tasks (granted)", m.granted.topTasks, of: m.granted.all.totalNs, into: &out)
+        attributions("# Top call sites (effective)", m.effective.topSites, of: m.effective.all.totalNs, into: &out)
+        attributions("# Top tasks (effective)", m.effective.topTasks, of: m.effective.all.totalNs, into: &out)
         line()
         line("# Unprotected accesses: \(m.accesses.total)\(m.accesses.uncertain > 0 ? " (\(m.accesses.uncertain) uncertain)" : "")")
         for c in m.accessClasses { line("  " + pad(c, 30) + lpad(String(m.accesses.byClass[c] ?? 0), 10)) }
@@ -119,6 +131,20 @@ public enum TextReport {
             line()
             line("# Counters: " + m.counters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+    }
+
+    /// `--by-phase`: one row per phase, with its share of the layer's summed window time.
+    static func phases(_ ps: [PhaseTotals], into out: inout String) {
+        guard !ps.isEmpty else { return }
+        let gAll = ps.reduce(0) { $0 + $1.grantedNs }, eAll = ps.reduce(0) { $0 + $1.effectiveNs }
+        out += "\n" + pad("# Phases", 26) + lpad("segments", 9) + lpad("span", 13) + lpad("granted", 9) + lpad("sum", 13) + lpad("share", 8)
+            + lpad("effective", 10) + lpad("sum", 13) + lpad("share", 8) + lpad("accesses", 10) + "\n"
+        for p in ps {
+            out += "  " + pad(p.name, 24) + lpad(String(p.segments), 9) + lpad(duration(p.spanNs), 13) + lpad(String(p.grantedWindows), 9)
+                + lpad(duration(p.grantedNs), 13) + lpad(percent(p.grantedNs, of: gAll), 8) + lpad(String(p.effectiveWindows), 10)
+                + lpad(duration(p.effectiveNs), 13) + lpad(percent(p.effectiveNs, of: eAll), 8) + lpad(String(p.accesses), 10) + "\n"
+        }
+        out += "  a window is counted in every phase it overlaps, with the part inside it; share: of the time inside phases\n"
     }
 
     static func signed(_ v: Int64) -> String { (v < 0 ? "-" : "+") + duration(UInt64(v.magnitude)) }
@@ -137,10 +163,21 @@ public enum TextReport {
         }
     }
 
-    static func attributions(_ title: String, _ a: [Attribution], into out: inout String) {
+    /// A top table with perf's Overhead column first: each row's share of the layer's summed window time.
+    static func attributions(_ title: String, _ a: [Attribution], of total: UInt64, into out: inout String) {
         guard !a.isEmpty else { return }
-        out += "\n" + pad(title, 46) + lpad("windows", 9) + lpad("total", 12) + "\n"
-        for x in a { out += "  " + pad(x.name, 44) + lpad(String(x.windows), 9) + lpad(duration(x.totalNs), 12) + "\n" }
+        out += "\n" + pad(title, 46) + lpad("share", 8) + lpad("windows", 9) + lpad("total", 12) + "\n"
+        for x in a {
+            out += "  " + pad(x.name, 44) + lpad(percent(x.totalNs, of: total), 8) + lpad(String(x.windows), 9) + lpad(duration(x.totalNs), 12) + "\n"
+        }
+    }
+
+    /// `12.34%` of `total` (integer arithmetic; `-` when the total is 0).
+    public static func percent(_ part: UInt64, of total: UInt64) -> String {
+        guard total > 0 else { return "-" }
+        let hundredths = part <= UInt64.max / 10_000 ? part * 10_000 / total : UInt64((Double(part) / Double(total) * 10_000).rounded(.down))
+        let f = String(hundredths % 100)
+        return "\(hundredths / 100).\(f.count == 1 ? "0" + f : f)%"
     }
 
     static func row(_ label: String, _ s: WindowStats) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TraceIngest
 import Replay
+import EventModel
 import ProtReplayKit
 
 /// How to read the trace and what to assume about its kernel (the command line's `TraceSettings`).
@@ -33,8 +34,42 @@ struct TraceOptions: ParsableArguments {
         valueName: "n"))
     var maxLiveEntries: Int = LiveStateLimit.defaultCap
 
+    @Option(name: .long, help: ArgumentHelp("Credit only windows held by, and accesses and anomalies of, these task ids: 1234,2000-2010.", valueName: "pids"))
+    var pid: String?
+
+    @Option(name: .long, help: ArgumentHelp("Credit only windows held by, and accesses of, tasks with these names (exact, comma-separated).", valueName: "names"))
+    var comm: String?
+
+    @Option(name: .long, help: ArgumentHelp("Credit only windows, accesses and anomalies on these CPUs: 0,2-3.", valueName: "cpus"))
+    var cpu: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Trace time range in seconds as trace-cmd report prints them, START,END (either may be empty). Windows are clipped to it; accesses and anomalies inside it are credited. Every event is still replayed; the report header says what was filtered and how many events matched.",
+        valueName: "start,end"))
+    var time: String?
+
+    @Flag(name: .customLong("by-phase"), help: "Split the report by workload phase: trace_marker lines 'wl phase NAME' .. 'wl phase NAME done' (a table of windows, time and accesses per phase).")
+    var byPhase = false
+
+    @Option(name: .long, help: ArgumentHelp("Credit only what falls inside this phase's marker segments (windows clipped to each).", valueName: "name"))
+    var phase: String?
+
+    @Option(name: .customLong("phase-marker"), help: ArgumentHelp("Marker text that starts a phase name (default: 'wl phase ').", valueName: "prefix"))
+    var phaseMarker: String?
+
     func validate() throws {
+        if let p = phaseMarker, p.isEmpty { throw ValidationError("--phase-marker must not be empty") }
+        if let p = phase, p.isEmpty { throw ValidationError("--phase must name a phase") }
         guard maxLiveEntries >= 1 else { throw ValidationError("--max-live-entries must be at least 1") }
+        _ = try filter()
+    }
+
+    /// `--pid`/`--comm`/`--cpu`/`--time` (nil: none given).
+    func filter() throws -> EventFilter? {
+        do {
+            let f = try EventFilter(pid: pid, comm: comm, cpu: cpu, time: time)
+            return f.isEmpty ? nil : f
+        } catch let e as EventFilter.Invalid { throw ValidationError(e.description) }
     }
 
     /// The settings these options give.
@@ -51,6 +86,10 @@ struct TraceOptions: ParsableArguments {
         s.structPageSize = structPageSize
         s.pageOffsetBase = pageOffsetBase
         s.maxLiveEntries = maxLiveEntries
+        s.filter = try filter()
+        s.byPhase = byPhase
+        s.onlyPhase = phase
+        if let p = phaseMarker { s.phaseMarker = p }
         return s
     }
 }

@@ -191,7 +191,7 @@ final class HighmemTransitionTests: XCTestCase {
     func testIRQContextFromFlagsOnly() {
         let s = HighmemScript()
         s.kmapLocal(101, page: 1, pfn: 0x100, vaddr: 0xfffbb000, flags: HighmemScript.hardirq)
-        s.send(110, .marker) // back in task context: the hardirq instance ended with its slot pushed
+        s.send(110, .marker(phase: 0)) // back in task context: the hardirq instance ended with its slot pushed
         XCTAssertEqual(s.recorder.anomalyKinds, ["leaked_across_irq_exit"])
     }
 
@@ -207,7 +207,7 @@ final class HighmemTransitionTests: XCTestCase {
         let s = HighmemScript()
         s.kmapLocal(100, page: 1, pfn: 0x100, vaddr: 0xfffbb000)
         s.kmapHigh(110, page: 0xa000, vaddr: 0xff001000)
-        s.send(200, .marker)
+        s.send(200, .marker(phase: 0))
         s.finish()
         XCTAssertEqual(s.recorder.granted().map(\.durationNs).sorted(), [90_000, 100_000])
         XCTAssertTrue(s.recorder.windows.allSatisfy { $0.censoredRight && $0.closeCause == .traceEnd })
@@ -217,7 +217,7 @@ final class HighmemTransitionTests: XCTestCase {
     // An unmatched release is left-censored when the grant may predate the trace ...
     func testUnmatchedReleaseIsLeftCensored() {
         let s = HighmemScript()
-        s.send(50, .marker)
+        s.send(50, .marker(phase: 0))
         s.kunmapLocal(80, vaddr: 0xfffbb000)
         XCTAssertEqual(s.recorder.granted().count, 1)
         XCTAssertTrue(s.recorder.granted()[0].censoredLeft)

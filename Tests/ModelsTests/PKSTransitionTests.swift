@@ -61,7 +61,7 @@ final class PKSTransitionTests: XCTestCase {
     // task's later grants open windows as usual.
     func testRevokeBeforeAnyGrantIsLeftCensored() {
         let (s, _) = pks()
-        s.send(5, .marker)
+        s.send(5, .marker(phase: 0))
         s.send(10, .pgmapRevoke)
         s.send(20, .pgmapGrant)
         s.send(30, .pgmapRevoke)
@@ -126,7 +126,7 @@ final class PKSTransitionTests: XCTestCase {
         s.send(10, .pgmapGrant)
         s.send(20, flags: ModelScript.hardirq, .irqEnter(.hardirq, vector: 5))
         s.send(25, flags: ModelScript.hardirq, .irqExit(.hardirq, vector: 5))
-        s.send(30, .marker)
+        s.send(30, .marker(phase: 0))
         s.send(40, .pgmapRevoke)
         let eff = s.recorder.windows(.effective, api: "grant")
         XCTAssertEqual(eff.map(\.durationNs), [10_000, 15_000])
@@ -177,7 +177,7 @@ final class PKSTransitionTests: XCTestCase {
     func testKunmapOfAPreTraceKmap() {
         for (kg, windows) in [(PKSModel.KmapGlobal.flagFault, [UInt64(20_000)]), (.unsupported, [])] {
             let (s, _) = pks(.relaxed, kg)
-            s.send(10, cpu: 1, pid: 2, .marker)
+            s.send(10, cpu: 1, pid: 2, .marker(phase: 0))
             s.send(30, cpu: 1, pid: 2, .kunmapHigh(page: page))
             let w = s.recorder.windows.filter { $0.layer == .granted }
             XCTAssertEqual(w.map(\.durationNs), windows, "\(kg)")
@@ -212,7 +212,7 @@ final class PKSTransitionTests: XCTestCase {
         s.send(11, pid: 1, .kmapReturn(.kmapLocalPage, vaddr: 0xffff888001000000))
         s.send(20, cpu: 1, pid: 2, .kunmapLocal(vaddr: 0xffff888001000000))
         XCTAssertEqual(s.recorder.anomalyKinds, ["cross_ctx_release"])
-        s.send(40, pid: 1, .marker)
+        s.send(40, pid: 1, .marker(phase: 0))
         s.finish()
         XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.durationNs), [30_000])
         XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.censoredRight), [true])
@@ -227,7 +227,7 @@ final class PKSTransitionTests: XCTestCase {
         s.send(20, flags: ModelScript.hardirq, .irqEnter(.hardirq, vector: 5))
         s.send(21, flags: ModelScript.hardirq, .pgmapRevoke)
         s.send(25, flags: ModelScript.hardirq, .irqExit(.hardirq, vector: 5))
-        s.send(30, .marker)
+        s.send(30, .marker(phase: 0))
         s.finish()
         XCTAssertEqual(s.recorder.anomalyKinds, ["cross_ctx_release"])
         XCTAssertEqual(s.recorder.windows(.granted, api: "grant").map(\.durationNs), [20_000])
@@ -329,7 +329,7 @@ final class PKSTransitionTests: XCTestCase {
         s.send(20, .contextSwitch(prevPid: 100, prevComm: 1, prevRunnable: true, nextPid: 0, nextComm: 1))
         s.send(30, pid: 0, .contextSwitch(prevPid: 0, prevComm: 1, prevRunnable: true, nextPid: 100, nextComm: 1))
         s.send(40, .fault(address: 0x7f5c237ff000, ip: 0x4026b8, errorCode: 0x6, user: true))   // back in user mode
-        s.send(50, .marker)
+        s.send(50, .marker(phase: 0))
         s.finish()
         let eff = s.recorder.windows(.effective, api: "flag_fault_unprotect")
         XCTAssertEqual(eff.map(\.durationNs), [9_000, 10_000])
@@ -342,7 +342,7 @@ final class PKSTransitionTests: XCTestCase {
         let (s, _) = pks()
         s.send(5, pid: 1, .fault(address: 0x7f5c237ff000, ip: 0x4026b8, errorCode: 0x6, user: true))
         s.send(10, pid: 1, .taskFork(parentPid: 1, childPid: 2, childComm: 1))
-        s.send(12, cpu: 1, pid: 3, .marker)
+        s.send(12, cpu: 1, pid: 3, .marker(phase: 0))
         s.send(15, cpu: 1, pid: 3, .taskFork(parentPid: 3, childPid: 4, childComm: 1))
         s.send(20, pid: 0, .contextSwitch(prevPid: 1, prevComm: 1, prevRunnable: true, nextPid: 2, nextComm: 1))
         s.send(30, pid: 2, .pgmapRevoke)

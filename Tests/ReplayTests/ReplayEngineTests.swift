@@ -29,7 +29,7 @@ final class NullSink: ObservationSink {
 }
 
 final class ReplayEngineTests: XCTestCase {
-    func event(_ ts: UInt64, cpu: Int32 = 0, pid: Int32 = 5, flags: TraceFlags = TraceFlags(bits: 0), _ kind: ProtEventKind = .marker) -> ProtEvent {
+    func event(_ ts: UInt64, cpu: Int32 = 0, pid: Int32 = 5, flags: TraceFlags = TraceFlags(bits: 0), _ kind: ProtEventKind = .marker(phase: 0)) -> ProtEvent {
         ProtEvent(line: 0, timestamp: ts, cpu: cpu, pid: pid, comm: 1, flags: flags, kind: kind)
     }
 
@@ -122,8 +122,8 @@ final class LiveStateLimitTests: XCTestCase {
         let limit = LiveStateLimit(cap: 5)
         let e = ReplayEngine(models: [m], sink: NullSink(), limit: limit)
         XCTAssertTrue(m.limit === limit)
-        e.consume(ProtEvent(line: 7, timestamp: 1, cpu: 0, pid: 1, comm: 1, flags: TraceFlags(), kind: .marker))
-        e.consume(ProtEvent(line: 9, timestamp: 2, cpu: 0, pid: 1, comm: 1, flags: TraceFlags(), kind: .marker))
+        e.consume(ProtEvent(line: 7, timestamp: 1, cpu: 0, pid: 1, comm: 1, flags: TraceFlags(), kind: .marker(phase: 0)))
+        e.consume(ProtEvent(line: 9, timestamp: 2, cpu: 0, pid: 1, comm: 1, flags: TraceFlags(), kind: .marker(phase: 0)))
         XCTAssertEqual(m.lines, [7, 9])
         XCTAssertEqual(e.stats.liveState.cap, 5)
     }
@@ -138,14 +138,14 @@ final class LiveStateLimitTests: XCTestCase {
             let kind: IRQKind = i % 2 == 0 ? .softirq : .hardirq
             e.consume(ProtEvent(line: i + 1, timestamp: UInt64(i + 1), cpu: 0, pid: 5, comm: 1, flags: TraceFlags(), kind: .irqEnter(kind, vector: 0)))
         }
-        e.consume(ProtEvent(line: depth + 2, timestamp: UInt64(depth + 2), cpu: 0, pid: 5, comm: 1, flags: TraceFlags(), kind: .marker))
+        e.consume(ProtEvent(line: depth + 2, timestamp: UInt64(depth + 2), cpu: 0, pid: 5, comm: 1, flags: TraceFlags(), kind: .marker(phase: 0)))
         XCTAssertEqual(limit.refusalsByMap, ["replay.irq_depth": 1])
         XCTAssertEqual(limit.first?.line, depth + 1)
         XCTAssertEqual(limit.first?.fixed, true)
         XCTAssertEqual(m.seen.last?.kind, .hardirq, "events run in the innermost instance tracked")
         XCTAssertEqual(e.stats.liveState.refusals, 1)
         // A flag column showing task context unwinds everything tracked.
-        e.consume(ProtEvent(line: 42, timestamp: 42, cpu: 0, pid: 5, comm: 1, flags: TraceFlags(bits: 0), kind: .marker))
+        e.consume(ProtEvent(line: 42, timestamp: 42, cpu: 0, pid: 5, comm: 1, flags: TraceFlags(bits: 0), kind: .marker(phase: 0)))
         XCTAssertEqual(m.ended.count, depth)
     }
 }

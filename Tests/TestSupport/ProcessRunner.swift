@@ -14,8 +14,9 @@ public enum ProcessRunner {
     ///   - executable: a path, or a name looked up on PATH (through `/usr/bin/env`).
     ///   - stdin: bytes written to the child's standard input (then closed); nil leaves it alone.
     public static func run(_ executable: String, _ args: [String], stdin: Data? = nil,
-                           environment: [String: String]? = nil) throws -> Result {
+                           environment: [String: String]? = nil, cwd: String? = nil) throws -> Result {
         let p = Process()
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         if executable.contains("/") {
             p.executableURL = URL(fileURLWithPath: executable)
             p.arguments = args

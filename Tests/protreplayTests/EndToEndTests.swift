@@ -84,7 +84,7 @@ final class RealI386TraceTests: XCTestCase {
     func testTextReportAndWindowsCSV() throws {
         let csv = FileManager.default.temporaryDirectory.appendingPathComponent("w-\(UUID().uuidString).csv").path
         defer { try? FileManager.default.removeItem(atPath: csv) }
-        let r = try runTool(["report", i386Trace, "--windows", csv])
+        let r = try runTool(["report", i386Trace, "--model", "highmem", "--windows", csv])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertTrue(r.out.contains("# model:    highmem"))
         XCTAssertTrue(r.out.contains("scope ctx"))

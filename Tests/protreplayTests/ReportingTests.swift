@@ -78,7 +78,7 @@ final class ReportingTests: XCTestCase {
     func testHostileCommIsEscapedInHTMLAndQuotedInCSV() throws {
         let trace = try hostileTrace()
         let html = path("hostile.html"), windows = path("hostile.csv")
-        try Report.parse([trace, "--arch", "i386", "--format", "html", "-o", html, "--windows", windows, "--quiet"]).run()
+        try Report.parse([trace, "--arch", "i386", "--model", "highmem", "--format", "html", "-o", html, "--windows", windows, "--quiet"]).run()
         let page = try String(contentsOfFile: html, encoding: .utf8)
         XCTAssertTrue(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         XCTAssertFalse(page.contains("<script"))
@@ -88,13 +88,13 @@ final class ReportingTests: XCTestCase {
             XCTAssertFalse(dom.contains("<script"), "no script element made it into the DOM")
             XCTAssertTrue(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "shown as text")
         }
-        // CSV: every row parses to 17 fields; 125's three windows (granted A, effective A1 and A2) carry the
+        // CSV: every row parses to 19 fields; 125's three windows (granted A, effective A1 and A2) carry the
         // comm verbatim; 232's two (granted and effective B) carry `ev,il"q`, quoted as "ev,il""q".
         let csv = try String(contentsOfFile: windows, encoding: .utf8)
         XCTAssertTrue(csv.contains(",\"ev,il\"\"q\","))
         let rows = try CSVParse.rows(csv)
         XCTAssertEqual(rows.count, 1 + 5)
-        XCTAssertTrue(rows.allSatisfy { $0.count == 17 })
+        XCTAssertTrue(rows.allSatisfy { $0.count == 19 })
         XCTAssertEqual(rows.filter { $0[7] == "<script>alert(1)</script>" }.count, 3)
         XCTAssertEqual(rows.filter { $0[7] == "ev,il\"q" }.count, 2)
     }

@@ -19,6 +19,10 @@ public final class ProtEventSource {
     public let pieceSize: Int
     /// Kinds the replay will use (see `EventNormalizer.wantedTags`). Set before `run`.
     public var wantedTags: Set<ProtEventTag>?
+    /// Events matching it are counted (`IngestStats.eventsMatched`, `NameSummary.matched`). Set before `run`.
+    public var filter: EventFilter?
+    /// Phase markers (`EventNormalizer.phaseMarker`). Set before `run`.
+    public var phaseMarker: [UInt8]?
 
     /// Event names of a binary input.
     private let names = StringTable()
@@ -41,7 +45,7 @@ public final class ProtEventSource {
     ///   the input bytes read so far; throw from it to stop (`strictFailure` is set by then).
     public func run(into sink: ProtEventSink, check: (_ bytes: Int) throws -> Void = { _ in }) throws {
         if !input.format.isBinary {
-            let t = ParallelTextIngest(input: input, probeMap: probeMap, wantedTags: wantedTags, comms: comms, symbols: symbols,
+            let t = ParallelTextIngest(input: input, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker, comms: comms, symbols: symbols,
                                       strict: strict, threads: threads, pieceSize: pieceSize)
             text = t
             try t.run(into: sink) { bytes in
@@ -52,6 +56,8 @@ public final class ProtEventSource {
             let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols, strict: strict,
                                     sourceName: input.path)
             n.wantedTags = wantedTags
+            n.filter = filter
+            n.phaseMarker = phaseMarker
             n.connect(sink)
             binary = n
             try TraceReader(names: names).read(input, into: n) {

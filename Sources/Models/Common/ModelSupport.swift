@@ -28,3 +28,12 @@ extension ModelSupport {
 
 /// `0x1f`: addresses and pointers in anomaly details.
 func hexString(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+/// A trace line kept in model state (4 bytes, not 8: state entries are counted against the live-state cap,
+/// docs/reliability.md). 0, "unknown", past line 4,294,967,295.
+typealias StoredLine = UInt32
+
+extension StoredLine {
+    @inline(__always) init(line: Int) { self = UInt32(exactly: line) ?? 0 }
+    @inline(__always) var line: Int { Int(self) }
+}

@@ -35,6 +35,8 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
         var faultNs: UInt64
         var removedNs: UInt64 = 0
         var restoredNs: UInt64 = 0
+        /// Trace lines of the events at `allocNs`, `faultNs`, `removedNs`, `restoredNs` (the windows' opening lines).
+        var allocLine: StoredLine = 0, faultLine: StoredLine = 0, removedLine: StoredLine = 0, restoredLine: StoredLine = 0
         var holderPid: Int32
         var holderComm: StringTable.ID
         var holderKind: ContextKind
@@ -48,7 +50,7 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
 
     private var frames: [UInt64: Frame] = [:]   // by struct page *
     private var pageOfPfn: [UInt64: UInt64] = [:]
-    private var pendingFault: [ContextInstance: (ts: UInt64, allocNs: UInt64?)] = [:]
+    private var pendingFault: [ContextInstance: (ts: UInt64, allocNs: UInt64?, line: StoredLine, allocLine: StoredLine)] = [:]
     private var pendingFree: [ContextInstance: UInt64] = [:]
     private var secretVMAs: [(start: UInt64, end: UInt64)] = []
     private var pendingGupOnSecret: [ContextInstance: Bool] = [:]
@@ -97,9 +99,9 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
             secretVMAs.append((start, end))
             if secretVMAs.count > 4096 { secretVMAs.removeFirst() }
         case .secretmemFault:
-            if pendingFault[ctx.instance] != nil || admit(pendingFault.count, "pending_faults") { pendingFault[ctx.instance] = (ts, nil) }
+            if pendingFault[ctx.instance] != nil || admit(pendingFault.count, "pending_faults") { pendingFault[ctx.instance] = (ts, nil, StoredLine(line: e.line), 0) }
         case .pageAlloc:
-            if var p = pendingFault[ctx.instance], p.allocNs == nil { p.allocNs = ts; pendingFault[ctx.instance] = p }
+            if var p = pendingFault[ctx.instance], p.allocNs == nil { p.allocNs = ts; p.allocLine = StoredLine(line: e.line); pendingFault[ctx.instance] = p }
         case let .directMap(page, valid):
             if valid { restore(page: page, e, ctx, emit) } else { remove(page: page, e, ctx, emit) }
         case let .directMapReturn(valid, result):
@@ -177,6 +179,9 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
                       faultNs: fault?.ts ?? e.timestamp, holderPid: ctx.pid, holderComm: ctx.comm, holderKind: ctx.kind,
                       cpu: ctx.cpu, site: e.site)
         f.removedNs = e.timestamp
+        f.removedLine = StoredLine(line: e.line)
+        f.faultLine = fault?.line ?? f.removedLine
+        f.allocLine = fault.map { $0.allocNs != nil ? $0.allocLine : $0.line } ?? f.removedLine
         frames[page] = f
         if let pfn, pageOfPfn[pfn] != nil || admit(pageOfPfn.count, "frames_by_pfn") { pageOfPfn[pfn] = page }
         // Inside `secretmem_fault` the flush of this page follows (guest_memfd makes its flush optional: not awaited).
@@ -249,6 +254,7 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
         }
         f.state = .restoredDirty
         f.restoredNs = e.timestamp
+        f.restoredLine = StoredLine(line: e.line)
         f.holderPid = ctx.pid
         f.holderComm = ctx.comm
         f.holderKind = ctx.kind
@@ -282,7 +288,19 @@ public final class DirectMapModel: ProtectionModel, ModelSupport {
                                site: f.site, closeCause: cause)
         w.censoredRight = censored
         w.uncertain = f.uncertain
+        w.openLine = DirectMapModel.openLine(f, api: api).line
         emit.window(w)
+    }
+
+    /// Each window kind opens at one of the frame's state changes: the trace line of that event.
+    private static func openLine(_ f: Frame, api: StaticString) -> StoredLine {
+        switch "\(api)" {
+        case "pre_removal": return f.allocLine
+        case "stale_tlb": return f.removedLine
+        case "residual": return f.restoredLine
+        case "user_alias": return f.faultLine
+        default: return 0
+        }
     }
 
     public func contextEnded(_ ctx: ExecutionContext, at ts: UInt64, line: Int, emit: ObservationSink) {}

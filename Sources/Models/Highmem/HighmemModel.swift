@@ -112,7 +112,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                     let old = pendingLocal[ctx.instance]
                     if let old, !old.pushed { kmapLocalLowmem += 1 }
                     if old != nil || admit(pendingLocal.count, "pending_kmap_local") {
-                        pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page)
+                        pendingLocal[ctx.instance] = PendingLocalCall(openNs: e.timestamp, page: page, openLine: StoredLine(line: e.line))
                     }
                     pendingSwitches[ctx.instance] = nil
                 }
@@ -163,6 +163,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
 
     private func pushLocal(pfn: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         var openNs = e.timestamp
+        var openLine = StoredLine(line: e.line)
         var api = KmapAPI.kmapLocalPfn
         var offCPU: [PendingSwitch] = []
         if var p = pendingLocal[ctx.instance], !p.pushed {
@@ -170,6 +171,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             offCPU = pendingSwitches.removeValue(forKey: ctx.instance) ?? []
             pendingLocal[ctx.instance] = p
             openNs = p.openNs
+            openLine = p.openLine
             api = .kmapLocalPage
         }
         // Taken out of the map while it changes, so that its arrays are not copied (copy-on-write).
@@ -195,14 +197,19 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         // On-CPU pieces that ended before the push (switched away between the call's entry and here).
         var segmentStart = openNs
         for off in offCPU {
-            emit.window(window(.effective, scope: .ctx, frame: .pfn(pfn), alias: "fixmap_kmap", api: api.name,
+            var piece = window(.effective, scope: .ctx, frame: .pfn(pfn), alias: "fixmap_kmap", api: api.name,
                                pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: off.cpu,
-                               open: segmentStart, close: off.out, site: e.site, cause: .schedOut))
+                               open: segmentStart, close: off.out, site: e.site, cause: .schedOut)
+            // The first piece opens at the call's entry; later ones at switches whose lines are not kept.
+            if segmentStart == openNs { piece.openLine = openLine.line }
+            emit.window(piece)
             segmentStart = off.back ?? e.timestamp
         }
         let entry = KmapLocalEntry(pfn: pfn, vaddr: nil, holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid,
                                    holderComm: ctx.comm, cpu: ctx.cpu, api: api, openNs: openNs, site: e.site,
-                                   segmentStart: segmentStart)
+                                   segmentStart: segmentStart, openLine: openLine,
+                                   // The current piece's opening line is known when it is the entry's.
+                                   segmentLine: segmentStart == openNs ? openLine : 0)
         t.entries.append(entry)
         localSlots += 1
         kmapLocalPushes += 1
@@ -308,11 +315,13 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         g.censoredRight = censored
         g.censoredLeft = entry.censoredLeft
         g.uncertain = entry.uncertain
+        g.openLine = entry.openLine.line
         emit.window(g)
         if let s = entry.segmentStart {
             var w = g
             w.layer = .effective
             w.openNs = s
+            w.openLine = entry.segmentLine.line
             emit.window(w)
         }
     }
@@ -330,7 +339,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
 
     private func kmapHigh(page: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext) {
         let grant = PkmapGrant(holder: ctx.instance, holderKind: ctx.kind, holderPid: ctx.pid, holderComm: ctx.comm,
-                               cpu: ctx.cpu, openNs: e.timestamp, site: e.site)
+                               cpu: ctx.cpu, openNs: e.timestamp, site: e.site, openLine: StoredLine(line: e.line))
         let existing = pkmap.slots[page]
         guard existing != nil || admitSlot(), admit(pkmap.liveGrants, "pkmap_grants") else { return }
         if let existing, existing.count >= 1 {
@@ -340,7 +349,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             // A new slot: count 1 (mapped, no users) then +1 for this user.
             if let existing { pkmap.liveGrants -= existing.grants.count }
             let exact = pkmap.flushedPages.remove(page) != nil
-            var slot = PkmapSlot(page: page, vaddr: nil, count: 2, installNs: e.timestamp, installer: grant, exact: exact)
+            var slot = PkmapSlot(page: page, vaddr: nil, count: 2, installNs: e.timestamp, installer: grant, exact: exact, installLine: StoredLine(line: e.line))
             slot.grants = [grant]
             pkmap.slots[page] = slot
             pkmapInstalls += 1
@@ -425,6 +434,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         var g = window(.granted, scope: .global, frame: frame(page), alias: "pkmap", api: KmapAPI.kmapHigh.name,
                        pid: grant.holderPid, comm: grant.holderComm, kind: grant.holderKind, cpu: grant.cpu,
                        open: grant.openNs, close: e.timestamp, site: grant.site, cause: .unmap)
+        g.openLine = grant.openLine.line
         g.uncertain = grant.uncertain
         g.censoredLeft = grant.censoredLeft
         emit.window(g)
@@ -455,6 +465,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                        open: slot.installNs, close: close, site: i.site, cause: cause)
         w.censoredLeft = slot.effectiveCensoredLeft
         w.censoredRight = censored
+        w.openLine = slot.installLine.line
         w.uncertain = slot.uncertain
         emit.window(w)
     }
@@ -487,6 +498,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                                    open: s, close: ts, site: en.site, cause: .schedOut)
                     w.uncertain = en.uncertain
                     w.censoredLeft = en.censoredLeft && s == en.openNs
+                    w.openLine = en.segmentLine.line
                     emit.window(w)
                     t.entries[i].segmentStart = nil
                 }
@@ -501,7 +513,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                 emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: cpu, pid: next, kind: "migrate_with_local_kmap",
                                      detail: "task \(next) holding \(t.entries.count) kmap_local slot(s) ran on CPU \(last), now on CPU \(cpu)"))
             }
-            for i in t.entries.indices { t.entries[i].segmentStart = ts }
+            for i in t.entries.indices { t.entries[i].segmentStart = ts; t.entries[i].segmentLine = StoredLine(line: line) }
             t.onCPU = cpu
             t.lastCPU = cpu
             tasks[next] = t
@@ -591,6 +603,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                                pid: gr.holderPid, comm: gr.holderComm, kind: gr.holderKind, cpu: gr.cpu,
                                open: gr.openNs, close: ts, site: gr.site, cause: .traceEnd)
                 g.censoredRight = true
+                g.openLine = gr.openLine.line
                 g.censoredLeft = gr.censoredLeft
                 g.uncertain = gr.uncertain
                 emit.window(g)

@@ -18,6 +18,9 @@ struct KmapLocalEntry {
     var segmentStart: UInt64?
     var uncertain = false
     var censoredLeft = false
+    /// Trace lines of the opening event and of the event that started the current segment (0: unknown).
+    var openLine: StoredLine = 0
+    var segmentLine: StoredLine = 0
 }
 
 /// A task's kmap_local state: the LIFO stack of fixmap slots (`current->kmap_ctrl`), and the
@@ -65,6 +68,7 @@ struct KmapLocalStack {
 struct PendingLocalCall {
     var openNs: UInt64
     var page: UInt64
+    var openLine: StoredLine = 0
     /// The nested `__kmap_local_pfn_prot` ran: the page is highmem and a slot was pushed.
     var pushed = false
 }

@@ -13,6 +13,8 @@ struct PkmapGrant {
     var site: StringTable.ID
     var uncertain = false
     var censoredLeft = false
+    /// Trace line of the `kmap_high` (0: before the trace).
+    var openLine: StoredLine = 0
 }
 
 /// A pkmap slot as `mm/highmem.c` keeps it (`pkmap_count`): count 0 = free and flushed, 1 = no users
@@ -30,6 +32,8 @@ struct PkmapSlot {
     /// The count is known exactly (the slot was installed in the trace from a flushed state);
     /// false when users may predate the trace.
     var exact: Bool
+    /// Trace line of the `kmap_high` that installed the slot (0: before the trace).
+    var installLine: StoredLine = 0
 }
 
 /// The pkmap slot table, keyed by `struct page *` (both `kmap_high` and `kunmap_high` name the page),

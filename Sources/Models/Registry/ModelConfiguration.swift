@@ -37,11 +37,25 @@ public struct ModelConfiguration: Sendable, Equatable {
     }
 
     public func validate() throws {
+        guard !model.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw Invalid(description: "--model is empty; give \(ModelRegistry.names.joined(separator: ", ")) or auto")
+        }
         for n in names where ModelRegistry.descriptor(named: n) == nil {
             throw Invalid(description: "unknown model '\(n)'; available: \(ModelRegistry.names.joined(separator: ", ")), auto")
         }
         for spec in ModelRegistry.optionSpecs {
             if let v = options[spec.key], let message = spec.check(v) { throw Invalid(description: message) }
+        }
+    }
+
+    /// Every option given belongs to a selected model (`--mode strict` with `--model highmem` is a mistake,
+    /// not a no-op). With `auto` any model may be selected, so every option applies.
+    public func checkOptionsApply() throws {
+        guard !isAuto else { return }
+        let selected = names.compactMap(ModelRegistry.descriptor(named:))
+        for k in options.keys.sorted() where !selected.contains(where: { d in d.options.contains { $0.key == k } }) {
+            let owners = ModelRegistry.all.filter { d in d.options.contains { $0.key == k } }.map(\.name)
+            throw Invalid(description: "--\(k) is an option of \(owners.joined(separator: ", ")), which --model \(model) does not select")
         }
     }
 
@@ -88,7 +102,7 @@ public struct ModelConfiguration: Sendable, Equatable {
                 let models = ModelRegistry.all.filter { d in d.options.contains { $0.key == k } }
                 return models.count == 1 ? models[0].name : nil
             })
-            if owners.count == 1, let only = owners.first, !base.names.contains(only) { c.model = only }
+            if owners.count == 1, let only = owners.first, base.isAuto || !base.names.contains(only) { c.model = only }
         }
         do { try c.validate() } catch let e as Invalid { throw fail(e.description) }
         return c

@@ -35,6 +35,8 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
         var accessibleSince: UInt64 = 0
         var accessibleCause: StaticString = "gup_pin"
         var heldSince: UInt64?
+        /// Trace lines of the events at `accessibleSince` and `heldSince` (the windows' opening lines; 0: unknown).
+        var accessibleLine: StoredLine = 0, heldLine: StoredLine = 0
         var holdCause: StaticString = "gup_pin"
         /// Who took the hold (the first pin or the writeback start), and from where.
         var holder: (pid: Int32, comm: StringTable.ID, kind: ContextKind, cpu: Int32, site: StringTable.ID)?
@@ -56,6 +58,8 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
         var sawPfnmap = false
         /// A page was grabbed in this call after `sawPfnmap`.
         var grabbedAfterPfnmap = false
+        /// Trace line of the API entry.
+        var openLine: StoredLine = 0
     }
 
     /// How an unpin finds the pages a pin call took: by the `struct page **` array the call filled (the
@@ -163,7 +167,7 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
         switch e.kind {
         case let .gupAcquire(api, _, _, _, _, array):
             guard activeGup[ctx.instance] != nil || admit(activeGup.count, "gup_calls") else { break }
-            var call = GupCall(api: api, site: e.site, openNs: ts)
+            var call = GupCall(api: api, site: e.site, openNs: ts, openLine: StoredLine(line: e.line))
             if api == .pin {
                 // A new call filling this array: the array now names its pages (the kernel reuses arrays).
                 let key = array != 0 ? PinCallKey.array(array) : .task(ctx.pid)
@@ -206,9 +210,9 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
                     pinnedEntries += 1
                 }
                 // The hold opens at the entry of the API call the caller made (without one: at the grab).
-                hold(&f, cause: "gup_pin", at: call?.openNs ?? ts, ctx, site: call?.site ?? e.site)
+                hold(&f, cause: "gup_pin", at: call?.openNs ?? ts, line: call?.openLine ?? StoredLine(line: e.line), ctx, site: call?.site ?? e.site)
                 if f.state != .accessible {
-                    makeAccessible(&f, cause: "gup_pin", at: ts)
+                    makeAccessible(&f, cause: "gup_pin", at: ts, line: StoredLine(line: e.line))
                     f.impliedAt = (ctx.instance, false)
                     impliedGup += 1
                 }
@@ -226,9 +230,9 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
         case let .writebackStart(folio):
             guard isProtected(folio), var f = frameForUpdate(folio) else { return }
             f.underWriteback = true
-            hold(&f, cause: "writeback", at: ts, ctx, site: e.site)
+            hold(&f, cause: "writeback", at: ts, line: StoredLine(line: e.line), ctx, site: e.site)
             if f.state != .accessible {
-                makeAccessible(&f, cause: "writeback", at: ts)
+                makeAccessible(&f, cause: "writeback", at: ts, line: StoredLine(line: e.line))
                 f.impliedAt = (ctx.instance, true)
                 impliedWriteback += 1
             }
@@ -406,21 +410,24 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
             if imp.writeback { impliedWriteback -= 1 } else { impliedGup -= 1 }
             f.impliedAt = nil
             f.accessibleSince = ts
+            f.accessibleLine = StoredLine(line: e.line)
         } else if f.state != .accessible {
-            makeAccessible(&f, cause: fromWB ? "writeback" : (fromGUP ? "gup_pin" : "other"), at: ts)
+            makeAccessible(&f, cause: fromWB ? "writeback" : (fromGUP ? "gup_pin" : "other"), at: ts, line: StoredLine(line: e.line))
         }
         frames[page] = f
     }
 
-    private func makeAccessible(_ f: inout Frame, cause: StaticString, at ts: UInt64) {
+    private func makeAccessible(_ f: inout Frame, cause: StaticString, at ts: UInt64, line: StoredLine) {
         f.state = .accessible
         f.accessibleSince = ts
+        f.accessibleLine = line
         f.accessibleCause = cause
     }
 
-    private func hold(_ f: inout Frame, cause: StaticString, at ts: UInt64, _ ctx: ExecutionContext, site: StringTable.ID) {
+    private func hold(_ f: inout Frame, cause: StaticString, at ts: UInt64, line: StoredLine, _ ctx: ExecutionContext, site: StringTable.ID) {
         if f.heldSince == nil {
             f.heldSince = ts
+            f.heldLine = line
             f.holdCause = cause
             f.holder = (ctx.pid, ctx.comm, ctx.kind, ctx.cpu, site)
         }
@@ -431,6 +438,7 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
         guard f.pins == 0, !f.underWriteback, let since = f.heldSince else { return }
         f.heldSince = nil
         var w = window(.granted, page: page, api: f.holdCause, alias: "io_hold", open: since, close: ts, ctx: nil, cause: .unmap)
+        w.openLine = f.heldLine.line
         w.uncertain = f.uncertain
         holderFields(&w, f)
         emit.window(w)
@@ -470,6 +478,7 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
             if let since = f.heldSince {
                 var w = window(.granted, page: page, api: f.holdCause, alias: "io_hold", open: since, close: ts, ctx: nil, cause: .traceEnd)
                 w.censoredRight = true
+                w.openLine = f.heldLine.line
                 // Held to the end, and the capture has no probe for what would release it (reporting conventions,
                 // "Unobserved closing events"): the end is where the rule puts it, not a measurement.
                 w.uncertain = f.uncertain || (f.pins > 0 && !sawPinRelease) || (f.underWriteback && !sawWritebackEnd)
@@ -481,6 +490,7 @@ public final class S390PVModel: ProtectionModel, ModelSupport {
                 var w = window(.effective, page: page, api: f.accessibleCause, alias: "ciphertext", open: f.accessibleSince,
                                close: ts, ctx: nil, cause: .traceEnd)
                 w.censoredRight = true
+                w.openLine = f.accessibleLine.line
                 // What ends it, the guest touching the page and the re-import, is not in a host trace (the
                 // import kretprobe names no page): the end of the trace is the rule's end, not an observed one.
                 w.uncertain = true

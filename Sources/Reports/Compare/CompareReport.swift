@@ -58,6 +58,9 @@ public enum CompareReport {
         for (i, x) in inputs.enumerated() {
             let source = whatIf ? "" : "  (\(x.kind): \(TextReport.clean(x.path)))"
             out += "# \(letter(i)) = \(TextReport.clean(x.label))\(source)\(i == 0 ? "  [baseline]" : "")\n"
+            if let f = x.report.filter {
+                out += "#     filter: \(TextReport.clean(f.description)): \(f.eventsMatched) of \(x.report.trace.events) events matched\n"
+            }
         }
         let n = inputs.count
         func table(_ title: String, _ rows: [Comparison.Row]) {

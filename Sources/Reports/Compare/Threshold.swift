@@ -134,10 +134,16 @@ public struct Threshold: Sendable, CustomStringConvertible {
                 base = nil
             }
         }
-        // Integers only (a Bool bridges to an integer too).
+        // Integers only. `v is Bool` cannot tell: JSONSerialization's 0 and 1 are NSNumbers that bridge to
+        // Bool as well (so a gate on a count of 0 read as missing); true and false come back as __NSCFBoolean.
         let v = at(base, path)
-        guard !(v is Bool) else { return nil }
+        guard let v, !Threshold.isJSONBoolean(v) else { return nil }
         return v as? Int64
+    }
+
+    /// True for JSONSerialization's `true`/`false` (not for the numbers 0 and 1).
+    public static func isJSONBoolean(_ v: Any) -> Bool {
+        String(describing: type(of: v)).hasSuffix("Boolean") || type(of: v) == Bool.self
     }
 
     /// Checks `current` (against `baseline` for relative values).

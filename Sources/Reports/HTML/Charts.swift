@@ -35,21 +35,33 @@ enum Charts {
     // MARK: timeline
 
     /// Effective windows per CPU and scope over time (shade = share of the bucket covered), accesses as red ticks.
-    static func timeline(_ t: Timeline, firstNs: UInt64?) -> HTMLNode {
+    /// The time range every timeline of one page is drawn over (one origin, one scale), from the
+    /// timelines' buckets.
+    static func sharedRange(_ ts: [Timeline]) -> (origin: UInt64, end: UInt64)? {
+        let live = ts.filter { !$0.isEmpty }
+        guard let origin = live.map({ $0.bucketStart($0.lo) }).min(), let end = live.map({ $0.bucketStart($0.hi) + $0.bucketWidthNs }).max() else { return nil }
+        return (origin, max(end, origin + 1))
+    }
+
+    /// - Parameter range: the page's shared time range (`sharedRange`); nil: this timeline's own.
+    static func timeline(_ t: Timeline, firstNs: UInt64?, range: (origin: UInt64, end: UInt64)? = nil) -> HTMLNode {
         guard !t.isEmpty else { return .el("p", [("class", "note")], text: "No effective windows.") }
         let lanes = t.sortedLanes
         let marks = t.accessMarks
         let left = 110.0, plotW = 840.0, laneH = 14.0, gap = 3.0
-        let n = Double(t.hi - t.lo + 1)
-        let bw = plotW / n
+        let origin = range?.origin ?? t.bucketStart(t.lo)
+        let end = range?.end ?? (t.bucketStart(t.hi) + t.bucketWidthNs)
+        let width = t.bucketWidthNs
+        // x of a bucket from its start time, so that timelines with other bucket widths line up.
+        let scale = plotW / Double(end - origin)
+        let bw = Double(width) * scale
+        func x(_ i: Int) -> Double { left + Double(t.bucketStart(i) - origin) * scale }
         var nodes: [HTMLNode] = []
         var y = 8.0
         var cpus: [Int32] = []
         for l in lanes where !cpus.contains(l.cpu) { cpus.append(l.cpu) }
         for (cpu, _) in marks where !cpus.contains(cpu) { cpus.append(cpu) }
         cpus.sort()
-        let origin = t.bucketStart(t.lo)
-        let width = t.bucketWidthNs
         for cpu in cpus {
             nodes.append(label(4, y + 11, "cpu \(cpu)", size: 12, cls: "lane-cpu"))
             for l in lanes where l.cpu == cpu {
@@ -58,7 +70,7 @@ enum Charts {
                 nodes.append(rect(left, y, plotW, laneH, fill: "#f3f3f3"))
                 for (i, c) in l.cells.sorted(by: { $0.key < $1.key }) {
                     let share = min(1.0, Double(c.coveredNs) / Double(width))
-                    let x = left + Double(i - t.lo) * bw
+                    let x = x(i)
                     let from = t.bucketStart(i) - origin
                     let tip = "cpu \(cpu), scope \(l.scope.rawValue): \(c.windows) window piece(s), \(TextReport.duration(c.coveredNs)) exposed in +\(TextReport.duration(from)) .. +\(TextReport.duration(from + width))"
                     nodes.append(rect(x, y, bw, laneH, fill: color, opacity: 0.3 + 0.7 * share, title: tip))
@@ -68,7 +80,7 @@ enum Charts {
             if let m = marks.first(where: { $0.cpu == cpu }) {
                 nodes.append(label(left - 6, y + 9, "accesses", anchor: "end", size: 10))
                 for (i, c) in m.buckets.sorted(by: { $0.key < $1.key }) {
-                    let x = left + (Double(i - t.lo) + 0.5) * bw
+                    let x = x(i) + 0.5 * bw
                     let from = t.bucketStart(i) - origin
                     nodes.append(.el("path", [("d", "M\(f1(x)) \(f1(y + 1))l-4 10h8z"), ("fill", "#d62728"), ("class", "access-mark")],
                                      [.el("title", text: "cpu \(cpu): \(c) unprotected access(es) at +\(TextReport.duration(from))")]))
@@ -77,8 +89,8 @@ enum Charts {
             }
             y += 4
         }
-        // Axis: six ticks, time relative to the first bucket.
-        let span = UInt64(n) * width
+        // Axis: six ticks, time relative to the origin.
+        let span = end - origin
         nodes.append(line(left, y, left + plotW, y))
         for k in 0...5 {
             let x = left + plotW * Double(k) / 5

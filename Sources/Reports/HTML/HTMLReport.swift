@@ -24,7 +24,9 @@ public enum HTMLReport {
     public static func render(_ r: ReportDocument, title: String = "protreplay report") -> String {
         var body: [HTMLNode] = [.el("h1", text: title)]
         body += header(r)
-        for m in r.models { body.append(model(m, firstNs: r.trace.firstNs)) }
+        // Every timeline on the page over one time range, so that models line up.
+        let range = Charts.sharedRange(r.models.compactMap(\.timeline))
+        for m in r.models { body.append(model(m, firstNs: r.trace.firstNs, range: range)) }
         body.append(dataQuality(r))
         return page(title: title, body)
     }
@@ -55,6 +57,10 @@ public enum HTMLReport {
         out.append(.el("p", [("class", "meta")], text: "events \(t.events), used \(t.eventsUsed), CPUs \(t.cpus), span \(TextReport.duration(t.spanNs))"))
         out.append(.el("p", [("class", "meta")], text: "profile: \(r.profile.arch)"))
         if let m = r.merged { out.append(.el("p", [("class", "meta")], text: "merged from \(m.reports) reports")) }
+        if let f = r.filter {
+            out.append(.el("p", [("class", "meta")], text: "filter: \(f.description): \(f.eventsMatched) of \(t.events) events matched; \(f.rule)"))
+        }
+        if let tool = r.tool { out.append(.el("p", [("class", "meta")], text: "\(tool.name) \(tool.version)")) }
         return out
     }
 
@@ -142,7 +148,7 @@ public enum HTMLReport {
             rows.map { .el("tr", [], [.el("td", text: $0.0), cell($0.1, $0.2)]) })
     }
 
-    static func model(_ m: ModelSummary, firstNs: UInt64?) -> HTMLNode {
+    static func model(_ m: ModelSummary, firstNs: UInt64?, range: (origin: UInt64, end: UInt64)? = nil) -> HTMLNode {
         var n: [HTMLNode] = []
         let opts = m.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         n.append(.el("h2", [("id", m.model)], text: "model: \(m.model)" + (m.coverage.map { " — \($0.basis.words)" } ?? "") + (opts.isEmpty ? "" : "  (\(opts))")))
@@ -162,7 +168,7 @@ public enum HTMLReport {
         if let t = m.timeline {
             n.append(.el("h3", text: "Timeline of effective windows"))
             n.append(legend(Scope.allCases.filter { s in t.sortedLanes.contains { $0.scope == s } }.map { ($0.rawValue, Charts.scopeColors[$0.rawValue]!) }))
-            n.append(Charts.timeline(t, firstNs: firstNs))
+            n.append(Charts.timeline(t, firstNs: firstNs, range: range))
         }
         n.append(.el("h3", text: "Window durations (log scale)"))
         var hs: [HTMLNode] = []
@@ -197,8 +203,8 @@ public enum HTMLReport {
         if !m.anomalies.examples.isEmpty {
             n.append(.el("table", [], [.el("tr", [], ["line", "time (s)", "cpu", "pid", "kind", "detail"].map { .el("th", text: $0) })] +
                 m.anomalies.examples.map { e in
-                    .el("tr", [], [.el("td", text: String(e.line)), .el("td", text: TextReport.seconds(e.timestampNs)), .el("td", text: String(e.cpu)),
-                                   .el("td", text: String(e.pid)), .el("td", text: e.kind), .el("td", [("class", "text")], text: e.detail)])
+                    .el("tr", [], [.el("td", text: String(e.line)), .el("td", text: TextReport.seconds(e.timestampNs)), .el("td", text: e.cpu < 0 ? "-" : String(e.cpu)),
+                                   .el("td", text: e.pid < 0 ? "-" : String(e.pid)), .el("td", text: e.kind), .el("td", [("class", "text")], text: e.detail)])
                 }))
         }
         if !m.counters.isEmpty {

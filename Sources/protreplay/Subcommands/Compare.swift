@@ -55,6 +55,8 @@ struct Compare: ParsableCommand {
         if configs.isEmpty && inputs.count < 2 { throw ValidationError("compare needs two inputs or more, or one trace and --config") }
         if !configs.isEmpty && inputs.count != 1 { throw ValidationError("--config replays one trace: give exactly one input") }
         try Gate.validate(failIf)
+        try Output.checkWritable(output)
+        try Output.checkHTMLDestination(format == .html, output: output)
         if format == .perfetto { throw ValidationError("--format perfetto is for `protreplay report` (it needs every window)") }
         for c in configs {
             do { _ = try ModelConfiguration.parse(config: c, base: selection.configuration) } catch { throw ValidationError("\(error)") }

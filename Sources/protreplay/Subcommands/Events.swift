@@ -1,5 +1,6 @@
 import ArgumentParser
 import Models
+import EventModel
 import ProtReplayKit
 
 /// `protreplay events TRACE`: every event name in the trace, how often, and what it maps to.
@@ -16,7 +17,13 @@ struct Events: ParsableCommand {
         try Output.guarded {
             let pipeline = try Pipeline(path: trace, settings: try traceOptions.settings(), selection: nil)
             try pipeline.run()
-            let rows = pipeline.source.nameSummaries().sorted { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
+            // With a filter: the events that matched, per name (names with none left out).
+            let filtered = pipeline.filter != nil
+            let rows = pipeline.source.nameSummaries().map { s -> EventNormalizer.NameSummary in
+                var s = s
+                if filtered { s.count = s.matched ?? 0 }
+                return s
+            }.filter { $0.count > 0 }.sorted { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
             var out = "# " + "event".padding(40) + "count".leftPadding(10) + "  " + "read by".padding(28) + "maps to\n"
             for r in rows {
                 let fn = r.function.map { "  [\($0)\(r.isReturn ? "%return" : "")]" } ?? ""
@@ -26,6 +33,7 @@ struct Events: ParsableCommand {
             }
             let s = pipeline.source.stats
             out += "# \(s.events) events, \(s.stackTraces) stack traces, \(s.malformed) malformed lines, \(s.lostEvents) lost\n"
+            if let f = pipeline.filter { out += "# filter: \(f.description): \(s.eventsMatched) of \(s.events) events matched\n" }
             print(out, terminator: "")
         }
     }

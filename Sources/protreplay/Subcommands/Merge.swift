@@ -31,6 +31,9 @@ struct Merge: ParsableCommand {
 
     func validate() throws {
         guard !reports.isEmpty else { throw ValidationError("give at least one report") }
+        try Gate.validate(failIf, relativeAllowed: baseline != nil)
+        try Output.checkWritable(output)
+        try Output.checkHTMLDestination(format == .html, output: output)
         if format == .perfetto { throw ValidationError("--format perfetto is for `protreplay report` (it needs every window)") }
     }
 

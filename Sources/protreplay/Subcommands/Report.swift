@@ -5,7 +5,17 @@ import ProtReplayKit
 /// `protreplay report TRACE`: replay a trace through a model and print what it exposed.
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Replay a trace and report exposure windows, unprotected accesses and anomalies.")
+        abstract: "Replay a trace and report exposure windows, unprotected accesses and anomalies.",
+        discussion: """
+        Filters (--pid, --comm, --cpu, --time) never change the replay: every event is replayed. The report
+        credits windows whose holder task and CPU match, clipped to the time range; accesses and anomalies
+        whose task, CPU and time match (no anomaly with --comm: anomalies name no task). The header says what
+        was filtered and how many events matched.
+
+        Examples:
+          protreplay report SampleTraces/real/6.1.0-50-686-pae-i386-workload/trace.lz4 --model highmem --comm wl-sendfile
+          protreplay report SampleTraces/real/6.1.0-50-686-pae-i386-workload/trace.lz4 --by-phase
+        """)
 
     @Argument(help: "Trace: ftrace text, trace.dat, perf.data, perf script or trace-cmd report text (detected by content, each optionally LZ4-framed), or - for stdin.")
     var trace: String
@@ -41,6 +51,8 @@ struct Report: ParsableCommand {
 
     func validate() throws {
         try Gate.validate(failIf, relativeAllowed: baseline != nil)
+        try Output.checkWritable(output, windows, accesses)
+        try Output.checkHTMLDestination(format == .html, output: output)
         if format == .perfetto && output == nil { throw ValidationError("--format perfetto writes a binary trace: give -o FILE.pftrace") }
     }
 

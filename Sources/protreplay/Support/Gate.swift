@@ -12,7 +12,9 @@ enum Gate {
             do {
                 let t = try Threshold(f)
                 if t.isRelative && !relativeAllowed { throw ValidationError("--fail-if '\(f)' is relative: give --baseline FILE.json") }
+                try ReportKeys.check(t)
             } catch let e as Threshold.ParseError { throw ValidationError(e.description) }
+            catch let e as ConfigurationError { throw ValidationError(e.description) }
         }
     }
 

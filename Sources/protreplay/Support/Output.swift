@@ -8,6 +8,20 @@ import Glibc
 enum Output {
     static func write(_ text: String, to path: String?) throws { try ReportFiles.write(text, to: path) }
 
+    /// Every output path given, checked before the replay starts (a usage error: exit status 2).
+    static func checkWritable(_ paths: String?...) throws {
+        for case let p? in paths {
+            do { try ReportFiles.checkWritable(p) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    /// `--format html` with no `-o` refuses to fill a terminal with a page of HTML (a pipe or a file is fine).
+    static func checkHTMLDestination(_ isHTML: Bool, output: String?) throws {
+        if isHTML && output == nil && isatty(1) != 0 {
+            throw ValidationError("--format html writes a whole self-contained page: give -o FILE.html (or redirect stdout)")
+        }
+    }
+
     static func fail(_ message: String) {
         var err = StandardError()
         print("protreplay: error: \(message)", to: &err)

@@ -21,14 +21,14 @@ final class ParallelTextIngest {
     let merger: PieceMerger
     private let workers: [PieceWorker]
 
-    init(input: TraceInput, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, comms: StringTable, symbols: StringTable,
+    init(input: TraceInput, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, phaseMarker: [UInt8]? = nil, comms: StringTable, symbols: StringTable,
          strict: Bool, threads: Int, pieceSize: Int) {
         self.input = input
         self.pieceSize = max(pieceSize, 256)
         // One worker per thread; the calling thread merges and replays (one thread: it does everything, inline).
         inline = threads <= 1
         workers = (0..<max(1, threads)).map {
-            PieceWorker(index: $0, format: input.format, probeMap: probeMap, wantedTags: wantedTags, strict: strict,
+            PieceWorker(index: $0, format: input.format, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker, strict: strict,
                         sourceName: input.path)
         }
         merger = PieceMerger(comms: comms, symbols: symbols, workers: workers.count)
@@ -169,7 +169,11 @@ final class ParallelTextIngest {
         var byName: [String: EventNormalizer.NameSummary] = [:]
         for w in workers {
             for s in w.normalizer.nameSummaries() {
-                if var known = byName[s.name] { known.count += s.count; byName[s.name] = known } else { byName[s.name] = s }
+                if var known = byName[s.name] {
+                    known.count += s.count
+                    if let m = s.matched { known.matched = (known.matched ?? 0) + m }
+                    byName[s.name] = known
+                } else { byName[s.name] = s }
             }
         }
         return byName.values.sorted { $0.name < $1.name }

@@ -46,6 +46,8 @@ final class PieceMerger {
                                                     nextPid: nextPid, nextComm: comm(nextComm))
                         case let .taskFork(parentPid, childPid, childComm):
                             e.kind = .taskFork(parentPid: parentPid, childPid: childPid, childComm: comm(childComm))
+                        case let .marker(phase) where phase != 0:
+                            e.kind = .marker(phase: phase == StringTable.overflowID ? phase : symbolMap[Int(phase)])
                         default: break
                         }
                         sink.consume(e)

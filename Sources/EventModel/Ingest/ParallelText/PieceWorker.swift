@@ -33,12 +33,15 @@ final class PieceWorker {
     /// Ids below these were handed to the merger with an earlier piece.
     private var announcedComms = 1, announcedSymbols = 1
 
-    init(index: Int, format: TraceFormat, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, strict: Bool, sourceName: String) {
+    init(index: Int, format: TraceFormat, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil,
+         phaseMarker: [UInt8]? = nil, strict: Bool, sourceName: String) {
         self.index = index
         reader = format.makeTextReader(names: names)!
         normalizer = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,
                                      strict: strict, sourceName: sourceName)
         normalizer.wantedTags = wantedTags
+        normalizer.filter = filter
+        normalizer.phaseMarker = phaseMarker
         normalizer.connect(recorder)
     }
 
