@@ -101,7 +101,11 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         /// user-mode fault or a syscall entry while holding nothing (a task in user mode holds no grant), or
         /// after `sched_process_fork` from a parent known exactly to hold nothing. Lost events undo it.
         var exact = false
+        /// The trace lines of the events that opened the segment and the grant (`protreplay windows`); each
+        /// sits in padding next to its time, so the entry stays at its documented size.
+        var segmentLine: StoredLine = 0
         var segmentStart: UInt64?
+        var grantLine: StoredLine = 0
         var grantOpen: UInt64 = 0
         var lastRevoke: UInt64?
         /// When this instance began (an IRQ instance's grants cannot predate it).
@@ -130,12 +134,13 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         var cpu: Int32
         var open: UInt64
         var site: StringTable.ID
+        var openLine: StoredLine = 0
     }
 
     private var contexts: [ContextInstance: ContextState] = [:]
     private var count: [Int32: UInt32] = [:]
     private var localGrants: [Int32: [LocalGrant]] = [:]
-    private var pendingLocal: [ContextInstance: (ts: UInt64, page: UInt64, decided: Bool)] = [:]
+    private var pendingLocal: [ContextInstance: (ts: UInt64, page: UInt64, decided: Bool, line: StoredLine)] = [:]
     private var pendingHigh: [ContextInstance: UInt64] = [:]
     private var kmaps: [UInt64: [GlobalKmap]] = [:]   // by struct page *
     /// Per CPU: the stack of running context instances (bottom = the current task).
@@ -145,6 +150,8 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     private var globalCount = 0
     private var globalOpen: UInt64?
     private var globalLagCPUs: [Int32: UInt64] = [:]   // CPUs not yet switched since the disable
+    /// The lines of the events that opened the global window and (for every CPU at once) the lag windows.
+    private var globalOpenLine: StoredLine = 0, globalLagLine: StoredLine = 0
     private var cpusSeen: Set<Int32> = []
     private var firstTimestamp: UInt64?
     private var lastTimestamp: UInt64 = 0
@@ -204,16 +211,16 @@ public final class PKSModel: ProtectionModel, ModelSupport {
             case .kmapLocalPage:
                 touchAfterReturn(ctx, at: e.timestamp, e, emit)   // a previous call whose return was not probed
                 if let page, pendingLocal[ctx.instance] != nil || admit(pendingLocal.count, "pending_kmap_local") {
-                    pendingLocal[ctx.instance] = (e.timestamp, page, false)
+                    pendingLocal[ctx.instance] = (e.timestamp, page, false, StoredLine(line: e.line))
                 }
                 if protected == .kmapped, let page { decideLocal(frame: pfn ?? resolver.pfn(forPage: page), e, ctx, emit) }
             case .kmapLocalPfn:
                 if var p = pendingLocal[ctx.instance], !p.decided {
                     p.decided = true
                     pendingLocal[ctx.instance] = p
-                    grantLocal(frame: pfn, open: p.ts, e, ctx, emit)
+                    grantLocal(frame: pfn, open: p.ts, openLine: p.line, e, ctx, emit)
                 } else if pendingLocal[ctx.instance] == nil {
-                    grantLocal(frame: pfn, open: e.timestamp, e, ctx, emit)
+                    grantLocal(frame: pfn, open: e.timestamp, openLine: StoredLine(line: e.line), e, ctx, emit)
                 }
             case .kmapHigh:
                 if let page { kmapGlobalCall(page: page, e, ctx, emit) }
@@ -223,7 +230,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
             switch api {
             case .kmapLocalPage:
                 if let p = pendingLocal.removeValue(forKey: ctx.instance) {
-                    if !p.decided { grantLocal(frame: resolver.pfn(forPage: p.page), open: p.ts, e, ctx, emit) }
+                    if !p.decided { grantLocal(frame: resolver.pfn(forPage: p.page), open: p.ts, openLine: p.line, e, ctx, emit) }
                     touchAfterReturn(ctx, at: e.timestamp, e, emit)
                     // Changed in place (`values[index]`): no copy of the list.
                     if let li = localGrants.index(forKey: ctx.pid),
@@ -246,7 +253,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         case let .kunmapHigh(page):
             kunmapGlobalCall(page: page, e, ctx, emit)
         case .pgmapGrant:
-            grant(frameProtected: true, open: e.timestamp, e, ctx, emit)
+            grant(frameProtected: true, open: e.timestamp, openLine: StoredLine(line: e.line), e, ctx, emit)
         case .pgmapRevoke:
             revoke(e, ctx, emit)
         case let .pksSet(key, rw) where key == PKSModel.key:
@@ -327,10 +334,10 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         guard var p = pendingLocal[ctx.instance], !p.decided else { return }
         p.decided = true
         pendingLocal[ctx.instance] = p
-        grantLocal(frame: frame, open: p.ts, e, ctx, emit)
+        grantLocal(frame: frame, open: p.ts, openLine: p.line, e, ctx, emit)
     }
 
-    private func grantLocal(frame: UInt64?, open: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+    private func grantLocal(frame: UInt64?, open: UInt64, openLine: StoredLine, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         let isProtected = protected.contains(pfn: frame)
         let depth = localGrants[ctx.pid]?.count
         guard depth != nil || admit(localGrants.count, "local_grants") else { return }
@@ -343,7 +350,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         localGrants[ctx.pid, default: []].append(LocalGrant(holder: ctx.instance, vaddr: nil, frame: frame, protected: isProtected))
         localGrantEntries += 1
         guard isProtected else { return }
-        grant(frameProtected: true, open: open, e, ctx, emit)
+        grant(frameProtected: true, open: open, openLine: openLine, e, ctx, emit)
         // The mapping context touches the page once the call returns.
         if pendingTouch[ctx.instance] != nil || admit(pendingTouch.count, "pending_touches") { pendingTouch[ctx.instance] = frame }
     }
@@ -357,15 +364,15 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     }
 
     /// `PGMAP_GRANT` (V10 §4.3): `old = cnt[T]++`; on 0 -> 1 the key becomes RW for this context.
-    private func grant(frameProtected: Bool, open: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+    private func grant(frameProtected: Bool, open: UInt64, openLine: StoredLine, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         guard mode != .off, canGrant(ctx), var c = contexts[ctx.instance] else { return }
         grants += 1
         let old = count[ctx.pid] ?? 0
         count[ctx.pid] = old &+ 1 == 0 ? nil : old &+ 1
-        if c.ownGrants == 0 { c.grantOpen = open; c.grantSite = e.site; holdersWithGrants += 1 }
+        if c.ownGrants == 0 { c.grantOpen = open; c.grantLine = openLine; c.grantSite = e.site; holdersWithGrants += 1 }
         c.ownGrants += 1
         contexts[ctx.instance] = c
-        if old == 0 && !sawPksSet { addReason(ctx.instance, .grant, at: open) }
+        if old == 0 && !sawPksSet { addReason(ctx.instance, .grant, at: open, line: openLine) }
     }
 
     /// `PGMAP_REVOKE`: `cnt[T]--` (u32); on reaching 0 the key becomes AD for this context.
@@ -462,7 +469,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         let frame = resolver.pfn(forPage: page)
         guard mode != .off, protected.contains(pfn: frame) else { return }
         let k = GlobalKmap(holder: ctx.instance, holderPid: ctx.pid, holderComm: ctx.comm, holderKind: ctx.kind, cpu: ctx.cpu,
-                           open: e.timestamp, site: e.site)
+                           open: e.timestamp, site: e.site, openLine: StoredLine(line: e.line))
         guard kmaps[page] != nil || admit(kmaps.count, "kmapped_pages"), admit(kmapHolds, "kmap_holds") else { return }
         kmaps[page, default: []].append(k)
         kmapHolds += 1
@@ -473,10 +480,10 @@ public final class PKSModel: ProtectionModel, ModelSupport {
             globalCount += 1
             if globalCount == 1 {
                 // Enabling: every CPU that then faults gets the key silently; closing waits for each CPU's next switch.
-                if globalOpen == nil { globalOpen = e.timestamp }
+                if globalOpen == nil { globalOpen = e.timestamp; globalOpenLine = StoredLine(line: e.line) }
                 // A CPU still open from the last disable runs straight into this enable.
                 for (cpu, lag) in globalLagCPUs.sorted(by: { $0.key < $1.key }) {
-                    emitGlobal(open: lag, close: e.timestamp, scope: .cpu, cpu: cpu, cause: .unmap, api: "global_unprotect_lag", emit)
+                    emitGlobal(open: lag, close: e.timestamp, scope: .cpu, cpu: cpu, cause: .unmap, api: "global_unprotect_lag", openLine: globalLagLine, emit)
                 }
                 globalLagCPUs.removeAll()
             }
@@ -513,18 +520,22 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         kmaps[page] = list.isEmpty ? nil : list
         if kmapGlobal != .unsupported {
             // A1 and A2 grant the kmap: a page-granular GRANTED window, global scope.
-            emit.window(ExposureWindow(model: name, layer: .granted, scope: .global, frame: frameRef(page), alias: "pks_key",
-                                       api: kmapGlobal == .globalUnprotect ? "global_unprotect" : "kmap_flag",
-                                       holderPid: k.holderPid, holderComm: k.holderComm, holderContext: k.holderKind,
-                                       cpu: k.cpu, openNs: k.open, closeNs: e.timestamp, site: k.site, closeCause: .unmap))
+            var w = ExposureWindow(model: name, layer: .granted, scope: .global, frame: frameRef(page), alias: "pks_key",
+                                   api: kmapGlobal == .globalUnprotect ? "global_unprotect" : "kmap_flag",
+                                   holderPid: k.holderPid, holderComm: k.holderComm, holderContext: k.holderKind,
+                                   cpu: k.cpu, openNs: k.open, closeNs: e.timestamp, site: k.site, closeCause: .unmap)
+            w.openLine = k.openLine.line
+            emit.window(w)
         }
         if kmapGlobal == .globalUnprotect {
             globalCount -= 1
             if globalCount == 0, let open = globalOpen {
                 // Disabling rewrites the global cache; a CPU may keep the key until its next context switch.
-                emitGlobal(open: open, close: e.timestamp, scope: .global, cpu: ctx.cpu, cause: .unmap, api: "global_unprotect", emit)
+                emitGlobal(open: open, close: e.timestamp, scope: .global, cpu: ctx.cpu, cause: .unmap, api: "global_unprotect",
+                           openLine: globalOpenLine, emit)
                 globalOpen = nil
                 for cpu in cpusSeen { globalLagCPUs[cpu] = e.timestamp }
+                globalLagLine = StoredLine(line: e.line)
             }
         }
     }
@@ -636,11 +647,12 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     // MARK: Effective windows
 
     /// Adds a reason for the context's key to be RW; the EFFECTIVE layer is the time it is RW and running on top of its CPU.
-    private func addReason(_ instance: ContextInstance, _ reason: RWCause, at ts: UInt64) {
+    /// - Parameter line: the trace line of the event that made it RW (default: the event being replayed).
+    private func addReason(_ instance: ContextInstance, _ reason: RWCause, at ts: UInt64, line: StoredLine? = nil) {
         guard var c = contexts[instance], !c.reasons.contains(reason) else { return }
         if c.reasons.isEmpty {
             c.openedBy = reason
-            if c.running { c.segmentStart = ts; c.segmentReason = reason }
+            if c.running { c.segmentStart = ts; c.segmentReason = reason; c.segmentLine = line ?? StoredLine(line: limit.line) }
         }
         c.reasons.insert(reason)
         contexts[instance] = c
@@ -668,7 +680,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         guard var c = contexts[instance], c.running != running else { return }
         c.running = running
         if running {
-            if c.rw { c.segmentStart = ts; c.segmentReason = c.openedBy }
+            if c.rw { c.segmentStart = ts; c.segmentReason = c.openedBy; c.segmentLine = StoredLine(line: limit.line) }
         } else {
             closeSegment(&c, at: ts, cause: cause, emit)
         }
@@ -681,6 +693,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         var w = ExposureWindow(model: name, layer: .effective, scope: c.kind == .task ? .task : .ctx, frame: nil, alias: "pks_key",
                                api: c.segmentReason.name, holderPid: c.pid, holderComm: c.comm, holderContext: c.kind, cpu: c.cpu,
                                openNs: s, closeNs: ts, site: c.grantSite, closeCause: cause)
+        w.openLine = c.segmentLine.line
         w.censoredRight = censored
         // A2 with `--context-end return-to-user`, cut off by the end of the trace in a capture with no
         // event of a return to user (no `page_fault_user`, no syscall event): the event that would end the
@@ -698,6 +711,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         var w = ExposureWindow(model: name, layer: .granted, scope: c.kind == .task ? .task : .ctx, frame: nil, alias: "pks_key",
                                api: "grant", holderPid: c.pid, holderComm: c.comm, holderContext: c.kind, cpu: c.cpu,
                                openNs: c.grantOpen, closeNs: ts, site: c.grantSite, closeCause: cause)
+        w.openLine = c.grantLine.line
         w.censoredRight = censored
         w.uncertain = c.uncertain
         emit.window(w)
@@ -705,10 +719,12 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         c.ownGrants = 0
     }
 
-    private func emitGlobal(open: UInt64, close: UInt64, scope: Scope, cpu: Int32, cause: CloseCause, api: StaticString, _ emit: ObservationSink, censored: Bool = false) {
+    private func emitGlobal(open: UInt64, close: UInt64, scope: Scope, cpu: Int32, cause: CloseCause, api: StaticString,
+                            openLine: StoredLine = 0, _ emit: ObservationSink, censored: Bool = false) {
         var w = ExposureWindow(model: name, layer: .effective, scope: scope, frame: nil, alias: "pks_key", api: api,
                                holderPid: -1, holderComm: 0, holderContext: .task, cpu: cpu, openNs: open, closeNs: close,
                                site: 0, closeCause: cause)
+        w.openLine = openLine.line
         w.censoredRight = censored
         emit.window(w)
     }
@@ -717,7 +733,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
 
     private func switchTasks(prev: Int32, next: Int32, nextComm: StringTable.ID, cpu: Int32, at ts: UInt64, _ emit: ObservationSink) {
         if let lagStart = globalLagCPUs.removeValue(forKey: cpu) {
-            emitGlobal(open: lagStart, close: ts, scope: .cpu, cpu: cpu, cause: .schedOut, api: "global_unprotect_lag", emit)
+            emitGlobal(open: lagStart, close: ts, scope: .cpu, cpu: cpu, cause: .schedOut, api: "global_unprotect_lag", openLine: globalLagLine, emit)
         }
         // Sched-out suspends the task's segment; its reasons stay (thread.pkrs follows the task, §4.1) except
         // A2's unprotect, undone when the context is left.
@@ -798,10 +814,10 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         contexts.removeAll()
         holdersWithGrants = 0
         if let open = globalOpen {
-            emitGlobal(open: open, close: ts, scope: .global, cpu: -1, cause: .traceEnd, api: "global_unprotect", emit, censored: true)
+            emitGlobal(open: open, close: ts, scope: .global, cpu: -1, cause: .traceEnd, api: "global_unprotect", openLine: globalOpenLine, emit, censored: true)
         }
         for (cpu, lag) in globalLagCPUs.sorted(by: { $0.key < $1.key }) {
-            emitGlobal(open: lag, close: ts, scope: .cpu, cpu: cpu, cause: .traceEnd, api: "global_unprotect_lag", emit, censored: true)
+            emitGlobal(open: lag, close: ts, scope: .cpu, cpu: cpu, cause: .traceEnd, api: "global_unprotect_lag", openLine: globalLagLine, emit, censored: true)
         }
         for page in kmaps.keys.sorted() where kmapGlobal != .unsupported {
             for k in kmaps[page]! {
@@ -809,6 +825,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
                                        api: kmapGlobal == .globalUnprotect ? "global_unprotect" : "kmap_flag",
                                        holderPid: k.holderPid, holderComm: k.holderComm, holderContext: k.holderKind,
                                        cpu: k.cpu, openNs: k.open, closeNs: ts, site: k.site, closeCause: .traceEnd)
+                w.openLine = k.openLine.line
                 w.censoredRight = true
                 emit.window(w)
             }
