@@ -48,11 +48,14 @@ let package = Package(
         // Capture on the running kernel: the probe catalog, arch argument registers, a tracefs session
         // that restores what it changed, and the recorder (`protreplay record`, `protreplay probes`).
         .target(name: "Capture", dependencies: ["Models", "EventModel", "CTraceCmdWrite"]),
+        // The commit the binary is built from (`--version`, `tool.commit` in reports): a build-tool plugin.
+        .plugin(name: "GitCommit", capability: .buildTool()),
+        .target(name: "BuildInfo", plugins: ["GitCommit"]),
         // The pipeline as one library: settings and model configuration in, reports out (the CLI, the
         // tests, Fuzz/ and Benchmarks/ run traces through it).
         .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"]),
         .executableTarget(name: "protreplay", dependencies: [
-            "ProtReplayKit", "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports", "Capture",
+            "ProtReplayKit", "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports", "Capture", "BuildInfo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

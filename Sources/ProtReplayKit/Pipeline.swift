@@ -172,7 +172,7 @@ public final class Pipeline {
             ingest: source.stats, replay: engine.stats, profile: resolver.profile, calibration: resolver.calibration,
             unmappedByName: unmapped, models: summaries(ownModels, auto: autoSelect, events: events),
             stringsRefused: (comms.overflowCount, symbols.overflowCount), archGiven: archGiven)
-        doc.tool = .init(name: "protreplay", version: ToolVersion.version)
+        doc.tool = ToolVersion.section
         if let t = phaseTracker, let p = phaseSettings {
             doc.phases = .init(marker: p.marker, only: p.only, segments: t.phases.segments.map {
                 .init(name: $0.name, startNs: $0.startNs, endNs: $0.endNs ?? $0.startNs, startLine: $0.startLine, endLine: $0.endLine)

@@ -28,7 +28,7 @@ public enum ReportKeys {
             var doc = ReportDocument(input: .init(path: "", format: "", compression: "none", bytes: 0), trace: .init(),
                                      profile: .init(arch: "x86_64"), models: [summary])
             doc.filter = .init(description: "", eventsMatched: 0)
-            doc.tool = .init(name: "protreplay", version: ToolVersion.version)
+            doc.tool = ToolVersion.section
             out[name] = doc.jsonObject
         }
         return out

@@ -50,7 +50,9 @@ public struct ReportDocument: Sendable {
     public struct ToolSection: Codable, Sendable, Equatable {
         public var name: String
         public var version: String
-        public init(name: String, version: String) { self.name = name; self.version = version }
+        /// The commit the binary was built from (`git describe --always --dirty`), when known.
+        public var commit: String?
+        public init(name: String, version: String, commit: String? = nil) { self.name = name; self.version = version; self.commit = commit }
     }
 
     /// `filter.*`: what was filtered, how many events matched, and the rule observations were credited by.

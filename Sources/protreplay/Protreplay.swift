@@ -1,5 +1,6 @@
 import ArgumentParser
 import ProtReplayKit
+import BuildInfo
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,6 +32,7 @@ struct Protreplay: ParsableCommand {
     /// Like `ParsableCommand.main()`, with bad usage exiting 2 (as bad input does; docs/fleet.md) instead
     /// of ArgumentParser's 64.
     static func main() {
+        ToolVersion.commit = BuildInfo.commit
         do {
             var command = try parseAsRoot()
             try command.run()

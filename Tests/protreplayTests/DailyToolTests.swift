@@ -176,9 +176,12 @@ final class DailyToolTests: XCTestCase {
     func testVersion() throws {
         let r = try runTool(["--version"])
         XCTAssertEqual(r.status, 0)
-        XCTAssertEqual(r.out.trimmingCharacters(in: .whitespacesAndNewlines), "protreplay " + ToolVersionForTests.version)
+        // `protreplay 0.16.0 (commit 1a2b3c4d5e6f)`: the commit of the checkout it was built from.
+        let line = r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(line.hasPrefix("protreplay " + ToolVersionForTests.version + " (commit "), line)
         let j = try json(["report", i386Trace, "--model", "highmem"])
         XCTAssertEqual(value(j, "tool.version") as? String, ToolVersionForTests.version)
+        XCTAssertEqual(value(j, "tool.commit") as? String, line.split(separator: " ").last.map { String($0.dropLast()) })
     }
 
     /// docs/fleet.md: 2 for bad input and bad usage, 3 for a tripped gate; checked before the replay.

@@ -115,7 +115,8 @@ extension RecordTests {
         XCTAssertEqual(counts.count, 2, r.out)
         XCTAssertGreaterThan(counts[1], 0, "page faults recorded")
         let text = try String(contentsOfFile: dir + "/t.txt", encoding: .utf8)
-        XCTAssert(text.contains("# entries-in-buffer/entries-written: \(counts[0])/\(counts[0])"), "header counts the lines")
+        // entries-in-buffer is what the file holds; entries-written can be larger if a busy machine overran the buffer.
+        XCTAssert(text.contains("# entries-in-buffer/entries-written: \(counts[0])/"), "header counts the lines")
         let events = try runTool(["events", dir + "/t.txt"])
         XCTAssert(events.out.contains("# \(counts[0]) events,"), events.out)
     }

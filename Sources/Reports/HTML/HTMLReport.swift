@@ -60,7 +60,7 @@ public enum HTMLReport {
         if let f = r.filter {
             out.append(.el("p", [("class", "meta")], text: "filter: \(f.description): \(f.eventsMatched) of \(t.events) events matched; \(f.rule)"))
         }
-        if let tool = r.tool { out.append(.el("p", [("class", "meta")], text: "\(tool.name) \(tool.version)")) }
+        if let tool = r.tool { out.append(.el("p", [("class", "meta")], text: "\(tool.name) \(tool.version)" + (tool.commit.map { " (commit \($0))" } ?? ""))) }
         return out
     }
 
