@@ -24,6 +24,8 @@ public struct TraceSettings: Sendable {
     /// `PROTREPLAY_PIECE_BYTES`, else 1 MiB).
     public var readerThreads: Int?
     public var pieceSize: Int?
+    /// How trace.dat records are read (`--reader`): decoded directly (default) or through libtracecmd's iteration.
+    public var traceDatReader: TraceDatReaderKind = .direct
 
     public init(inputFormat: TraceFormat? = nil, readerThreads: Int? = nil, pieceSize: Int? = nil) {
         self.inputFormat = inputFormat

@@ -19,6 +19,8 @@ public final class ProtEventSource {
     public let pieceSize: Int
     /// Kinds the replay will use (see `EventNormalizer.wantedTags`). Set before `run`.
     public var wantedTags: Set<ProtEventTag>?
+    /// How trace.dat records are read (direct page decoding, or libtracecmd's iteration). Set before `run`.
+    public var traceDatReader: TraceDatReaderKind = .direct
 
     /// Event names of a binary input.
     private let names = StringTable()
@@ -54,7 +56,7 @@ public final class ProtEventSource {
             n.wantedTags = wantedTags
             n.connect(sink)
             binary = n
-            try TraceReader(names: names).read(input, into: n) {
+            try TraceReader(names: names, traceDatReader: traceDatReader).read(input, into: n) {
                 strictFailure = n.strictFailure
                 try check(input.bytesRead)
             }
