@@ -45,6 +45,10 @@ final class RingBufferCPU {
     private var windowEnd = 0
     /// Offset of `window[windowStart]` in the CPU's decompressed data.
     private var streamOffset = 0
+    /// `file` is a mapping of the file: the pages read are given back behind the reader.
+    private let releaseBehind: Bool
+    private var releasedUpTo: Int
+    private static let systemPage = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     // The current page.
     private var page: UnsafeRawPointer?
@@ -66,7 +70,9 @@ final class RingBufferCPU {
     private(set) var missed: Int64 = 0
 
     init(cpu: Int, offset: Int, size: Int, file: UnsafeRawBufferPointer, pageSize: Int, longSize: Int,
-         compression: String?, timestampOffset: Int64, path: String) throws {
+         compression: String?, timestampOffset: Int64, path: String, releaseBehind: Bool = false) throws {
+        self.releaseBehind = releaseBehind
+        self.releasedUpTo = offset
         self.cpu = Int32(truncatingIfNeeded: cpu)
         self.file = file
         self.pageSize = pageSize
@@ -152,9 +158,22 @@ final class RingBufferCPU {
         }
     }
 
+    /// Gives back the mapped file's pages of this CPU's data below `end` (every record before it has
+    /// been handed on and copied), so resident memory does not grow with the file.
+    private func releaseRead(upTo end: Int) {
+        let ps = RingBufferCPU.systemPage
+        let start = (releasedUpTo + ps - 1) / ps * ps
+        let stop = end / ps * ps
+        if stop > start, let base = file.baseAddress {
+            madvise(UnsafeMutableRawPointer(mutating: base) + start, stop - start, MADV_DONTNEED)
+        }
+        releasedUpTo = end
+    }
+
     /// The next page's header; false when there are no more pages.
     private func loadPage() throws -> Bool {
         page = nil
+        if releaseBehind && rawPos - releasedUpTo >= 4 << 20 { releaseRead(upTo: rawPos) }
         if compression == nil {
             guard rawPos < rawEnd else { return false }
             let n = min(pageSize, rawEnd - rawPos)
@@ -250,13 +269,14 @@ final class RingBufferCPU {
 struct RingBufferMerge {
     var streams: [RingBufferCPU]
 
-    init(layout: TraceDatSummary, file: UnsafeRawBufferPointer, path: String) throws {
+    /// - Parameter mapped: `file` is an `mmap` of the file (pages read are released behind the reader).
+    init(layout: TraceDatSummary, file: UnsafeRawBufferPointer, path: String, mapped: Bool) throws {
         streams = []
         for buffer in layout.buffers {
             for c in buffer.cpus where c.size > 0 {
                 streams.append(try RingBufferCPU(cpu: c.cpu, offset: c.offset, size: c.size, file: file, pageSize: buffer.pageSize,
                                                  longSize: layout.longSize, compression: buffer.compressed ? layout.compression : nil,
-                                                 timestampOffset: layout.timestampOffset, path: path))
+                                                 timestampOffset: layout.timestampOffset, path: path, releaseBehind: mapped))
             }
         }
     }
@@ -276,5 +296,30 @@ struct RingBufferMerge {
             if body(s) != 0 { return }
             if try !s.advance() { live.remove(at: best) }
         }
+    }
+}
+
+/// One CPU's raw ring-buffer data decoded on its own, outside a trace.dat (the `trace-dat-pages`
+/// fuzz target and measurements of the page decoder alone).
+public enum RingBufferPages {
+    /// Decodes every page of `data` (`compression` "zstd" or "zlib": `count u32` and chunks) and
+    /// returns the number of data records, the sum of their sizes and of their last bytes (every
+    /// record's bytes are read at both ends, so a record pointing outside its page is caught).
+    /// - Throws: `InputError.corrupt` at the first page or event that does not fit.
+    public static func decode(_ data: UnsafeRawBufferPointer, pageSize: Int, longSize: Int, compression: String?) throws -> (records: Int, bytes: Int, checksum: Int) {
+        guard data.count > 0, pageSize >= 64, longSize == 4 || longSize == 8 else { return (0, 0, 0) }
+        let cpu = try RingBufferCPU(cpu: 0, offset: 0, size: compression == nil ? data.count : data.count - 4, file: data, pageSize: pageSize,
+                                    longSize: longSize, compression: compression, timestampOffset: 0, path: "<pages>")
+        var records = 0
+        var bytes = 0
+        var checksum = 0
+        while try cpu.advance() {
+            records += 1
+            bytes += cpu.size
+            if cpu.size > 0 {
+                checksum &+= Int(cpu.data!.load(as: UInt8.self)) &+ Int(cpu.data!.load(fromByteOffset: cpu.size - 1, as: UInt8.self))
+            }
+        }
+        return (records, bytes, checksum)
     }
 }

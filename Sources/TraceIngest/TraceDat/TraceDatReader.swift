@@ -146,7 +146,7 @@ public final class TraceDatReader {
             throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd returned no event formats")
         }
         instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
-        let merge = try RingBufferMerge(layout: layout, file: file, path: path)
+        let merge = try RingBufferMerge(layout: layout, file: file, path: path, mapped: true)
         let state = IterationState(decoder: TepDecoder(tep: tep, names: names, path: path, format: .traceDat), sink: sink)
         state.maxRecord = layout.maxPageSize
         state.compressedNote = layout.compression == "none" ? "file" : "decompressed CPU"
