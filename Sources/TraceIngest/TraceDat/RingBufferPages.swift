@@ -283,18 +283,29 @@ struct RingBufferMerge {
 
     /// Calls `body` with every record in order until it returns non-zero.
     func forEach(_ body: (RingBufferCPU) -> Int32) throws {
-        var live: [RingBufferCPU] = []
-        for s in streams where try s.advance() { live.append(s) }
-        while !live.isEmpty {
-            var best = 0
-            var bestTS = live[0].ts
-            for k in 1..<live.count where live[k].ts < bestTS {
-                best = k
-                bestTS = live[k].ts
+        // The head timestamps in a flat array (UInt64.max: the CPU is done, as a record stamped
+        // UInt64.max ends a CPU for libtracecmd too), scanned in stream order so the first of equal
+        // timestamps wins; the streams themselves are touched once per record.
+        var heads = [UInt64](repeating: .max, count: streams.count)
+        var live = 0
+        for (k, s) in streams.enumerated() where try s.advance() && s.ts != .max {
+            heads[k] = s.ts
+            live += 1
+        }
+        try streams.withUnsafeBufferPointer { streams in
+            try heads.withUnsafeMutableBufferPointer { heads in
+                while live > 0 {
+                    var best = -1
+                    var bestTS = UInt64.max
+                    for k in 0..<heads.count where heads[k] < bestTS {
+                        best = k
+                        bestTS = heads[k]
+                    }
+                    unowned(unsafe) let s = streams[best]
+                    if body(s) != 0 { return }
+                    if try s.advance() && s.ts != .max { heads[best] = s.ts } else { heads[best] = .max; live -= 1 }
+                }
             }
-            let s = live[best]
-            if body(s) != 0 { return }
-            if try !s.advance() { live.remove(at: best) }
         }
     }
 }
