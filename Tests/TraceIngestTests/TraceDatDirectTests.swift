@@ -168,6 +168,22 @@ final class RingBufferPageTests: XCTestCase {
         check(try records(file, offset: 0, size: file.count - 4, longSize: 8, compression: "zlib"), base: 0, header: 16)
     }
 
+    /// fuzz-trace-dat-pages crash-591220465897e9170f762739e34392cd4e9ce2c9: a first chunk that
+    /// decompresses to 0 bytes left the window unallocated (a nil unwrap).
+    func testEmptyFirstChunk() throws {
+        for compression in ["zlib", "zstd"] {
+            let file: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]   // 1 chunk: 0 bytes compressed, 0 uncompressed
+            // zlib rejects an empty stream, zstd decompresses it to nothing: no records either way.
+            let r = try? records(file, offset: 0, size: file.count - 4, longSize: 8, compression: compression)
+            XCTAssertTrue(r?.isEmpty ?? true, compression)
+        }
+        // The fuzzer's input itself (mode byte 0x12: zstd, 8-byte longs, 4096-byte pages; a chunk of
+        // 93 compressed bytes that claims 0 uncompressed).
+        let crash: [UInt8] = [18, 1, 0, 0, 0, 93, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 40, 181, 47, 253, 0, 16, 165, 2, 0, 196, 3, 60, 192, 65, 8, 95, 0, 0, 255, 255, 255, 255, 0, 0, 0, 118, 1, 37, 4, 120, 57, 0, 0, 98, 97, 115, 104, 0, 121, 56, 0, 0, 120, 0, 0, 0, 1, 0, 0, 0, 137, 222, 87, 3, 118, 1, 37, 6, 119, 128, 55, 73, 165, 60, 4, 123, 201, 251, 231, 1, 124, 9, 0, 77, 7, 62, 128, 190, 32, 32, 208, 23, 4, 2, 54, 124, 169, 196, 2, 179, 6, 128, 4]
+        let r = try? crash.dropFirst().withUnsafeBytes { try RingBufferPages.decode($0, pageSize: 4096, longSize: 8, compression: "zstd") }
+        XCTAssertEqual(r?.records ?? 0, 0)
+    }
+
     /// A commit larger than the page, an event running past the commit: one clear error, no crash.
     func testDamagedPagesThrow() throws {
         var bad = Self.pages(longSize: 8)

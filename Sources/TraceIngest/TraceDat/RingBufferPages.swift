@@ -231,8 +231,8 @@ final class RingBufferCPU {
                 throw InputError.corrupt(path: path, format: .traceDat, offset: rawPos, what: "a chunk of CPU \(cpu)'s data claims \(raw) bytes uncompressed, not plausible")
             }
             let keep = windowEnd - windowStart
-            if keep + raw > windowCapacity {
-                let capacity = max(keep + raw, 2 * windowCapacity, pageSize)
+            if window == nil || keep + raw > windowCapacity {   // (an empty first chunk needs a window too)
+                let capacity = max(keep + raw, 2 * windowCapacity, pageSize, 64)
                 let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
                 if keep > 0, let window { bigger.copyMemory(from: window + windowStart, byteCount: keep) }
                 window?.deallocate()
