@@ -50,7 +50,7 @@ final class TraceDatDirectTests: XCTestCase {
 
     func testEverySampleReadsTheSameBothWays() throws {
         let files = Self.samples()
-        XCTAssertGreaterThanOrEqual(files.count, 9, "\(files)")
+        XCTAssertGreaterThanOrEqual(files.count, 10, "\(files)")
         for path in files {
             let name = path.replacingOccurrences(of: ingestRepoRoot.path + "/", with: "")
             for oneThread in [false, true] {

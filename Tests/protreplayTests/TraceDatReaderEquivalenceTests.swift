@@ -12,7 +12,7 @@ final class TraceDatReaderEquivalenceTests: XCTestCase {
         while let u = e?.nextObject() as? URL {
             if u.lastPathComponent.hasSuffix(".dat") || u.lastPathComponent.hasSuffix(".dat.lz4") { files.append(u.path) }
         }
-        XCTAssertGreaterThanOrEqual(files.count, 9)
+        XCTAssertGreaterThanOrEqual(files.count, 10)
         for path in files.sorted() {
             let args = ["--model", "highmem,pks,s390pv,directmap", "--format", "json", path]
             let direct = try report(args) as NSDictionary
