@@ -226,3 +226,26 @@ extension RingBufferPageTests {
         }
     }
 }
+
+extension TraceDatDirectTests {
+    /// A damaged page in a real file: CPU 0's first page of `same-buffer.v7-none.dat.lz4` (its data at
+    /// 2031616, 20480 bytes: `trace-cmd dump --options`) with a commit of 0xffff. The direct reader stops
+    /// with one line naming the CPU, the offset and what is wrong (libtracecmd 3.1.6 crashes on this file).
+    func testDamagedPageInARealFileIsOneClearError() throws {
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("bad.dat").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "lz4 -dc \"$0\" > \"$1\"", ingestRepoRoot.appendingPathComponent("SampleTraces/tools/same-buffer.v7-none.dat.lz4").path, path]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let h = FileHandle(forUpdatingAtPath: path) else { throw XCTSkip("lz4 is not installed") }
+        h.seek(toFileOffset: 2031616 + 8)
+        h.write(Data([0xff, 0xff, 0, 0]))
+        h.closeFile()
+        XCTAssertThrowsError(try read(path, .direct, oneThread: false, withOffsets: true)) { e in
+            XCTAssertEqual("\(e)".contains("CPU 0's ring-buffer data: a page's commit claims 65535 bytes, more than the page holds (4080)"), true, "\(e)")
+            XCTAssertEqual("\(e)".contains("byte offset 2031616"), true, "\(e)")
+        }
+    }
+}
