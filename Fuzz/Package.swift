@@ -4,7 +4,7 @@
 import PackageDescription
 
 let fuzzTargets = ["ftrace-text", "trace-cmd-report", "perf-script", "trace-dat", "perf-data", "lz4", "probe-map",
-                   "compressed", "perf-data-pipe", "perf-data-zstd", "kallsyms"]
+                   "compressed", "perf-data-pipe", "perf-data-zstd", "kallsyms", "trace-dat-pages"]
 
 let package = Package(
     name: "protreplay-fuzz",

@@ -30,6 +30,7 @@ cat $T/trace > same-buffer.trace.txt
 nokallsyms() { unshare -m sh -c 'mount --bind /dev/null /proc/kallsyms && exec "$@"' sh "$@"; }
 nokallsyms trace-cmd extract -o same-buffer.v7-zstd.dat >/dev/null
 trace-cmd convert --file-version 6 -i same-buffer.v7-zstd.dat -o same-buffer.v6.dat >/dev/null
+trace-cmd convert --compression none -i same-buffer.v7-zstd.dat -o same-buffer.v7-none.dat >/dev/null
 trace-cmd report -i same-buffer.v7-zstd.dat > same-buffer.report.txt 2>/dev/null
 # Two buffers: the top one and an instance "second" with its own events.
 mkdir -p $T/instances/second
@@ -48,6 +49,7 @@ nokallsyms trace-cmd extract -o empty.dat >/dev/null
 echo > $T/set_event; echo > $T/trace; echo 1 > $T/tracing_on
 # Compressed copies (the readers detect compression by magic): the v6 file is mostly empty ring-buffer pages.
 lz4 -q -9 -f same-buffer.v6.dat same-buffer.v6.dat.lz4 && rm same-buffer.v6.dat
+lz4 -q -9 -f same-buffer.v7-none.dat same-buffer.v7-none.dat.lz4 && rm same-buffer.v7-none.dat
 gzip -9 -k -f same-buffer.trace.txt && xz -9 -k -f same-buffer.trace.txt && zstd -q -19 -k -f same-buffer.trace.txt
 lz4 -q -9 -f cpuclock-g.perf-script.txt cpuclock-g.perf-script.txt.lz4 && rm cpuclock-g.perf-script.txt
 # Versions and kernel, for the README.

@@ -3,3 +3,4 @@
 #include <trace-cmd.h>
 #include <event-parse.h>
 #include <trace-seq.h>
+#include <kbuffer.h>

@@ -59,6 +59,7 @@ public final class Pipeline {
         resolver = AddressResolver(profile: try settings.profile(), userFixedLayout: settings.fixesLayout, userFixedArch: settings.arch != nil)
         source = ProtEventSource(input: input, probeMap: probeMap, comms: comms, symbols: symbols, strict: strict,
                                  threads: settings.readerThreads ?? Pipeline.readerThreads, pieceSize: settings.pieceSize ?? Pipeline.pieceSize)
+        source.traceDatReader = settings.traceDatReader
         let builder = SummaryBuilder(comms: comms, symbols: symbols)
         self.builder = builder
         let context = ModelBuildContext(resolver: resolver, symbols: symbols)

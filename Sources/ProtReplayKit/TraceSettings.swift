@@ -35,6 +35,8 @@ public struct TraceSettings: Sendable {
     /// `--phase-marker`: the marker text that starts a phase name.
     public var phaseMarker = "wl phase "
     public var usesPhases: Bool { byPhase || onlyPhase != nil }
+    /// How trace.dat records are read (`--reader`): decoded directly (default) or through libtracecmd's iteration.
+    public var traceDatReader: TraceDatReaderKind = .direct
 
     public init(inputFormat: TraceFormat? = nil, readerThreads: Int? = nil, pieceSize: Int? = nil) {
         self.inputFormat = inputFormat

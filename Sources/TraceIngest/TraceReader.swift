@@ -5,8 +5,13 @@
 ///     try TraceReader(names: names).read(input, into: sink) { /* strict-mode check */ }
 public final class TraceReader {
     public let names: StringTable
+    /// How trace.dat records are read (`--reader`).
+    public var traceDatReader: TraceDatReaderKind
 
-    public init(names: StringTable) { self.names = names }
+    public init(names: StringTable, traceDatReader: TraceDatReaderKind = .direct) {
+        self.names = names
+        self.traceDatReader = traceDatReader
+    }
 
     /// Reads all of `input` into `sink`.
     /// - Parameter check: called after every chunk of text or every few thousand binary records;
@@ -17,7 +22,7 @@ public final class TraceReader {
         case .ftraceText, .traceCmdReport, .perfScript:
             try readText(input.format.makeTextReader(names: names)!, input, sink, check)
         case .traceDat:
-            try TraceDatReader(names: names).read(input, into: sink, check: check)
+            try TraceDatReader(names: names, kind: traceDatReader).read(input, into: sink, check: check)
         case .perfData:
             try PerfDataReader(names: names).read(input, into: sink, check: check)
         }

@@ -30,6 +30,11 @@ struct TraceOptions: ParsableArguments {
     var formatIn: String?
 
     @Option(name: .long, help: ArgumentHelp(
+        "How trace.dat ring-buffer records are read: direct (decoded by protreplay from the mapped file; default) or libtracecmd (libtracecmd's own iteration, the reference).",
+        valueName: "reader"))
+    var reader: String = TraceDatReaderKind.direct.rawValue
+
+    @Option(name: .long, help: ArgumentHelp(
         "Most entries each map of live replay state may hold (tasks, frames, pkmap slots, calls in flight, ...; docs/reliability.md). At the cap new keys are counted in state_cap_refusals and not modelled, with one warning on stderr.",
         valueName: "n"))
     var maxLiveEntries: Int = LiveStateLimit.defaultCap
@@ -90,6 +95,10 @@ struct TraceOptions: ParsableArguments {
         s.byPhase = byPhase
         s.onlyPhase = phase
         if let p = phaseMarker { s.phaseMarker = p }
+        guard let kind = TraceDatReaderKind(rawValue: reader) else {
+            throw ValidationError("--reader must be one of " + TraceDatReaderKind.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        s.traceDatReader = kind
         return s
     }
 }

@@ -23,6 +23,8 @@ public final class ProtEventSource {
     public var filter: EventFilter?
     /// Phase markers (`EventNormalizer.phaseMarker`). Set before `run`.
     public var phaseMarker: [UInt8]?
+    /// How trace.dat records are read (direct page decoding, or libtracecmd's iteration). Set before `run`.
+    public var traceDatReader: TraceDatReaderKind = .direct
 
     /// Event names of a binary input.
     private let names = StringTable()
@@ -60,7 +62,7 @@ public final class ProtEventSource {
             n.phaseMarker = phaseMarker
             n.connect(sink)
             binary = n
-            try TraceReader(names: names).read(input, into: n) {
+            try TraceReader(names: names, traceDatReader: traceDatReader).read(input, into: n) {
                 strictFailure = n.strictFailure
                 try check(input.bytesRead)
             }

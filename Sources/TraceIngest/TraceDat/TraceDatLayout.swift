@@ -92,6 +92,24 @@ struct TraceDatSummary {
     var maxPageSize = 4096
     /// Every event format text (system, text), for `FormatGuard` before libtracecmd parses them.
     var formats: [(system: String, text: [UInt8])] = []
+    /// Where each buffer's per-CPU ring-buffer data lies: the top buffer first (when the file has one),
+    /// then the instances in the order of their options (the order libtracecmd merges them in).
+    var buffers: [TraceDatBuffer] = []
+    /// Why the direct decoder (`TraceDatDirectReader`) cannot read this file exactly as libtracecmd
+    /// would (nil: it can). Such files are read through libtracecmd.
+    var directBlocker: String?
+    /// `TRACECMD_OPTION_OFFSET` (`trace-cmd record --ts-offset`): added to every timestamp.
+    var timestampOffset: Int64 = 0
+}
+
+/// One ring buffer of a trace.dat (the top one or an instance) and where its per-CPU data lies.
+struct TraceDatBuffer {
+    struct CPUData { var cpu: Int; var offset: Int; var size: Int }
+    var name: String
+    var pageSize: Int
+    /// v7 with compression: the data of each CPU is `count u32` and `count` compressed chunks.
+    var compressed: Bool
+    var cpus: [CPUData]
 }
 
 /// Walks a trace.dat (versions 6 and 7) without decompressing it: every section, option and per-CPU
@@ -121,6 +139,7 @@ enum TraceDatLayout {
         let endian = try c.u8("the endianness byte")
         guard endian <= 1 else { throw c.fail("endianness byte is \(endian), expected 0 (little) or 1 (big)", at: c.pos - 1) }
         c.bigEndian = endian == 1
+        if c.bigEndian { s.directBlocker = "a big-endian file" }
         s.longSize = Int(try c.u8("the long-size byte"))
         guard s.longSize == 4 || s.longSize == 8 else { throw c.fail("long size is \(s.longSize), expected 4 or 8", at: c.pos - 1) }
         s.pageSize = Int(try c.u32("the page size"))
@@ -177,16 +196,46 @@ enum TraceDatLayout {
             while true {
                 let id = try c.u16("an option id")
                 if id == 0 { break }
-                try c.skip(UInt64(try c.u32("the size of option \(id)")), "option \(id)")
+                let size = try c.u32("the size of option \(id)")
+                let start = c.pos
+                try c.skip(UInt64(size), "option \(id)")
+                noteTimeOption(id, UnsafeRawBufferPointer(rebasing: c.bytes[start..<c.pos]), &s)
+                if id == 3 { s.directBlocker = s.directBlocker ?? "a version 6 file with buffer instances" }
             }
             tag = try c.cString("the flyrecord/latency tag", limit: 16)
         }
-        if tag.hasPrefix("latency") { return }
+        if tag.hasPrefix("latency") { s.directBlocker = s.directBlocker ?? "a latency-format file"; return }
         guard tag == "flyrecord" else { throw c.fail("expected \"flyrecord\" or \"latency\" before the trace data, found \"\(tag)\"", at: c.pos - tag.utf8.count - 1) }
+        var top = TraceDatBuffer(name: "", pageSize: s.pageSize, compressed: false, cpus: [])
         for cpu in 0..<Int(cpus) {
             let off = try c.u64("the data offset of CPU \(cpu)")
             let size = try c.u64("the data size of CPU \(cpu)")
             try checkRange(c, off, size, "the ring-buffer data of CPU \(cpu)")
+            top.cpus.append(.init(cpu: cpu, offset: Int(off), size: Int(size)))
+        }
+        s.buffers.append(top)
+    }
+
+    /// Options that change timestamps: `OFFSET` is applied by the direct decoder; the date, guest
+    /// time-sync and TSC-conversion options are left to libtracecmd.
+    private static func noteTimeOption(_ id: UInt16, _ body: UnsafeRawBufferPointer, _ s: inout TraceDatSummary) {
+        switch id {
+        case 1: s.directBlocker = s.directBlocker ?? "a file with a DATE option"
+        case 12: s.directBlocker = s.directBlocker ?? "a guest file with TIME_SHIFT offsets"
+        case 14: s.directBlocker = s.directBlocker ?? "a file with a TSC2NSEC option"
+        case 22: s.directBlocker = s.directBlocker ?? "a file with a latency-format buffer"
+        case 7:
+            // ASCII, as strtoll(buf, NULL, 0) reads it: decimal, 0x hex or 0 octal, optional sign.
+            var digits = Substring(String(decoding: body.prefix { $0 != 0 }, as: UTF8.self).filter { !$0.isWhitespace })
+            var negative = false
+            if digits.hasPrefix("-") { negative = true; digits = digits.dropFirst() } else if digits.hasPrefix("+") { digits = digits.dropFirst() }
+            var value: Int64?
+            if digits.hasPrefix("0x") || digits.hasPrefix("0X") { value = Int64(digits.dropFirst(2), radix: 16) }
+            else if digits.hasPrefix("0") && digits.count > 1 { value = Int64(digits.dropFirst(), radix: 8) }
+            else { value = Int64(digits) }
+            if let v = value { s.timestampOffset &+= negative ? -v : v }
+            else { s.directBlocker = s.directBlocker ?? "a file with an OFFSET option that is not a plain number" }
+        default: break
         }
     }
 
@@ -269,6 +318,7 @@ enum TraceDatLayout {
         let (flags, start, size) = try section(c, at: off, "an options section", compression: s.compression)
         if flags & 1 != 0 {
             // Compressed options cannot be walked without decompressing; libtracecmd checks them.
+            s.directBlocker = s.directBlocker ?? "a file with compressed options"
             return 0
         }
         var o = c
@@ -287,7 +337,7 @@ enum TraceDatLayout {
                 return next
             case 3:
                 let bufOff = try d.u64("the BUFFER option's data offset")
-                _ = try d.cString("the buffer name")
+                let bufferName = try d.cString("the buffer name")
                 _ = try d.cString("the buffer clock")
                 let bufferPage = Int(try d.u32("the buffer page size"))
                 guard bufferPage <= 1 << 24 else { throw c.fail("buffer page size \(bufferPage) is not plausible", at: optStart) }
@@ -295,6 +345,7 @@ enum TraceDatLayout {
                 let cpus = try d.u32("the buffer CPU count")
                 guard Int(cpus) <= osz / 20 + 1 else { throw c.fail("BUFFER option claims \(cpus) CPUs, more than it has room for", at: optStart) }
                 let (bflags, _, _) = try section(c, at: bufOff, "the trace data section", compression: s.compression)
+                var buffer = TraceDatBuffer(name: bufferName, pageSize: bufferPage > 0 ? bufferPage : s.pageSize, compressed: bflags & 1 != 0 && s.compression != "none", cpus: [])
                 for _ in 0..<cpus {
                     let cpu = try d.u32("a CPU id")
                     let coff = try d.u64("the data offset of CPU \(cpu)")
@@ -303,7 +354,14 @@ enum TraceDatLayout {
                     if bflags & 1 != 0 && s.compression != "none" && csize > 0 {
                         try checkChunks(c, Int(coff), Int(csize), cpu: Int(cpu), compression: s.compression)
                     }
+                    if buffer.cpus.contains(where: { $0.cpu == Int(cpu) }) {
+                        throw c.fail("buffer \"\(bufferName)\" has two data blocks for CPU \(cpu)", at: optStart)
+                    }
+                    buffer.cpus.append(.init(cpu: Int(cpu), offset: Int(coff), size: Int(csize)))
                 }
+                buffer.cpus.sort { $0.cpu < $1.cpu }
+                if bufferPage > 0 && bufferPage < 64 { s.directBlocker = s.directBlocker ?? "a buffer with a \(bufferPage)-byte page" }
+                if bufferName.isEmpty { s.buffers.insert(buffer, at: 0) } else { s.buffers.append(buffer) }
                 s.cpus = max(s.cpus, Int(cpus))
             case 15...22:
                 let sec = try d.u64("the offset in option \(id)")
@@ -316,6 +374,9 @@ enum TraceDatLayout {
                 }
             case 8:
                 s.cpus = max(s.cpus, Int(try d.u32("the CPU count")))
+            case 1, 7, 12, 14, 22:
+                try d.need(osz, "option \(id)")
+                noteTimeOption(id, UnsafeRawBufferPointer(rebasing: c.bytes[d.pos..<d.pos + osz]), &s)
             default:
                 break
             }

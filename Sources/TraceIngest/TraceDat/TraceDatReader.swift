@@ -6,8 +6,20 @@ import Glibc
 import Musl
 #endif
 
+/// How a trace.dat's ring-buffer records are read.
+public enum TraceDatReaderKind: String, Sendable, CaseIterable {
+    /// Pages decoded by protreplay from the mapped file (`RingBufferCPU`, `RingBufferMerge`); libtracecmd
+    /// only parses the headers and event formats. Files it cannot read exactly as libtracecmd would
+    /// (big-endian, DATE/TSC2NSEC/TIME_SHIFT options, v6 instances, latency format) go through libtracecmd.
+    case direct
+    /// libtracecmd's own iteration (`tracecmd_iterate_events`): the reference.
+    case libtracecmd
+}
+
 /// Reads trace-cmd's `trace.dat` (versions 6 and 7; uncompressed, zstd or zlib sections, as far as
-/// the installed libtracecmd supports them) through libtracecmd and libtraceevent.
+/// the installed libtracecmd supports them) through libtracecmd and libtraceevent, or (the default,
+/// `TraceDatReaderKind.direct`) with the ring-buffer pages decoded here and only the headers and
+/// formats parsed by libtracecmd.
 ///
 /// The file's structure is checked first (`TraceDatLayout`), then `tracecmd_open_fd` parses the
 /// headers, event formats, kallsyms and saved cmdlines, and `tracecmd_iterate_events` hands every
@@ -27,8 +39,14 @@ public final class TraceDatReader {
     public private(set) var records = 0
     /// Names of the buffer instances read besides the top buffer, after `read`.
     public private(set) var instances: [String] = []
+    /// Which reader to use; `readerUsed` says which one read the file (direct falls back to libtracecmd).
+    public var kind: TraceDatReaderKind = .direct
+    public private(set) var readerUsed: TraceDatReaderKind = .libtracecmd
 
-    public init(names: StringTable) { self.names = names }
+    public init(names: StringTable, kind: TraceDatReaderKind = .direct) {
+        self.names = names
+        self.kind = kind
+    }
 
     /// Reads the whole input into `sink`. `check` runs every few thousand records (the caller's
     /// strict-mode stop) and may throw to stop the read.
@@ -43,6 +61,12 @@ public final class TraceDatReader {
             cpus = layout.cpus
             tracecmd_set_loglevel(TEP_LOG_NONE)
             tep_set_loglevel(TEP_LOG_NONE)
+            if kind == .direct && layout.directBlocker == nil {
+                readerUsed = .direct
+                try readDirect(layout, file.bytes, fd: fd, path: path, into: sink, check: check)
+                return
+            }
+            readerUsed = .libtracecmd
             let own = dup(fd)
             guard own >= 0 else { throw InputError.readFailed(path: path, reason: String(cString: strerror(errno))) }
             lseek(own, 0, SEEK_SET)
@@ -76,7 +100,18 @@ public final class TraceDatReader {
                 // PROTREPLAY_READER_THREADS=1 keeps everything on one thread (for measurements).
                 let oneThread = getenv("PROTREPLAY_READER_THREADS").map { String(cString: $0) == "1" } ?? false
                 if !oneThread && sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 {
-                    pipelined(handles, state)
+                    let handleBits = handles.map { UInt(bitPattern: Int(bitPattern: $0.map { UnsafeRawPointer($0) })) }
+                    pipelined(state) { producer in
+                        let hs = handleBits.map { OpaquePointer(bitPattern: $0) }
+                        let ctx = Unmanaged.passUnretained(producer).toOpaque()
+                        _ = TraceDatReader.iterate(hs, { _, record, _, ctx in
+                            guard let ctx, let record else { return 1 }
+                            let r = record.pointee
+                            return Unmanaged<Producer>.fromOpaque(ctx).takeUnretainedValue()
+                                .add(ts: r.ts, cpu: r.cpu, offset: Int(truncatingIfNeeded: r.offset), missed: r.missed_events,
+                                     data: r.data.map { UnsafeRawPointer($0) }, size: Int(r.size))
+                        }, ctx)
+                    }
                 } else {
                     let ctx = Unmanaged.passUnretained(state).toOpaque()
                     _ = TraceDatReader.iterate(handles, { _, record, _, ctx in
@@ -92,6 +127,53 @@ public final class TraceDatReader {
             records = state.index
             if let e = state.error { throw e }
         }
+    }
+
+    // MARK: Direct decoding
+
+    /// The ring-buffer pages decoded here (`RingBufferMerge`); libtracecmd reads only the headers,
+    /// event formats, kallsyms, printk formats and saved cmdlines (`tracecmd_open_head`), so no
+    /// decompressed CPU data is kept beyond a chunk per CPU.
+    private func readDirect(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, fd: Int32, path: String,
+                            into sink: RawEventSink, check: () throws -> Void) throws {
+        guard let head = tracecmd_open_head("/proc/self/fd/\(fd)", Int32(TRACECMD_FL_LOAD_NO_PLUGINS.rawValue)) else {
+            throw InputError.unusable(path: path, format: .traceDat,
+                                      what: "libtracecmd could not read the headers of this version \(layout.version) file " +
+                                            "(compression \(layout.compression)): a metadata section is corrupt, or the compression is not supported by the installed libtracecmd")
+        }
+        defer { tracecmd_close(head) }
+        guard let tep = tracecmd_get_tep(head) else {
+            throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd returned no event formats")
+        }
+        instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
+        let merge = try RingBufferMerge(layout: layout, file: file, path: path, mapped: true)
+        let state = IterationState(decoder: TepDecoder(tep: tep, names: names, path: path, format: .traceDat), sink: sink)
+        state.maxRecord = layout.maxPageSize
+        state.compressedNote = layout.compression == "none" ? "file" : "decompressed CPU"
+        var iterationError: Error?
+        withoutActuallyEscaping(check) { check in
+            state.check = check
+            let oneThread = getenv("PROTREPLAY_READER_THREADS").map { String(cString: $0) == "1" } ?? false
+            if !oneThread && sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 {
+                pipelined(state) { producer in
+                    do {
+                        try merge.forEach { r in
+                            producer.add(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: r.size)
+                        }
+                    } catch { producer.error = error }
+                }
+            } else {
+                do {
+                    try merge.forEach { r in
+                        state.process(ts: r.ts, cpu: r.cpu, missed: r.missed, offset: r.offset, data: r.data, size: r.size)
+                    }
+                } catch { iterationError = error }
+            }
+            state.check = nil
+        }
+        records = state.index
+        if let e = state.error { throw e }
+        if let e = iterationError { throw e }
     }
 
     // MARK: Two threads
@@ -110,23 +192,19 @@ public final class TraceDatReader {
         return hs.withUnsafeMutableBufferPointer { tracecmd_iterate_events_multi($0.baseAddress, Int32($0.count), callback, ctx) }
     }
 
-    private func pipelined(_ handles: [OpaquePointer?], _ state: IterationState) {
+    /// `iterate` runs on a second thread and hands every record to the producer in order; the
+    /// records are decoded and sunk on this thread.
+    private func pipelined(_ state: IterationState, iterate: @escaping (Producer) -> Void) {
         // Every plan exists before the threads start: the decoding never asks libtraceevent for an
-        // event while libtracecmd iterates on the other thread.
+        // event while the other thread iterates.
         state.decoder.preparePlans()
         let ring = (0..<RecordBatch.count).map { _ in RecordBatch() }
         let producer = Producer(ring: ring)
         producer.maxRecord = state.maxRecord
         let done = DispatchSemaphore(value: 0)
-        let handleBits = handles.map { UInt(bitPattern: Int(bitPattern: $0.map { UnsafeRawPointer($0) })) }
         DispatchQueue.global(qos: .userInitiated).async {
-            let hs = handleBits.map { OpaquePointer(bitPattern: $0) }
             producer.start()
-            let ctx = Unmanaged.passUnretained(producer).toOpaque()
-            _ = TraceDatReader.iterate(hs, { _, record, _, ctx in
-                guard let ctx, let record else { return 1 }
-                return Unmanaged<Producer>.fromOpaque(ctx).takeUnretainedValue().add(record.pointee)
-            }, ctx)
+            iterate(producer)
             producer.finish()
             done.signal()
         }
@@ -149,6 +227,7 @@ public final class TraceDatReader {
             if last { break }
         }
         done.wait()
+        if state.error == nil, let e = producer.error { state.error = e }
         if state.error == nil, let bad = producer.oversized {
             state.error = state.oversizedError(cpu: bad.cpu, offset: bad.offset, size: bad.size)
         }
@@ -186,6 +265,8 @@ public final class TraceDatReader {
         /// No record is larger than a ring-buffer page; one that claims to be comes from damaged data.
         var maxRecord = Int.max
         var oversized: (cpu: Int32, offset: Int, size: Int)?
+        /// What stopped the iteration (the direct decoder's damaged page), read after it finished.
+        var error: Error?
 
         init(ring: [RecordBatch]) { self.ring = ring }
 
@@ -199,12 +280,12 @@ public final class TraceDatReader {
             current = b
         }
 
-        func add(_ r: tep_record) -> Int32 {
+        func add(ts: UInt64, cpu: Int32, offset: Int, missed: Int64, data: UnsafeRawPointer?, size recordSize: Int) -> Int32 {
             if stop { return 1 }
             guard var b = current else { return 1 }
-            let size = max(0, Int(r.size))
+            let size = max(0, recordSize)
             if size > maxRecord {
-                oversized = (r.cpu, Int(truncatingIfNeeded: r.offset), size)
+                oversized = (cpu, offset, size)
                 return 1
             }
             if b.used + size > b.capacity || b.headers.count >= RecordBatch.maxRecords {
@@ -218,9 +299,8 @@ public final class TraceDatReader {
                     b.capacity = size
                 }
             }
-            if size > 0, let d = r.data { (b.storage + b.used).copyMemory(from: d, byteCount: size) }
-            b.headers.append(RecordBatch.Header(ts: r.ts, offset: Int(truncatingIfNeeded: r.offset), missed: r.missed_events,
-                                                cpu: r.cpu, start: b.used, size: size))
+            if size > 0, let d = data { (b.storage + b.used).copyMemory(from: d, byteCount: size) }
+            b.headers.append(RecordBatch.Header(ts: ts, offset: offset, missed: missed, cpu: cpu, start: b.used, size: size))
             b.used += (size + 7) & ~7
             return 0
         }
