@@ -156,7 +156,7 @@ public final class EventNormalizer: RawEventSink {
             flushPending()
             stats.lostMarkers += 1
             if raw.lostCount == 0 { stats.lostMarkersWithoutCount += 1 }
-            stats.lostEvents += raw.lostCount
+            stats.lostEvents = IngestStats.saturatingSum(stats.lostEvents, raw.lostCount)
             sink?.lost(cpu: raw.cpu, count: raw.lostCount, line: raw.line)
         case .bufferStarted:
             flushPending()

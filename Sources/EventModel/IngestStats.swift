@@ -26,6 +26,14 @@ public struct IngestStats: Sendable {
 
     public init() {}
 
+    /// Lost-event counts come from the input (a perf.data `PERF_RECORD_LOST` says any number): they add up
+    /// to at most `UInt64.max` ("more than can be counted") instead of trapping.
+    @inline(__always)
+    public static func saturatingSum(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (s, o) = a.addingReportingOverflow(b)
+        return o ? .max : s
+    }
+
     /// Adds the statistics of the next piece of the input, whose line numbers start after `lineBase`.
     public mutating func add(_ piece: IngestStats, lineBase: Int) {
         events += piece.events
@@ -35,7 +43,7 @@ public struct IngestStats: Sendable {
         ignored += piece.ignored
         malformed += piece.malformed
         malformedEvents += piece.malformedEvents
-        lostEvents += piece.lostEvents
+        lostEvents = IngestStats.saturatingSum(lostEvents, piece.lostEvents)
         lostMarkersWithoutCount += piece.lostMarkersWithoutCount
         lostMarkers += piece.lostMarkers
         bufferStarts += piece.bufferStarts

@@ -1,3 +1,4 @@
+import EventModel
 import Analysis
 
 extension ReportDocument {
@@ -19,7 +20,7 @@ extension ReportDocument {
         for r in reports.map(\.trace) {
             t.events &+= r.events; t.eventsUsed &+= r.eventsUsed; t.eventsIgnored &+= r.eventsIgnored
             t.malformedEvents &+= r.malformedEvents; t.unmapped &+= r.unmapped; t.malformed &+= r.malformed
-            t.lostEvents &+= r.lostEvents; t.lostMarkers &+= r.lostMarkers; t.lostMarkersWithoutCount &+= r.lostMarkersWithoutCount
+            t.lostEvents = IngestStats.saturatingSum(t.lostEvents, r.lostEvents); t.lostMarkers &+= r.lostMarkers; t.lostMarkersWithoutCount &+= r.lostMarkersWithoutCount
             t.stackTraces &+= r.stackTraces; t.bufferStarts &+= r.bufferStarts; t.spanNs &+= r.spanNs
             t.timestampsBackwards &+= r.timestampsBackwards; t.cpuOutOfRange &+= r.cpuOutOfRange
             t.stateCapRefusals &+= r.stateCapRefusals; t.commNamesRefused &+= r.commNamesRefused; t.symbolsRefused &+= r.symbolsRefused

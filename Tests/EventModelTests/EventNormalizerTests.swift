@@ -146,3 +146,25 @@ final class ProtEventTagTests: XCTestCase {
         for (i, t) in ProtEventTag.allCases.enumerated() { XCTAssertEqual(t.ordinal, i, "\(t)") }
     }
 }
+
+/// Fuzz crash (perf-data-zstd): two `PERF_RECORD_LOST` records whose counts add past `UInt64.max` trapped on
+/// the overflow. The count saturates instead.
+final class LostEventCountTests: XCTestCase {
+    func testLostCountsSaturateInsteadOfTrapping() {
+        let names = StringTable()
+        let n = EventNormalizer(probeMap: ProbeMap(), names: names, comms: StringTable(), symbols: StringTable())
+        for count in [UInt64.max - 1, 5] {
+            var e = RawEvent()
+            e.kind = .lostEvents
+            e.lostCount = count
+            n.consume(&e)
+        }
+        n.finish()
+        XCTAssertEqual(n.stats.lostEvents, UInt64.max)
+        XCTAssertEqual(n.stats.lostMarkers, 2)
+        var total = IngestStats()
+        total.add(n.stats, lineBase: 0)
+        total.add(n.stats, lineBase: 0)
+        XCTAssertEqual(total.lostEvents, UInt64.max)
+    }
+}
