@@ -26,11 +26,15 @@ final class TextSink: CaptureSink {
         guard tempFD >= 0 else { close(pipe); throw CaptureError.output("\(temp): \(String(cString: strerror(errno)))") }
     }
 
+    /// Moves what `trace_pipe` has, at most `pollLimit` bytes per call: on a busy machine the pipe never runs
+    /// dry while tracing is on, and the recording loop must get back to notice that the command ended.
     func poll() throws -> Bool {
         var moved = false
-        while true {
+        var taken = 0
+        while taken < TextSink.pollLimit {
             let n = buffer.withUnsafeMutableBytes { read(pipe, $0.baseAddress, $0.count) }
             if n <= 0 { break }
+            taken += n
             moved = true
             try buffer.withUnsafeBytes { raw in
                 var off = 0
@@ -46,8 +50,11 @@ final class TextSink: CaptureSink {
         return moved
     }
 
+    static let pollLimit = 8 << 20
+
     func finish() throws {
-        _ = try poll()
+        // Tracing is off: what is left is finite.
+        while try poll() {}
         close(pipe); close(tempFD)
         var head = header.map { line -> String in
             guard line.contains("entries-in-buffer/entries-written:") else { return String(line) }
