@@ -26,16 +26,6 @@ public struct ModelConfiguration: Sendable, Equatable {
         isAuto ? ModelRegistry.names : model.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
-    /// The value of `key` for model `descriptor`: given, else that model's default.
-    public func value(_ key: String, for descriptor: ModelDescriptor) -> String? {
-        options[key] ?? descriptor.options.first { $0.key == key }?.defaultValue
-    }
-
-    /// The value of `key` as given, else the first registered default (`--config` builds on it).
-    public func value(_ key: String) -> String? {
-        options[key] ?? ModelRegistry.optionSpecs.first { $0.key == key }?.defaultValue
-    }
-
     public func validate() throws {
         guard !model.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw Invalid(description: "--model is empty; give \(ModelRegistry.names.joined(separator: ", ")) or auto")
