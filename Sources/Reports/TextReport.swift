@@ -35,9 +35,8 @@ public enum TextReport {
             line("# phases:   \(p.segments.count) segments of \(names.count) phases from markers '\(clean(p.marker))NAME' .. '\(clean(p.marker))NAME done'" + (p.only.map { "; only phase \(clean($0)) credited" } ?? ""))
         }
         if t.timestampsBackwards > 0 { line("# warning:  \(t.timestampsBackwards) events with a timestamp lower than the one before (kept in file order)") }
-        if t.stateCapRefusals > 0 {
-            let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            line("# warning:  \(t.stateCapRefusals) new state entries not modelled (--max-live-entries \(t.maxLiveEntries ?? 0)): \(maps)")
+        if let warning = stateCapWarning(t) {
+            line(warning)
             if let f = t.stateCapFirst {
                 line("#           first at line \(f.line): \(f.limit) live \(f.noun) in \(f.model) (\(f.fixed ? "a fixed limit" : "the cap"))")
             }
@@ -57,6 +56,13 @@ public enum TextReport {
         return out
     }
 
+    /// The header line for state the live-state cap refused, nil when none was.
+    static func stateCapWarning(_ t: ReportDocument.TraceSection) -> String? {
+        guard t.stateCapRefusals > 0 else { return nil }
+        let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return "# warning:  \(t.stateCapRefusals) new state entries not modelled (--max-live-entries \(t.maxLiveEntries ?? 0)): \(maps)"
+    }
+
     /// A merged report (`protreplay merge --format text`): its header, then each model.
     static func renderMerged(_ r: ReportDocument) -> String {
         var out = ""
@@ -67,10 +73,7 @@ public enum TextReport {
         if let f = r.filter { out += "# filter:   \(clean(f.description)): \(f.eventsMatched) of \(t.events) events matched\n" }
         out += "# events:   \(t.events)  used \(t.eventsUsed)  ignored \(t.eventsIgnored)  unmapped \(t.unmapped)  malformed \(t.malformed)  lost \(t.lostEvents)  stack traces \(t.stackTraces)\n"
         out += "# cpus:     \(t.cpus)  span \(duration(t.spanNs))\n"
-        if t.stateCapRefusals > 0 {
-            let maps = t.stateCapRefusalsByMap.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            out += "# warning:  \(t.stateCapRefusals) new state entries not modelled (--max-live-entries \(t.maxLiveEntries ?? 0)): \(maps)\n"
-        }
+        if let warning = stateCapWarning(t) { out += warning + "\n" }
         for m in r.models { renderModel(m, spanNs: t.spanNs, into: &out) }
         return out
     }
