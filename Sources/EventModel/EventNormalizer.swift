@@ -118,7 +118,7 @@ public final class EventNormalizer: RawEventSink {
     /// Sends the held-back event. Call once at the end of the input (or of a piece).
     public func finish() { flushPending() }
 
-    /// Starts an independent piece of the input (`ParallelTextIngest`): the statistics start from zero
+    /// Starts an independent piece of the input (`ParallelIngest`): the statistics start from zero
     /// and address hints are sent again, so that each piece carries what it needs.
     public func beginPiece() {
         flushPending()

@@ -17,12 +17,14 @@ final class TraceDatDirectTests: XCTestCase {
         let names: StringTable
         let withOffsets: Bool
         var records: [Full] = []
+        /// Added to line numbers (records of a piece are numbered from 1).
+        var lineBase = 0
         var malformed: [String] = []
         init(names: StringTable, withOffsets: Bool) { self.names = names; self.withOffsets = withOffsets }
         func consume(_ e: inout RawEvent) {
             records.append(Full(kind: e.kind, name: e.name == 0 ? "" : names.string(e.name), ts: e.timestamp, cpu: e.cpu, pid: e.pid, tgid: e.tgid,
                                 comm: String(decoding: e.comm, as: UTF8.self), payload: String(decoding: e.payload, as: UTF8.self),
-                                flags: e.flags, lost: e.lostCount, line: e.line, userStack: e.userStack, offset: withOffsets ? e.offset : 0))
+                                flags: e.flags, lost: e.lostCount, line: e.line + lineBase, userStack: e.userStack, offset: withOffsets ? e.offset : 0))
         }
         func malformed(line: Int, offset: Int, reason: StaticString, text: UnsafeRawBufferPointer) { malformed.append("\(line): \(reason)") }
     }
@@ -70,6 +72,40 @@ final class TraceDatDirectTests: XCTestCase {
                 }
                 XCTAssertEqual(shown, 0, "\(name): \(shown) records differ")
             }
+        }
+    }
+
+    /// In pieces (`TraceDatPieces`) of 7 records, decoded in turn by three decoders as three workers
+    /// would: every sample gives libtracecmd's records, numbered as one sequential read numbers them.
+    func testPiecesReadWhatLibtracecmdReads() throws {
+        for path in Self.samples() {
+            let name = path.replacingOccurrences(of: ingestRepoRoot.path + "/", with: "")
+            let compressed = try read(path, .libtracecmd, oneThread: true, withOffsets: false).1.compression != "none"
+            let (ref, refReader) = try read(path, .libtracecmd, oneThread: true, withOffsets: !compressed)
+            let names = StringTable()
+            let sink = Sink(names: names, withOffsets: !compressed)
+            let reader = TraceDatReader(names: names)
+            var pieces = 0
+            let direct = try reader.readInPieces(try TraceInput(path: path), recordsPerPiece: 7) { file in
+                let decoders = (0..<3).map { _ in file.makeDecoder(names: names) }
+                try file.forEachPiece { piece in
+                    XCTAssertLessThanOrEqual(piece.count, 7)
+                    sink.lineBase += try decoders[pieces % 3].decode(piece, into: sink)
+                    pieces += 1
+                    piece.releaseLater()
+                }
+            }
+            XCTAssertTrue(direct, "\(name): the direct decoder did not take it")
+            XCTAssertEqual(reader.records, refReader.records, name)
+            XCTAssertEqual(pieces, (refReader.records + 6) / 7, name)
+            XCTAssertEqual(sink.records.count, ref.records.count, name)
+            XCTAssertEqual(sink.malformed, ref.malformed, name)
+            var shown = 0
+            for (k, (a, b)) in zip(sink.records, ref.records).enumerated() where a != b {
+                shown += 1
+                if shown <= 3 { XCTFail("\(name) record \(k):\n pieces \(a)\n    ref \(b)") }
+            }
+            XCTAssertEqual(shown, 0, "\(name): \(shown) records differ")
         }
     }
 }

@@ -1,9 +1,9 @@
 import TraceIngest
 
 /// Turns one trace input into normalized events for a sink, whatever its format: text in pieces
-/// parsed on `threads` threads (`ParallelTextIngest`), trace.dat and perf.data through their reader
-/// and one normalizer. The events, their order and the statistics are the same for any number of
-/// threads.
+/// and trace.dat records (read directly) in pieces decoded on `threads` threads (`ParallelIngest`);
+/// perf.data, and trace.dat through libtracecmd, through their reader and one normalizer. The
+/// events, their order and the statistics are the same for any number of threads.
 ///
 ///     let source = ProtEventSource(input: input, probeMap: map, comms: comms, symbols: symbols, threads: 2)
 ///     try source.run(into: AddressLearning(resolver: resolver, downstream: engine)) { bytes in ... }
@@ -28,7 +28,7 @@ public final class ProtEventSource {
 
     /// Event names of a binary input.
     private let names = StringTable()
-    private var text: ParallelTextIngest?
+    private var parallel: ParallelIngest?
     private var binary: EventNormalizer?
 
     public init(input: TraceInput, probeMap: ProbeMap, comms: StringTable, symbols: StringTable,
@@ -47,13 +47,12 @@ public final class ProtEventSource {
     ///   the input bytes read so far; throw from it to stop (`strictFailure` is set by then).
     public func run(into sink: ProtEventSink, check: (_ bytes: Int) throws -> Void = { _ in }) throws {
         if !input.format.isBinary {
-            let t = ParallelTextIngest(input: input, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker, comms: comms, symbols: symbols,
-                                      strict: strict, threads: threads, pieceSize: pieceSize)
-            text = t
-            try t.run(into: sink) { bytes in
-                if strict, strictFailure == nil, let first = t.merger.stats.malformedExamples.first { strictFailure = first }
-                try check(bytes)
-            }
+            try runInPieces(TextPieceSource(input: input, pieceSize: pieceSize), into: sink, check: check)
+        } else if input.format == .traceDat, traceDatReader == .direct,
+                  try TraceDatReader(names: names, kind: .direct).readInPieces(input, { pieces in
+                      try runInPieces(TraceDatPieceSource(pieces), into: sink, check: check)
+                  }) {
+            return
         } else {
             let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols, strict: strict,
                                     sourceName: input.path)
@@ -70,14 +69,24 @@ public final class ProtEventSource {
         }
     }
 
+    private func runInPieces(_ source: PieceSource, into sink: ProtEventSink, check: (_ bytes: Int) throws -> Void) throws {
+        let p = ParallelIngest(source: source, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker,
+                               comms: comms, symbols: symbols, strict: strict, threads: threads, sourceName: input.path)
+        parallel = p
+        try p.run(into: sink) { bytes in
+            if strict, strictFailure == nil, let first = p.merger.stats.malformedExamples.first { strictFailure = first }
+            try check(bytes)
+        }
+    }
+
     /// In `--strict` mode, the first malformed line (the read stops at it).
     public private(set) var strictFailure: MalformedLine?
 
     /// What was read: events, malformed lines (with the first few), lost events.
-    public var stats: IngestStats { text?.merger.stats ?? binary?.stats ?? IngestStats() }
+    public var stats: IngestStats { parallel?.merger.stats ?? binary?.stats ?? IngestStats() }
 
     /// Every event name with its count and what it maps to, sorted by name.
     public func nameSummaries() -> [EventNormalizer.NameSummary] {
-        text?.nameSummaries() ?? binary?.nameSummaries().sorted { $0.name < $1.name } ?? []
+        parallel?.nameSummaries() ?? binary?.nameSummaries().sorted { $0.name < $1.name } ?? []
     }
 }

@@ -65,8 +65,12 @@ final class TepDecoder {
         var named: [String: FieldPlan] = [:]
     }
 
-    init(tep: OpaquePointer, names: StringTable, path: String, format: TraceFormat) {
+    /// Taken around the libtraceevent lookups when decoders on several threads share `tep`.
+    private let lock: TepLock?
+
+    init(tep: OpaquePointer, names: StringTable, path: String, format: TraceFormat, lock: TepLock? = nil) {
         self.tep = tep
+        self.lock = lock
         self.names = names
         self.path = path
         self.format = format
@@ -84,6 +88,11 @@ final class TepDecoder {
             commonType = (0, 2); commonFlags = (2, 1); commonPreempt = (3, 1); commonPid = (4, 4)
             break
         }
+    }
+
+    @inline(__always) private func locked<T>(_ body: () -> T) -> T {
+        if let lock { return lock.locked(body) }
+        return body()
     }
 
     // MARK: Raw numbers
@@ -183,7 +192,7 @@ final class TepDecoder {
         var bytes: [UInt8]
         if pid == 0 {
             bytes = Array("<idle>".utf8)
-        } else if let c = tep_data_comm_from_pid(tep, pid) {
+        } else if let c = locked({ tep_data_comm_from_pid(tep, pid) }) {
             bytes = Array(UnsafeRawBufferPointer(start: c, count: strlen(c)))
         } else {
             bytes = Array("<...>".utf8)
@@ -224,7 +233,7 @@ final class TepDecoder {
         guard type >= 0 && type < 1 << 20 else {
             throw InputError.corrupt(path: path, format: format, offset: offset, what: "record has event type \(type), which no event format in the file defines")
         }
-        guard let event = tep_find_event(tep, Int32(type)) else {
+        guard let event = locked({ tep_find_event(tep, Int32(type)) }) else {
             throw InputError.corrupt(path: path, format: format, offset: offset, what: "record has event type \(type), which no event format in the file defines")
         }
         let p = makePlan(event)
@@ -486,7 +495,7 @@ final class TepDecoder {
         var name: UnsafePointer<CChar>?
         var start: UInt64 = 0
         var size: UInt = 0
-        if addr != 0, tep_find_function_info(tep, addr, &name, &start, &size) != 0, let n = name {
+        if addr != 0, locked({ tep_find_function_info(tep, addr, &name, &start, &size) }) != 0, let n = name {
             // libtraceevent keeps its symbol strings for the handle's lifetime.
             entry.name = UnsafeRawBufferPointer(start: n, count: strlen(n))
             entry.start = start

@@ -136,15 +136,9 @@ public final class TraceDatReader {
     /// decompressed CPU data is kept beyond a chunk per CPU.
     private func readDirect(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, fd: Int32, path: String,
                             into sink: RawEventSink, check: () throws -> Void) throws {
-        guard let head = tracecmd_open_head("/proc/self/fd/\(fd)", Int32(TRACECMD_FL_LOAD_NO_PLUGINS.rawValue)) else {
-            throw InputError.unusable(path: path, format: .traceDat,
-                                      what: "libtracecmd could not read the headers of this version \(layout.version) file " +
-                                            "(compression \(layout.compression)): a metadata section is corrupt, or the compression is not supported by the installed libtracecmd")
-        }
+        let head = try openHead(layout, fd: fd, path: path)
         defer { tracecmd_close(head) }
-        guard let tep = tracecmd_get_tep(head) else {
-            throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd returned no event formats")
-        }
+        let tep = tracecmd_get_tep(head)!
         instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
         let merge = try RingBufferMerge(layout: layout, file: file, path: path, mapped: true)
         let state = IterationState(decoder: TepDecoder(tep: tep, names: names, path: path, format: .traceDat), sink: sink)
@@ -176,13 +170,62 @@ public final class TraceDatReader {
         if let e = iterationError { throw e }
     }
 
+    /// libtracecmd's reading of the headers, event formats, kallsyms, printk formats and saved
+    /// cmdlines only (`tracecmd_open_head`), for the direct decoding. Close it with `tracecmd_close`.
+    private func openHead(_ layout: TraceDatSummary, fd: Int32, path: String) throws -> OpaquePointer {
+        guard let head = tracecmd_open_head("/proc/self/fd/\(fd)", Int32(TRACECMD_FL_LOAD_NO_PLUGINS.rawValue)) else {
+            throw InputError.unusable(path: path, format: .traceDat,
+                                      what: "libtracecmd could not read the headers of this version \(layout.version) file " +
+                                            "(compression \(layout.compression)): a metadata section is corrupt, or the compression is not supported by the installed libtracecmd")
+        }
+        guard tracecmd_get_tep(head) != nil else {
+            tracecmd_close(head)
+            throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd returned no event formats")
+        }
+        return head
+    }
+
+    // MARK: Pieces
+
+    /// Reads the file as `TraceDatPieces` (runs of records that worker threads decode on their own)
+    /// when the direct decoder can read it; returns false, having read nothing, when it cannot (or
+    /// `kind` is `.libtracecmd`): then call `read`.
+    /// - Parameters:
+    ///   - recordsPerPiece: the most records a piece holds (fewer when they fill its 1 MiB).
+    ///   - body: gets the pieces; they are valid only during the call.
+    public func readInPieces(_ input: TraceInput, recordsPerPiece: Int = RecordPiece.defaultMaxRecords,
+                             _ body: (TraceDatPieces) throws -> Void) throws -> Bool {
+        let path = input.path == "-" ? "<stdin>" : input.path
+        return try input.withWholeFile { file, fd in
+            let layout = try TraceDatLayout.validate(file.bytes, path: path)
+            try FormatGuard.check(layout.formats, longSize: layout.longSize, path: path, format: .traceDat)
+            guard kind == .direct && layout.directBlocker == nil else { return false }
+            version = layout.version
+            compression = layout.compression
+            cpus = layout.cpus
+            readerUsed = .direct
+            tracecmd_set_loglevel(TEP_LOG_NONE)
+            tep_set_loglevel(TEP_LOG_NONE)
+            let head = try openHead(layout, fd: fd, path: path)
+            defer { tracecmd_close(head) }
+            instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
+            let pieces = TraceDatPieces(merge: try RingBufferMerge(layout: layout, file: file.bytes, path: path, mapped: true),
+                                        tep: tracecmd_get_tep(head)!, path: path, maxRecord: layout.maxPageSize,
+                                        compressedNote: layout.compression == "none" ? "file" : "decompressed CPU",
+                                        recordsPerPiece: recordsPerPiece)
+            try body(pieces)
+            records = pieces.recordsRead
+            return true
+        }
+    }
+
     // MARK: Two threads
 
     /// libtracecmd's iteration (decompression, ring-buffer pages, merging CPUs) on a second thread,
     /// copying each raw record into one of a few fixed batches; decoding and the sink on this thread.
     /// (Decoding on the iterating thread too was measured slower: libtracecmd's page-list walks are
     /// cache-bound and lose more to a bigger working set than the decoding gains.)
-    /// Memory: `RecordBatch.count` batches, whatever the file size.
+    /// Memory: four `RecordPiece`s, whatever the file size.
     /// Every record of every handle, in timestamp order.
     static func iterate(_ handles: [OpaquePointer?],
                         _ callback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<tep_record>?, Int32, UnsafeMutableRawPointer?) -> Int32,
@@ -198,7 +241,7 @@ public final class TraceDatReader {
         // Every plan exists before the threads start: the decoding never asks libtraceevent for an
         // event while the other thread iterates.
         state.decoder.preparePlans()
-        let ring = (0..<RecordBatch.count).map { _ in RecordBatch() }
+        let ring = (0..<4).map { _ in RecordPiece() }
         let producer = Producer(ring: ring)
         producer.maxRecord = state.maxRecord
         let done = DispatchSemaphore(value: 0)
@@ -211,15 +254,10 @@ public final class TraceDatReader {
         var k = 0
         while true {
             producer.ready.wait()
-            let b = ring[k % RecordBatch.count]
+            let b = ring[k % ring.count]
             k += 1
             if state.error == nil {
-                b.headers.withUnsafeBufferPointer { hs in
-                    for h in hs where state.error == nil {
-                        _ = state.process(ts: h.ts, cpu: h.cpu, missed: h.missed, offset: h.offset,
-                                          data: UnsafeRawPointer(b.storage + h.start), size: h.size)
-                    }
-                }
+                state.process(b)
                 if state.error != nil { producer.stop = true }
             }
             let last = b.last
@@ -233,33 +271,14 @@ public final class TraceDatReader {
         }
     }
 
-    /// Raw records copied out of libtracecmd, handed from the iterating thread to the decoding one.
-    final class RecordBatch {
-        static let count = 4
-        static let capacity = 1 << 20
-        static let maxRecords = 16384
-        struct Header { var ts: UInt64; var offset: Int; var missed: Int64; var cpu: Int32; var start: Int; var size: Int }
-        var storage: UnsafeMutableRawPointer
-        var capacity = RecordBatch.capacity
-        var used = 0
-        var headers: [Header] = []
-        var last = false
-
-        init() {
-            storage = .allocate(byteCount: RecordBatch.capacity, alignment: 16)
-            headers.reserveCapacity(RecordBatch.maxRecords)
-        }
-        deinit { storage.deallocate() }
-
-        func reset() { used = 0; headers.removeAll(keepingCapacity: true); last = false }
-    }
-
+    /// Fills the pieces of `ring` in turn on the iterating thread; `ready` tells the decoding thread a
+    /// piece is full, `free` that the decoding thread is done with one.
     final class Producer {
-        let ring: [RecordBatch]
-        let free = DispatchSemaphore(value: RecordBatch.count)
+        let ring: [RecordPiece]
+        let free: DispatchSemaphore
         let ready = DispatchSemaphore(value: 0)
         var index = 0
-        var current: RecordBatch?
+        var current: RecordPiece?
         /// Set by the decoding thread after an error: the iteration stops at the next record.
         var stop = false
         /// No record is larger than a ring-buffer page; one that claims to be comes from damaged data.
@@ -268,13 +287,16 @@ public final class TraceDatReader {
         /// What stopped the iteration (the direct decoder's damaged page), read after it finished.
         var error: Error?
 
-        init(ring: [RecordBatch]) { self.ring = ring }
+        init(ring: [RecordPiece]) {
+            self.ring = ring
+            free = DispatchSemaphore(value: ring.count)
+        }
 
         func start() { next() }
 
         private func next() {
             free.wait()
-            let b = ring[index % RecordBatch.count]
+            let b = ring[index % ring.count]
             index += 1
             b.reset()
             current = b
@@ -282,26 +304,17 @@ public final class TraceDatReader {
 
         func add(ts: UInt64, cpu: Int32, offset: Int, missed: Int64, data: UnsafeRawPointer?, size recordSize: Int) -> Int32 {
             if stop { return 1 }
-            guard var b = current else { return 1 }
+            guard let b = current else { return 1 }
             let size = max(0, recordSize)
             if size > maxRecord {
                 oversized = (cpu, offset, size)
                 return 1
             }
-            if b.used + size > b.capacity || b.headers.count >= RecordBatch.maxRecords {
+            if !b.append(ts: ts, cpu: cpu, offset: offset, missed: missed, data: data, size: size) {
                 ready.signal()
                 next()
-                b = current!
-                if size > b.capacity {
-                    // A record larger than a batch (large sub-buffers): give this batch room for it.
-                    b.storage.deallocate()
-                    b.storage = .allocate(byteCount: size, alignment: 16)
-                    b.capacity = size
-                }
+                current!.appendAlways(ts: ts, cpu: cpu, offset: offset, missed: missed, data: data, size: size)
             }
-            if size > 0, let d = data { (b.storage + b.used).copyMemory(from: d, byteCount: size) }
-            b.headers.append(RecordBatch.Header(ts: ts, offset: offset, missed: missed, cpu: cpu, start: b.used, size: size))
-            b.used += (size + 7) & ~7
             return 0
         }
 
@@ -312,10 +325,16 @@ public final class TraceDatReader {
         }
     }
 
+    /// A record larger than a ring-buffer page: damaged data. `note`: "file" or "decompressed CPU", what offsets count in.
+    static func oversizedError(path: String, cpu: Int32, offset: Int, size: Int, maxRecord: Int, note: String) -> InputError {
+        .unusable(path: path, format: .traceDat,
+                  what: "CPU \(cpu)'s ring-buffer data is corrupt: the record at offset \(offset) (of the \(note) data) claims \(size) bytes, more than a ring-buffer page (\(maxRecord))")
+    }
+
     /// The per-read state the C callback reaches through its context pointer.
     final class IterationState {
         let decoder: TepDecoder
-        let sink: RawEventSink
+        var sink: RawEventSink
         var event = RawEvent()
         var index = 0
         var error: Error?
@@ -332,8 +351,16 @@ public final class TraceDatReader {
         var compressedNote = "file"
 
         func oversizedError(cpu: Int32, offset: Int, size: Int) -> InputError {
-            .unusable(path: decoder.path, format: .traceDat,
-                      what: "CPU \(cpu)'s ring-buffer data is corrupt: the record at offset \(offset) (of the \(compressedNote) data) claims \(size) bytes, more than a ring-buffer page (\(maxRecord))")
+            TraceDatReader.oversizedError(path: decoder.path, cpu: cpu, offset: offset, size: size, maxRecord: maxRecord, note: compressedNote)
+        }
+
+        /// Every record of `piece`, until one fails (`error`).
+        func process(_ piece: RecordPiece) {
+            piece.headers.withUnsafeBufferPointer { hs in
+                for h in hs where error == nil {
+                    _ = process(ts: h.ts, cpu: h.cpu, missed: h.missed, offset: h.offset, data: UnsafeRawPointer(piece.storage + h.start), size: h.size)
+                }
+            }
         }
 
         func process(ts: UInt64, cpu: Int32, missed: Int64, offset: Int, data: UnsafeRawPointer?, size: Int) -> Int32 {

@@ -3,20 +3,26 @@ import Foundation
 import TraceIngest
 @testable import EventModel
 
-final class ParallelTextIngestTests: XCTestCase {
+final class ParallelIngestTests: XCTestCase {
     /// A worker holds its normalizer; the normalizer must not hold the worker (LeakSanitizer found that
     /// cycle while fuzzing the perf-script and lz4 targets).
-    func testPieceWorkerIsFreed() {
+    func testPieceWorkerIsFreed() throws {
         weak var weakWorker: PieceWorker?
         weak var weakNormalizer: EventNormalizer?
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(getpid()).txt")
+        try text("          wl-1-101 [000] ..... 7.000001: kmap_high: (kmap_high+0x0/0x260) page=0xf6ded6a8\n").write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
         do {
-            let w = PieceWorker(index: 0, format: .ftraceText, probeMap: ProbeMap(), wantedTags: nil, strict: false, sourceName: "t")
+            let source = TextPieceSource(input: try TraceInput(path: url.path), pieceSize: 1 << 20)
+            let w = PieceWorker(index: 0, source: source, probeMap: ProbeMap(), wantedTags: nil, strict: false, sourceName: "t")
             weakWorker = w
             weakNormalizer = w.normalizer
         }
         XCTAssertNil(weakWorker)
         XCTAssertNil(weakNormalizer)
     }
+
+    private func text(_ s: String) -> String { s }
 
     /// Pieces of a few hundred bytes, many threads, stdin: the same events, lines and statistics as one
     /// thread reading the whole file (the JSON-level check is `DeterminismTests`).

@@ -4,32 +4,30 @@ import TraceIngest
 import Glibc
 #endif
 
-/// Reads a text trace (ftrace, `trace-cmd report`, `perf script`) as independent pieces of about
-/// 1 MiB (`TextPiece`: cut where a record starts, never inside a stack trace), parsed and normalized
-/// into compact event buffers on `threads` worker threads, and merged and replayed in input order on the
-/// calling thread, which the workers yield to (`yieldToMerging`).
+/// Reads an input as independent pieces (`InputPiece`: about 1 MiB of text cut where a record
+/// starts, never inside a stack trace, or a run of trace.dat records copied out of their pages),
+/// decoded and normalized into compact event buffers on `threads` worker threads, and merged and
+/// replayed in input order on the calling thread, which the workers yield to (`yieldToMerging`).
 ///
-/// Results do not depend on the number of threads, on which thread parsed which piece, or on where
+/// Results do not depend on the number of threads, on which thread decoded which piece, or on where
 /// the pieces were cut (mmap vs stdin): every worker keeps only what is a function of the event name
 /// (the probe-map binding) across pieces; its interned strings are renumbered into the shared tables
-/// in input order (`PieceMerger`), line numbers are made absolute, statistics are summed in order,
-/// and what the trace teaches about addresses travels with the events (`AddressFact`).
-final class ParallelTextIngest {
-    let input: TraceInput
-    let pieceSize: Int
+/// in input order (`PieceMerger`), line (record) numbers are made absolute, statistics are summed in
+/// order, and what the trace teaches about addresses travels with the events (`AddressFact`).
+final class ParallelIngest {
+    let source: PieceSource
     private let inline: Bool
     let merger: PieceMerger
     private let workers: [PieceWorker]
 
-    init(input: TraceInput, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, phaseMarker: [UInt8]? = nil, comms: StringTable, symbols: StringTable,
-         strict: Bool, threads: Int, pieceSize: Int) {
-        self.input = input
-        self.pieceSize = max(pieceSize, 256)
+    init(source: PieceSource, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil, phaseMarker: [UInt8]? = nil, comms: StringTable, symbols: StringTable,
+         strict: Bool, threads: Int, sourceName: String) {
+        self.source = source
         // One worker per thread; the calling thread merges and replays (one thread: it does everything, inline).
         inline = threads <= 1
         workers = (0..<max(1, threads)).map {
-            PieceWorker(index: $0, format: input.format, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker, strict: strict,
-                        sourceName: input.path)
+            PieceWorker(index: $0, source: source, probeMap: probeMap, wantedTags: wantedTags, filter: filter, phaseMarker: phaseMarker, strict: strict,
+                        sourceName: sourceName)
         }
         merger = PieceMerger(comms: comms, symbols: symbols, workers: workers.count)
     }
@@ -38,49 +36,48 @@ final class ParallelTextIngest {
     /// - Parameter check: called after each piece is replayed, with the input offset reached; throw to stop.
     func run(into sink: ProtEventSink, check: (_ bytes: Int) throws -> Void) throws {
         merger.sink = sink
-        // Only `startsRecord`, which reads nothing but the line, is used from the producing thread.
-        let splitter = input.format.makeTextReader(names: StringTable())!
         if inline {
-            try input.forEachPiece(size: pieceSize, startsRecord: splitter.startsRecord) { piece in
-                try merge(workers[0].parse(piece), release: true, check)
+            try source.forEachPiece { piece in
+                let parsed = workers[0].parse(piece)
+                try merge(parsed, check)
+                piece.releaseLater()
+                if let e = parsed.error { throw e }
             }
         } else {
-            try runParallel(splitter, check)
+            try runParallel(check)
         }
     }
 
-    private func merge(_ parsed: ParsedPiece, release: Bool, _ check: (Int) throws -> Void) throws {
+    private func merge(_ parsed: ParsedPiece, _ check: (Int) throws -> Void) throws {
         merger.merge(parsed)
-        if release { parsed.piece.release() }
-        try check(parsed.piece.offset + parsed.piece.bytes.count)
+        try check(parsed.endOffset)
     }
 
-    /// One producer (splits the input; decompresses and copies a stream) hands piece k to worker
-    /// k mod N (each worker parses its pieces in order), into result slot k mod S; this thread merges
-    /// the slots in order. At most S pieces are in flight.
-    private func runParallel(_ splitter: TextTraceReader, _ check: (Int) throws -> Void) throws {
+    /// One producer (splits the input; decompresses and copies a stream; walks trace.dat pages) hands
+    /// piece k to worker k mod N (each worker decodes its pieces in order), into result slot k mod S;
+    /// this thread merges the slots in order. At most S pieces are in flight.
+    private func runParallel(_ check: (Int) throws -> Void) throws {
         let ring = SlotRing(count: 4 * workers.count)
         let queues = workers.map { DispatchQueue(label: "protreplay.piece.\($0.index)") }
         let control = ProducerControl()
         let workers = self.workers
-        let input = self.input
-        let pieceSize = self.pieceSize
+        let source = self.source
 
         DispatchQueue.global(qos: .userInitiated).async {
             var k = 0
-            // Mapped pages are given back from here, off the merging thread: a free slot for piece k means
-            // piece k - count was merged.
-            var releasers = [TextPiece.Releaser?](repeating: nil, count: ring.count)
+            // Mapped pages and copied records are given back from here, off the merging thread: a free
+            // slot for piece k means piece k - count was merged.
+            var releasers = [(@Sendable () -> Void)?](repeating: nil, count: ring.count)
             do {
-                try input.forEachPiece(size: pieceSize, startsRecord: splitter.startsRecord) { piece in
+                try source.forEachPiece { piece in
                     ring.space.wait()
                     if control.cancelled { throw ProducerControl.Cancelled() }
-                    releasers[k % ring.count]?.release()
-                    releasers[k % ring.count] = piece.releaser
+                    releasers[k % ring.count]?()
+                    releasers[k % ring.count] = piece.releaseLater
                     let index = k
                     let worker = workers[k % workers.count]
                     queues[k % workers.count].async {
-                        ParallelTextIngest.yieldToMerging()
+                        ParallelIngest.yieldToMerging()
                         ring.put(.parsed(worker.parse(piece)), at: index)
                     }
                     k += 1
@@ -105,7 +102,10 @@ final class ParallelTextIngest {
                 break
             }
             if failure == nil {
-                do { try merge(parsed, release: false, check) } catch {
+                do {
+                    try merge(parsed, check)
+                    if let e = parsed.error { throw e }
+                } catch {
                     failure = error
                     control.cancel()
                 }

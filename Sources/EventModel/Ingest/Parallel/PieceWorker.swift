@@ -13,30 +13,34 @@ struct ParsedPiece: @unchecked Sendable {
         var lengths: [Int] = []
     }
 
-    var piece: TextPiece
+    /// How far into the input the piece reached (`InputPiece.endOffset`).
+    var endOffset: Int
     var worker: Int
     var items: [ProtEventItem]
-    /// Lines in the piece (line numbers in it start at 1).
+    /// Lines (records) in the piece (numbers in it start at 1).
     var lines: Int
     var stats: IngestStats
     var newComms: NewStrings
     var newSymbols: NewStrings
+    /// What stopped the decoding of the piece after `items` (a record of an event the file does not
+    /// define): the read ends there.
+    var error: Error?
 }
 
-/// Parses and normalizes pieces with its own reader, normalizer and string tables.
+/// Decodes and normalizes pieces with its own decoder, normalizer and string tables.
 final class PieceWorker {
     let index: Int
     let names = StringTable(), comms = StringTable(), symbols = StringTable()
-    let reader: TextTraceReader
+    let decoder: PieceDecoder
     let normalizer: EventNormalizer
     private let recorder = ProtEventRecorder()
     /// Ids below these were handed to the merger with an earlier piece.
     private var announcedComms = 1, announcedSymbols = 1
 
-    init(index: Int, format: TraceFormat, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil,
+    init(index: Int, source: PieceSource, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil,
          phaseMarker: [UInt8]? = nil, strict: Bool, sourceName: String) {
         self.index = index
-        reader = format.makeTextReader(names: names)!
+        decoder = source.makeDecoder(names: names)
         normalizer = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,
                                      strict: strict, sourceName: sourceName)
         normalizer.wantedTags = wantedTags
@@ -45,14 +49,15 @@ final class PieceWorker {
         normalizer.connect(recorder)
     }
 
-    func parse(_ piece: TextPiece) -> ParsedPiece {
-        recorder.items.reserveCapacity(piece.bytes.count / 64)
-        reader.beginPiece()
+    func parse(_ piece: InputPiece) -> ParsedPiece {
+        recorder.items.reserveCapacity(piece.expectedItems)
         normalizer.beginPiece()
-        reader.read(piece.bytes, offset: piece.offset, into: normalizer)
+        var lines = 0
+        var error: Error?
+        do { lines = try decoder.decode(piece, into: normalizer) } catch let e { error = e }
         normalizer.finish()
-        let parsed = ParsedPiece(piece: piece, worker: index, items: recorder.items, lines: reader.lineNumber, stats: normalizer.stats,
-                                 newComms: newStrings(comms, &announcedComms), newSymbols: newStrings(symbols, &announcedSymbols))
+        let parsed = ParsedPiece(endOffset: piece.endOffset, worker: index, items: recorder.items, lines: lines, stats: normalizer.stats,
+                                 newComms: newStrings(comms, &announcedComms), newSymbols: newStrings(symbols, &announcedSymbols), error: error)
         recorder.items = []
         return parsed
     }

@@ -1,0 +1,205 @@
+import CTraceCmd
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A run of consecutive ring-buffer records of a trace.dat, in the merged timestamp order, copied out
+/// of their pages so that a worker thread can decode them on its own (`RecordPieceDecoder`) while
+/// the pages are read on.
+///
+/// Memory: about `RecordPiece.capacity` bytes; pieces are reused through their pool.
+public final class RecordPiece: InputPiece, @unchecked Sendable {
+    static let capacity = 1 << 20
+    /// Records a piece holds at most, by default.
+    public static let defaultMaxRecords = 16384
+    private let maxRecords: Int
+    struct Header { var ts: UInt64; var offset: Int; var missed: Int64; var cpu: Int32; var start: Int; var size: Int }
+    private(set) var storage: UnsafeMutableRawPointer
+    private var capacity = RecordPiece.capacity
+    private var used = 0
+    private(set) var headers: [Header] = []
+    /// The last piece of a read (the two-thread path).
+    var last = false
+    /// Where the piece goes back to once released (nil: it is freed).
+    private let pool: RecordPiecePool?
+    /// The largest file offset among the records (progress).
+    public private(set) var endOffset = 0
+
+    init(pool: RecordPiecePool? = nil, maxRecords: Int = RecordPiece.defaultMaxRecords) {
+        self.pool = pool
+        self.maxRecords = max(1, maxRecords)
+        storage = .allocate(byteCount: RecordPiece.capacity, alignment: 16)
+        headers.reserveCapacity(self.maxRecords)
+    }
+    deinit { storage.deallocate() }
+
+    func reset() { used = 0; headers.removeAll(keepingCapacity: true); last = false; endOffset = 0 }
+
+    public var isEmpty: Bool { headers.isEmpty }
+    public var count: Int { headers.count }
+    public var expectedItems: Int { headers.count }
+
+    /// Copies a record in; false (nothing copied) when the piece is full.
+    @inline(__always)
+    func append(ts: UInt64, cpu: Int32, offset: Int, missed: Int64, data: UnsafeRawPointer?, size: Int) -> Bool {
+        if used + size > capacity || headers.count >= maxRecords { return false }
+        appendAlways(ts: ts, cpu: cpu, offset: offset, missed: missed, data: data, size: size)
+        return true
+    }
+
+    /// Copies a record into an empty piece, growing its storage when the record is larger than it
+    /// (large sub-buffers).
+    func appendAlways(ts: UInt64, cpu: Int32, offset: Int, missed: Int64, data: UnsafeRawPointer?, size: Int) {
+        if used + size > capacity {
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: used + size, alignment: 16)
+            grown.copyMemory(from: storage, byteCount: used)
+            storage.deallocate()
+            storage = grown
+            capacity = used + size
+        }
+        if size > 0, let data { (storage + used).copyMemory(from: data, byteCount: size) }
+        headers.append(Header(ts: ts, offset: offset, missed: missed, cpu: cpu, start: used, size: size))
+        used += (size + 7) & ~7
+        if offset > endOffset { endOffset = offset }
+    }
+
+    public var releaseLater: @Sendable () -> Void {
+        { [self] in pool?.put(self) }
+    }
+}
+
+/// Pieces given back after use, for the reading thread to fill again.
+final class RecordPiecePool: @unchecked Sendable {
+    private var lock = pthread_mutex_t()
+    private var free: [RecordPiece] = []
+    private let maxRecords: Int
+    init(maxRecords: Int) {
+        self.maxRecords = maxRecords
+        pthread_mutex_init(&lock, nil)
+    }
+    deinit { pthread_mutex_destroy(&lock) }
+
+    func take() -> RecordPiece {
+        pthread_mutex_lock(&lock)
+        let p = free.popLast()
+        pthread_mutex_unlock(&lock)
+        if let p { p.reset(); return p }
+        return RecordPiece(pool: self, maxRecords: maxRecords)
+    }
+
+    func put(_ piece: RecordPiece) {
+        pthread_mutex_lock(&lock)
+        free.append(piece)
+        pthread_mutex_unlock(&lock)
+    }
+}
+
+/// A trace.dat read as pieces: one thread walks the ring-buffer pages of every CPU and merges them
+/// (`forEachPiece`), workers decode the pieces (`makeDecoder`, one per worker, made before any
+/// piece is read). Made by `TraceDatReader.readInPieces`.
+public final class TraceDatPieces {
+    private let merge: RingBufferMerge
+    private let tep: OpaquePointer
+    private let path: String
+    private let maxRecord: Int
+    private let compressedNote: String
+    private let pool: RecordPiecePool
+    /// Serializes the libtraceevent lookups the decoders make (comms, symbols, event formats).
+    private let tepLock = TepLock()
+    /// Records handed out so far.
+    public private(set) var recordsRead = 0
+
+    init(merge: RingBufferMerge, tep: OpaquePointer, path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int) {
+        pool = RecordPiecePool(maxRecords: recordsPerPiece)
+        self.merge = merge
+        self.tep = tep
+        self.path = path
+        self.maxRecord = maxRecord
+        self.compressedNote = compressedNote
+    }
+
+    /// A decoder for one worker; the event names it reads are interned in `names`. Make every
+    /// decoder before the first piece is read.
+    public func makeDecoder(names: StringTable) -> RecordPieceDecoder {
+        let decoder = TepDecoder(tep: tep, names: names, path: path, format: .traceDat, lock: tepLock)
+        decoder.preparePlans()
+        return RecordPieceDecoder(decoder: decoder, maxRecord: maxRecord, compressedNote: compressedNote)
+    }
+
+    /// Calls `body` with consecutive pieces of the file's records, in timestamp order (as
+    /// libtracecmd merges the CPUs and buffers).
+    /// - Throws: `InputError` for a damaged page or a record larger than a page, or what `body` throws.
+    public func forEachPiece(_ body: (RecordPiece) throws -> Void) throws {
+        var piece = pool.take()
+        var failure: Error?
+        try merge.forEach { r in
+            let size = max(0, r.size)
+            if size > maxRecord {
+                failure = IterationError.oversized(cpu: r.cpu, offset: r.offset, size: size)
+                return 1
+            }
+            if !piece.append(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: size) {
+                do { try body(piece) } catch { failure = error; return 1 }
+                piece = pool.take()
+                piece.appendAlways(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: size)
+            }
+            recordsRead += 1
+            return 0
+        }
+        if let failure {
+            if case let IterationError.oversized(cpu, offset, size) = failure {
+                throw TraceDatReader.oversizedError(path: path, cpu: cpu, offset: offset, size: size, maxRecord: maxRecord, note: compressedNote)
+            }
+            throw failure
+        }
+        if !piece.isEmpty { try body(piece) }
+    }
+
+    private enum IterationError: Error { case oversized(cpu: Int32, offset: Int, size: Int) }
+}
+
+/// Decodes pieces of a trace.dat into raw events, on one worker thread.
+public final class RecordPieceDecoder {
+    private let state: TraceDatReader.IterationState
+
+    init(decoder: TepDecoder, maxRecord: Int, compressedNote: String) {
+        state = TraceDatReader.IterationState(decoder: decoder, sink: NoSink.shared)
+        state.maxRecord = maxRecord
+        state.compressedNote = compressedNote
+    }
+
+    /// Every record of `piece` into `sink`, numbered from 1 within the piece; returns the number of
+    /// records.
+    /// - Throws: `InputError` at a record whose event type the file does not define.
+    public func decode(_ piece: RecordPiece, into sink: RawEventSink) throws -> Int {
+        state.sink = sink
+        state.index = 0
+        state.error = nil
+        state.process(piece)
+        state.sink = NoSink.shared
+        if let e = state.error { throw e }
+        return piece.count
+    }
+
+    private final class NoSink: RawEventSink {
+        static let shared = NoSink()
+        func consume(_ event: inout RawEvent) {}
+        func malformed(line: Int, offset: Int, reason: StaticString, text: UnsafeRawBufferPointer) {}
+    }
+}
+
+/// One lock for the libtraceevent calls that may fill a cache of the handle on first use
+/// (`tep_data_comm_from_pid`, `tep_find_function_info`, `tep_find_event`), so that decoders on
+/// several threads can share a handle. The decoders cache what they get, so it is rarely taken.
+final class TepLock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    @inline(__always) func locked<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}
