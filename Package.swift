@@ -26,7 +26,7 @@ let package = Package(
         // System library: trace.dat writing (libtracecmd's exported output calls) and libtracefs recording.
         .systemLibrary(name: "CTraceCmdWrite", pkgConfig: "libtracecmd",
                        providers: [.apt(["libtracecmd-dev", "libtracefs-dev"])]),
-        // System libraries: zstd (`.zst` inputs, `perf record -z` records), zlib (`.gz`), liblzma (`.xz`).
+        // System libraries: zstd (`.zst` inputs, `perf record -z` records), zlib (`.gz`, trace.dat zlib sections), liblzma (`.xz`).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),

@@ -32,6 +32,32 @@ nokallsyms trace-cmd extract -o same-buffer.v7-zstd.dat >/dev/null
 trace-cmd convert --file-version 6 -i same-buffer.v7-zstd.dat -o same-buffer.v6.dat >/dev/null
 trace-cmd convert --compression none -i same-buffer.v7-zstd.dat -o same-buffer.v7-none.dat >/dev/null
 trace-cmd report -i same-buffer.v7-zstd.dat > same-buffer.report.txt 2>/dev/null
+# v7 with zlib sections. Debian's trace-cmd 3.1.6 is built without zlib (`trace-cmd list -c` lists only zstd: its
+# build had no zlib1g-dev), so the same release is built here from Debian's source, trace-cmd_3.1.6.orig.tar.gz
+# (sha256 from trace-cmd_3.1.6-1.dsc), with zlib1g-dev installed: its Makefile then compiles trace-compress-zlib.c
+# (it links a test program with -lz). Built in the git-ignored .capture-work/ (never committed); it converts the
+# zstd file, and its report of the result must be same-buffer.report.txt byte for byte.
+zlib_trace_cmd() {
+    local w uris want
+    w=$(cd ../.. && pwd)/.capture-work/trace-cmd-zlib
+    mkdir -p "$w/apt/lists/partial" "$w/apt/cache/archives/partial"
+    uris=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources | head -1)
+    printf 'Types: deb-src\nURIs: %s\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uris" > "$w/apt/src.sources"
+    local apto=(-o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts="$w/apt" -o Dir::State::Lists="$w/apt/lists" -o Dir::Cache="$w/apt/cache")
+    apt-get "${apto[@]}" -qq update
+    # On the recording host (2026-11-25) the archive served the .dsc but answered 404 for both tarballs: the orig
+    # tarball was then placed in $w by hand (see README.md); it is used only if its sha256 is the .dsc's.
+    (cd "$w" && apt-get "${apto[@]}" source --download-only trace-cmd=3.1.6-1) || [ -f "$w/trace-cmd_3.1.6.orig.tar.gz" ]
+    want=$(awk '/^Checksums-Sha256:/ { s = 1; next } s && /orig\.tar\.gz$/ { print $1; exit }' "$w/trace-cmd_3.1.6-1.dsc")
+    echo "$want  $w/trace-cmd_3.1.6.orig.tar.gz" | sha256sum -c --quiet -
+    rm -rf "$w/trace-cmd-v3.1.6" && tar -C "$w" -xzf "$w/trace-cmd_3.1.6.orig.tar.gz"
+    make -C "$w/trace-cmd-v3.1.6" -j2 trace-cmd >/dev/null
+    ZLIB_TC=$w/trace-cmd-v3.1.6/tracecmd/trace-cmd
+    "$ZLIB_TC" list -c | grep -q zlib
+    "$ZLIB_TC" convert --compression zlib --file-version 7 -i same-buffer.v7-zstd.dat -o same-buffer.v7-zlib.dat >/dev/null
+    "$ZLIB_TC" report -i same-buffer.v7-zlib.dat 2>/dev/null | cmp - same-buffer.report.txt
+}
+zlib_trace_cmd
 # Two buffers: the top one and an instance "second" with its own events.
 mkdir -p $T/instances/second
 tc_begin "sched:sched_switch"; echo "sched:sched_wakeup" > $T/instances/second/set_event; echo 1 > $T/instances/second/tracing_on
@@ -53,4 +79,5 @@ lz4 -q -9 -f same-buffer.v7-none.dat same-buffer.v7-none.dat.lz4 && rm same-buff
 gzip -9 -k -f same-buffer.trace.txt && xz -9 -k -f same-buffer.trace.txt && zstd -q -19 -k -f same-buffer.trace.txt
 lz4 -q -9 -f cpuclock-g.perf-script.txt cpuclock-g.perf-script.txt.lz4 && rm cpuclock-g.perf-script.txt
 # Versions and kernel, for the README.
-{ uname -r; perf --version; trace-cmd --version 2>&1 | grep '^trace-cmd version'; zstd --version; gzip --version | head -1; xz --version | head -1; lz4 --version; } > versions.txt
+{ uname -r; perf --version; trace-cmd --version 2>&1 | grep '^trace-cmd version'; zstd --version; gzip --version | head -1; xz --version | head -1; lz4 --version
+  echo "same-buffer.v7-zlib.dat: $("$ZLIB_TC" --version 2>&1 | grep '^trace-cmd version'), built from Debian's trace-cmd_3.1.6.orig.tar.gz, $("$ZLIB_TC" list -c | grep -o 'zlib, .*')"; } > versions.txt

@@ -255,13 +255,14 @@ final class CompressedInputTests: XCTestCase {
 }
 
 final class TraceCmdVariantsTests: XCTestCase {
-    /// One buffer taken as ftrace text, trace.dat v7 + zstd, v7 uncompressed and v6 (both LZ4-framed here) and trace-cmd report:
+    /// One buffer taken as ftrace text, trace.dat v7 + zstd, v7 + zlib, v7 uncompressed and v6 (both LZ4-framed here) and trace-cmd report:
     /// 798 events (`trace-cmd report | grep -cP '\[\d+\]\s+\d+\.\d+: '`: 790 mm_page_alloc, 7 sched_switch, 1 print),
     /// the same in every format; the three-line trace_marker write is one tracing_mark_write everywhere.
     func testOneBufferInEveryFormat() throws {
         let expected = ["mm_page_alloc": 790, "sched_switch": 7, "tracing_mark_write": 1]
         var all: [(String, CollectingSink)] = []
-        for f in ["same-buffer.trace.txt", "same-buffer.report.txt", "same-buffer.v7-zstd.dat", "same-buffer.v7-none.dat.lz4", "same-buffer.v6.dat.lz4"] {
+        for f in ["same-buffer.trace.txt", "same-buffer.report.txt", "same-buffer.v7-zstd.dat", "same-buffer.v7-none.dat.lz4", "same-buffer.v6.dat.lz4",
+                  "same-buffer.v7-zlib.dat"] {
             let (s, _) = try readAll(toolsDir + "/" + f)
             XCTAssertTrue(s.malformed.isEmpty, "\(f): \(s.malformed.prefix(3))")
             XCTAssertEqual(histogram(s), expected, f)

@@ -226,7 +226,7 @@ final class FormatEquivalenceTests: XCTestCase {
         // One ftrace buffer in every format: 798 events (`trace-cmd report | grep -cP '\[\d+\]\s+\d+\.\d+: '`).
         let base = try json(t + "/same-buffer.v7-zstd.dat")
         XCTAssertEqual(value(base, "trace.events") as? Int, 798)
-        for f in ["same-buffer.v6.dat.lz4", "same-buffer.trace.txt", "same-buffer.report.txt",
+        for f in ["same-buffer.v6.dat.lz4", "same-buffer.v7-none.dat.lz4", "same-buffer.v7-zlib.dat", "same-buffer.trace.txt", "same-buffer.report.txt",
                   "same-buffer.trace.txt.gz", "same-buffer.trace.txt.xz", "same-buffer.trace.txt.zst"] {
             let j = try json(t + "/" + f)
             assertSameCounts(j, base, f)

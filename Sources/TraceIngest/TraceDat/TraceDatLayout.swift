@@ -75,6 +75,7 @@ struct BinaryCursor {
 }
 
 import CTraceCmd
+import CZlib
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -85,6 +86,7 @@ import Musl
 struct TraceDatSummary {
     var version = 0
     var compression = "none"
+    var bigEndian = false
     var cpus = 0
     var longSize = 8
     var pageSize = 4096
@@ -100,6 +102,17 @@ struct TraceDatSummary {
     var directBlocker: String?
     /// `TRACECMD_OPTION_OFFSET` (`trace-cmd record --ts-offset`): added to every timestamp.
     var timestampOffset: Int64 = 0
+    /// v7: where each metadata section (option ids 15...22: headers, formats, kallsyms, printk
+    /// formats, saved cmdlines ...) lies, for `TraceDatMetadata` to parse them without libtracecmd.
+    var sections: [UInt16: TraceDatSection] = [:]
+}
+
+/// One v7 section's content: `flags` bit 0 set means it is one compressed block
+/// (`compressed u32, uncompressed u32, data`) of the file's compression algorithm.
+struct TraceDatSection {
+    var flags: UInt16
+    var start: Int
+    var size: Int
 }
 
 /// One ring buffer of a trace.dat (the top one or an instance) and where its per-CPU data lies.
@@ -139,6 +152,7 @@ enum TraceDatLayout {
         let endian = try c.u8("the endianness byte")
         guard endian <= 1 else { throw c.fail("endianness byte is \(endian), expected 0 (little) or 1 (big)", at: c.pos - 1) }
         c.bigEndian = endian == 1
+        s.bigEndian = c.bigEndian
         if c.bigEndian { s.directBlocker = "a big-endian file" }
         s.longSize = Int(try c.u8("the long-size byte"))
         guard s.longSize == 4 || s.longSize == 8 else { throw c.fail("long size is \(s.longSize), expected 4 or 8", at: c.pos - 1) }
@@ -366,6 +380,7 @@ enum TraceDatLayout {
             case 15...22:
                 let sec = try d.u64("the offset in option \(id)")
                 let (flags, start, size) = try section(c, at: sec, optionNames[id] ?? "section \(id)", compression: s.compression)
+                s.sections[id] = TraceDatSection(flags: flags, start: start, size: size)
                 if id == 16 { try checkHeadersSection(c, flags: flags, start: start, size: size, s) }
                 if id == 17 || id == 18 {
                     if let text = try sectionText(c, flags: flags, start: start, size: size, s, what: optionNames[id] ?? "a format section") {
@@ -399,19 +414,32 @@ enum TraceDatLayout {
         }
     }
 
-    /// A v7 section's content, decompressed if it has to be; nil when it cannot be (zlib, no libzstd).
-    private static func sectionText(_ c: BinaryCursor, flags: UInt16, start: Int, size: Int, _ s: TraceDatSummary, what: String) throws -> [UInt8]? {
+    /// A v7 section's content, decompressed if it has to be; nil when it cannot be (zstd without libzstd).
+    static func sectionText(_ c: BinaryCursor, flags: UInt16, start: Int, size: Int, _ s: TraceDatSummary, what: String) throws -> [UInt8]? {
         guard flags & 1 != 0 && s.compression != "none" else { return Array(c.bytes[start..<start + size]) }
-        guard s.compression == "zstd", let zstd = Zstd.shared else { return nil }   // libtracecmd checks what we cannot
+        let zstd = Zstd.shared
+        if s.compression == "zstd" && zstd == nil { return nil }   // libtracecmd checks what we cannot
         var h = c
         h.pos = start
         let comp = Int(try h.u32("the compressed size of \(what)"))
         let raw = Int(try h.u32("the uncompressed size of \(what)"))
         guard raw <= 256 << 20, comp <= size - 8 else { throw c.fail("\(what) claims \(raw) bytes uncompressed, not plausible", at: start) }
         var text = [UInt8](repeating: 0, count: raw)
-        let got = text.withUnsafeMutableBytes { zstd.decompress($0.baseAddress, raw, c.bytes.baseAddress! + h.pos, comp) }
-        if zstd.isError(got) != 0 || got != raw {
-            throw c.fail("corrupt zstd block in \(what): it does not decompress to its recorded \(raw) bytes", at: h.pos)
+        let src = c.bytes.baseAddress! + h.pos
+        let ok = text.withUnsafeMutableBytes { dst -> Bool in
+            if s.compression == "zstd", let zstd {
+                let got = zstd.decompress(dst.baseAddress, raw, src, comp)
+                return zstd.isError(got) == 0 && got == raw
+            }
+            // zlib: trace-cmd's zlib protocol writes each block as one zlib stream (`compress2`) and
+            // reads it back with `uncompress`, as here.
+            guard raw > 0 else { return true }
+            var n = uLong(raw)
+            let rc = uncompress(dst.baseAddress!.assumingMemoryBound(to: Bytef.self), &n, src.assumingMemoryBound(to: Bytef.self), uLong(comp))
+            return rc == Z_OK && n == uLong(raw)
+        }
+        if !ok {
+            throw c.fail("corrupt \(s.compression) block in \(what): it does not decompress to its recorded \(raw) bytes", at: h.pos)
         }
         return text
     }

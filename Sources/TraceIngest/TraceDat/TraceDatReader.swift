@@ -16,10 +16,10 @@ public enum TraceDatReaderKind: String, Sendable, CaseIterable {
     case libtracecmd
 }
 
-/// Reads trace-cmd's `trace.dat` (versions 6 and 7; uncompressed, zstd or zlib sections, as far as
-/// the installed libtracecmd supports them) through libtracecmd and libtraceevent, or (the default,
-/// `TraceDatReaderKind.direct`) with the ring-buffer pages decoded here and only the headers and
-/// formats parsed by libtracecmd.
+/// Reads trace-cmd's `trace.dat` (versions 6 and 7; uncompressed, zstd or zlib sections) through
+/// libtracecmd and libtraceevent (only the compressions the installed libtracecmd supports: Debian's
+/// has no zlib), or (the default, `TraceDatReaderKind.direct`) with the ring-buffer pages decoded here
+/// and only the headers and formats parsed by libtracecmd (by `TraceDatMetadata` for zlib files).
 ///
 /// The file's structure is checked first (`TraceDatLayout`), then `tracecmd_open_fd` parses the
 /// headers, event formats, kallsyms and saved cmdlines, and `tracecmd_iterate_events` hands every
@@ -42,6 +42,12 @@ public final class TraceDatReader {
     /// Which reader to use; `readerUsed` says which one read the file (direct falls back to libtracecmd).
     public var kind: TraceDatReaderKind = .direct
     public private(set) var readerUsed: TraceDatReaderKind = .libtracecmd
+    /// The direct reader: parse the headers and formats here (`TraceDatMetadata`) rather than with
+    /// libtracecmd's `tracecmd_open_head`. Always done for zlib files, which Debian's libtracecmd cannot
+    /// decompress; settable so that tests can compare both on the same file.
+    public var parseMetadataHere = false
+    /// Whether the last `read` parsed the metadata here (see `parseMetadataHere`).
+    public private(set) var metadataParsedHere = false
 
     public init(names: StringTable, kind: TraceDatReaderKind = .direct) {
         self.names = names
@@ -59,6 +65,7 @@ public final class TraceDatReader {
             version = layout.version
             compression = layout.compression
             cpus = layout.cpus
+            metadataParsedHere = false
             tracecmd_set_loglevel(TEP_LOG_NONE)
             tep_set_loglevel(TEP_LOG_NONE)
             if kind == .direct && layout.directBlocker == nil {
@@ -72,6 +79,14 @@ public final class TraceDatReader {
             lseek(own, 0, SEEK_SET)
             // libtracecmd owns `own` from here (tracecmd_close closes it).
             guard let handle = tracecmd_open_fd(own, Int32(TRACECMD_FL_LOAD_NO_PLUGINS.rawValue)) else {
+                if layout.compression == "zlib" {
+                    // Debian's libtracecmd 3.1.6 is built without zlib: `trace-cmd list -c` shows only zstd.
+                    let direct = layout.directBlocker.map { "; the direct reader cannot read it either (\($0))" }
+                        ?? "; the direct reader (--reader direct, the default) decompresses zlib itself"
+                    throw InputError.unusable(path: path, format: .traceDat,
+                                              what: "libtracecmd could not open this version \(layout.version) file with zlib-compressed sections: " +
+                                                    "the installed libtracecmd cannot decompress zlib (see `trace-cmd list -c`), or a section is corrupt" + direct)
+                }
                 throw InputError.unusable(path: path, format: .traceDat,
                                           what: "libtracecmd could not read the headers of this version \(layout.version) file " +
                                                 "(compression \(layout.compression)): a metadata section is corrupt, or the compression is not supported by the installed libtracecmd")
@@ -132,13 +147,13 @@ public final class TraceDatReader {
     // MARK: Direct decoding
 
     /// The ring-buffer pages decoded here (`RingBufferMerge`); libtracecmd reads only the headers,
-    /// event formats, kallsyms, printk formats and saved cmdlines (`tracecmd_open_head`), so no
-    /// decompressed CPU data is kept beyond a chunk per CPU.
+    /// event formats, kallsyms, printk formats and saved cmdlines (`tracecmd_open_head`), or, for zlib
+    /// files and with `parseMetadataHere`, `TraceDatMetadata` does. No decompressed CPU data is kept
+    /// beyond a chunk per CPU.
     private func readDirect(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, fd: Int32, path: String,
                             into sink: RawEventSink, check: () throws -> Void) throws {
-        let head = try openHead(layout, fd: fd, path: path)
-        defer { tracecmd_close(head) }
-        let tep = tracecmd_get_tep(head)!
+        let (tep, head) = try openMetadata(layout, file, fd: fd, path: path)
+        defer { if let head { tracecmd_close(head) } else { tep_free(tep) } }
         instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
         let merge = try RingBufferMerge(layout: layout, file: file, path: path, mapped: true)
         let state = IterationState(decoder: TepDecoder(tep: tep, names: names, path: path, format: .traceDat), sink: sink)
@@ -170,19 +185,22 @@ public final class TraceDatReader {
         if let e = iterationError { throw e }
     }
 
-    /// libtracecmd's reading of the headers, event formats, kallsyms, printk formats and saved
-    /// cmdlines only (`tracecmd_open_head`), for the direct decoding. Close it with `tracecmd_close`.
-    private func openHead(_ layout: TraceDatSummary, fd: Int32, path: String) throws -> OpaquePointer {
+    /// The headers, event formats, kallsyms, printk formats and saved cmdlines for the direct
+    /// decoding: read by libtracecmd (`tracecmd_open_head`: close `head` with `tracecmd_close`), or,
+    /// for zlib files and with `parseMetadataHere`, by `TraceDatMetadata` (`head` nil: `tep_free` the tep).
+    private func openMetadata(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, fd: Int32, path: String) throws -> (tep: OpaquePointer, head: OpaquePointer?) {
+        metadataParsedHere = layout.version >= 7 && (parseMetadataHere || layout.compression == "zlib")
+        if metadataParsedHere { return (try TraceDatMetadata.tep(layout, file, path: path), nil) }
         guard let head = tracecmd_open_head("/proc/self/fd/\(fd)", Int32(TRACECMD_FL_LOAD_NO_PLUGINS.rawValue)) else {
             throw InputError.unusable(path: path, format: .traceDat,
                                       what: "libtracecmd could not read the headers of this version \(layout.version) file " +
                                             "(compression \(layout.compression)): a metadata section is corrupt, or the compression is not supported by the installed libtracecmd")
         }
-        guard tracecmd_get_tep(head) != nil else {
+        guard let tep = tracecmd_get_tep(head) else {
             tracecmd_close(head)
             throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd returned no event formats")
         }
-        return head
+        return (tep, head)
     }
 
     // MARK: Pieces
@@ -206,11 +224,12 @@ public final class TraceDatReader {
             readerUsed = .direct
             tracecmd_set_loglevel(TEP_LOG_NONE)
             tep_set_loglevel(TEP_LOG_NONE)
-            let head = try openHead(layout, fd: fd, path: path)
-            defer { tracecmd_close(head) }
+            metadataParsedHere = false
+            let (tep, head) = try openMetadata(layout, file.bytes, fd: fd, path: path)
+            defer { if let head { tracecmd_close(head) } else { tep_free(tep) } }
             instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
             let pieces = TraceDatPieces(merge: try RingBufferMerge(layout: layout, file: file.bytes, path: path, mapped: true),
-                                        tep: tracecmd_get_tep(head)!, path: path, maxRecord: layout.maxPageSize,
+                                        tep: tep, path: path, maxRecord: layout.maxPageSize,
                                         compressedNote: layout.compression == "none" ? "file" : "decompressed CPU",
                                         recordsPerPiece: recordsPerPiece)
             try body(pieces)

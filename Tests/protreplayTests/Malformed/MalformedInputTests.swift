@@ -219,6 +219,16 @@ final class MalformedInputTests: XCTestCase {
         for ext in ["gz", "xz", "zst"] {
             cases.append(try damaged("same-buffer.trace.txt." + ext) { b in for k in stride(from: 30, to: b.count - 8, by: 11) { b[k] ^= 0x3C } })
         }
+        // trace.dat v7 with zlib sections (same-buffer.v7-zlib.dat; offsets from walking its option sections):
+        // the event formats section (at 1885, 124619 zlib bytes) and the saved cmdlines section (at 127678, 239
+        // bytes, parsed only by TraceDatMetadata) damaged behind their zlib headers, and CPU 0's data (at 131072:
+        // `count u32`, then `compressed u32, uncompressed u32` and a zlib stream) damaged inside its first chunk.
+        for (name, from, to) in [("formats", 1885 + 40, 1885 + 400), ("cmdlines", 127678 + 40, 127678 + 200), ("cpu0", 131072 + 40, 131072 + 400)] {
+            let path = try damaged("same-buffer.v7-zlib.dat") { b in for k in stride(from: from, to: to, by: 7) { b[k] ^= 0x5A } }
+            let renamed = dir.appendingPathComponent("bad-zlib-\(name).dat").path
+            try FileManager.default.moveItem(atPath: path, toPath: renamed)
+            cases.append(renamed)
+        }
         for path in cases {
             let r = try runTool(["report", path])
             XCTAssertNotEqual(r.status, 0, path)
