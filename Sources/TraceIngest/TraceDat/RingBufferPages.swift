@@ -266,12 +266,20 @@ final class RingBufferCPU {
 /// Every record of a trace.dat's buffers (the top one, then the instances), merged in timestamp
 /// order as libtracecmd's `tracecmd_iterate_events(_multi)` merges them: the smallest timestamp
 /// first; on a tie the earlier buffer, then the lower CPU.
-struct RingBufferMerge {
-    var streams: [RingBufferCPU]
+final class RingBufferMerge {
+    let streams: [RingBufferCPU]
+    /// The head timestamps in a flat array (UInt64.max: the CPU is done, as a record stamped
+    /// UInt64.max ends a CPU for libtracecmd too), scanned in stream order so the first of equal
+    /// timestamps wins; the streams themselves are touched once per record.
+    private var heads: [UInt64]
+    private var live = 0
+    private var started = false
+    /// The stream `next()` returned last.
+    private var current = -1
 
     /// - Parameter mapped: `file` is an `mmap` of the file (pages read are released behind the reader).
     init(layout: TraceDatSummary, file: UnsafeRawBufferPointer, path: String, mapped: Bool) throws {
-        streams = []
+        var streams: [RingBufferCPU] = []
         for buffer in layout.buffers {
             for c in buffer.cpus where c.size > 0 {
                 streams.append(try RingBufferCPU(cpu: c.cpu, offset: c.offset, size: c.size, file: file, pageSize: buffer.pageSize,
@@ -279,34 +287,35 @@ struct RingBufferMerge {
                                                  timestampOffset: layout.timestampOffset, path: path, releaseBehind: mapped))
             }
         }
+        self.streams = streams
+        heads = [UInt64](repeating: .max, count: streams.count)
     }
 
-    /// Calls `body` with every record in order until it returns non-zero.
-    func forEach(_ body: (RingBufferCPU) -> Int32) throws {
-        // The head timestamps in a flat array (UInt64.max: the CPU is done, as a record stamped
-        // UInt64.max ends a CPU for libtracecmd too), scanned in stream order so the first of equal
-        // timestamps wins; the streams themselves are touched once per record.
-        var heads = [UInt64](repeating: .max, count: streams.count)
-        var live = 0
-        for (k, s) in streams.enumerated() where try s.advance() && s.ts != .max {
-            heads[k] = s.ts
-            live += 1
+    /// The stream whose current record (`ts`, `cpu`, `data`, `size`, `offset`, `missed`) comes next
+    /// in order, nil after the last; the record stays valid until the next call.
+    /// - Throws: `InputError.corrupt` at a damaged page.
+    func next() throws -> RingBufferCPU? {
+        if !started {
+            started = true
+            for (k, s) in streams.enumerated() where try s.advance() && s.ts != .max {
+                heads[k] = s.ts
+                live += 1
+            }
+        } else if current >= 0 {
+            let s = streams[current]
+            if try s.advance() && s.ts != .max { heads[current] = s.ts } else { heads[current] = .max; live -= 1 }
         }
-        try streams.withUnsafeBufferPointer { streams in
-            try heads.withUnsafeMutableBufferPointer { heads in
-                while live > 0 {
-                    var best = -1
-                    var bestTS = UInt64.max
-                    for k in 0..<heads.count where heads[k] < bestTS {
-                        best = k
-                        bestTS = heads[k]
-                    }
-                    unowned(unsafe) let s = streams[best]
-                    if body(s) != 0 { return }
-                    if try s.advance() && s.ts != .max { heads[best] = s.ts } else { heads[best] = .max; live -= 1 }
-                }
+        guard live > 0 else { current = -1; return nil }
+        var best = 0
+        var bestTS = UInt64.max
+        heads.withUnsafeBufferPointer { heads in
+            for k in 0..<heads.count where heads[k] < bestTS {
+                best = k
+                bestTS = heads[k]
             }
         }
+        current = best
+        return streams[best]
     }
 }
 

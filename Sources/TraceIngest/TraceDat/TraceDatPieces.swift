@@ -133,33 +133,24 @@ public final class TraceDatPieces {
     /// - Throws: `InputError` for a damaged page or a record larger than a page, or what `body` throws.
     public func forEachPiece(_ body: (RecordPiece) throws -> Void) throws {
         var piece = pool.take()
-        var failure: Error?
-        try merge.forEach { r in
+        defer { recordsRead = records }
+        while let r = try merge.next() {
             let size = max(0, r.size)
             if size > maxRecord {
-                failure = IterationError.oversized(cpu: r.cpu, offset: r.offset, size: size)
-                return 1
+                throw TraceDatReader.oversizedError(path: path, cpu: r.cpu, offset: r.offset, size: size, maxRecord: maxRecord, note: compressedNote)
             }
             if !piece.append(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: size) {
-                do { try body(piece) } catch { failure = error; return 1 }
+                try body(piece)
                 piece = pool.take()
                 piece.appendAlways(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: size)
             }
-            recordsRead += 1
-            return 0
-        }
-        if let failure {
-            if case let IterationError.oversized(cpu, offset, size) = failure {
-                throw TraceDatReader.oversizedError(path: path, cpu: cpu, offset: offset, size: size, maxRecord: maxRecord, note: compressedNote)
-            }
-            throw failure
+            records += 1
         }
         if !piece.isEmpty { try body(piece) }
     }
 
-    private enum IterationError: Error { case oversized(cpu: Int32, offset: Int, size: Int) }
+    private var records = 0
 }
-
 /// Decodes pieces of a trace.dat into raw events, on one worker thread.
 public final class RecordPieceDecoder {
     private let state: TraceDatReader.IterationState
@@ -170,12 +161,11 @@ public final class RecordPieceDecoder {
         state.compressedNote = compressedNote
     }
 
-    /// Every record of `piece` into `sink`, numbered from 1 within the piece; returns the number of
-    /// records.
+    /// Every record of `piece` into `sink`, numbered from `lineBase + 1`; returns the number of records.
     /// - Throws: `InputError` at a record whose event type the file does not define.
-    public func decode(_ piece: RecordPiece, into sink: RawEventSink) throws -> Int {
+    public func decode(_ piece: RecordPiece, into sink: RawEventSink, lineBase: Int = 0) throws -> Int {
         state.sink = sink
-        state.index = 0
+        state.index = lineBase
         state.error = nil
         state.process(piece)
         state.sink = NoSink.shared

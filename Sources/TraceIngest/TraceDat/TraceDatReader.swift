@@ -70,7 +70,16 @@ public final class TraceDatReader {
             tep_set_loglevel(TEP_LOG_NONE)
             if kind == .direct && layout.directBlocker == nil {
                 readerUsed = .direct
-                try readDirect(layout, file.bytes, fd: fd, path: path, into: sink, check: check)
+                // One thread: the pieces decoded as they are made.
+                try readPieces(layout, file.bytes, fd: fd, path: path, recordsPerPiece: RecordPiece.defaultMaxRecords) { pieces in
+                    let decoder = pieces.makeDecoder(names: names)
+                    var lines = 0
+                    try pieces.forEachPiece { piece in
+                        lines += try decoder.decode(piece, into: sink, lineBase: lines)
+                        piece.releaseLater()
+                        try check()
+                    }
+                }
                 return
             }
             readerUsed = .libtracecmd
@@ -146,45 +155,6 @@ public final class TraceDatReader {
 
     // MARK: Direct decoding
 
-    /// The ring-buffer pages decoded here (`RingBufferMerge`); libtracecmd reads only the headers,
-    /// event formats, kallsyms, printk formats and saved cmdlines (`tracecmd_open_head`), or, for zlib
-    /// files and with `parseMetadataHere`, `TraceDatMetadata` does. No decompressed CPU data is kept
-    /// beyond a chunk per CPU.
-    private func readDirect(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, fd: Int32, path: String,
-                            into sink: RawEventSink, check: () throws -> Void) throws {
-        let (tep, head) = try openMetadata(layout, file, fd: fd, path: path)
-        defer { if let head { tracecmd_close(head) } else { tep_free(tep) } }
-        instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
-        let merge = try RingBufferMerge(layout: layout, file: file, path: path, mapped: true)
-        let state = IterationState(decoder: TepDecoder(tep: tep, names: names, path: path, format: .traceDat), sink: sink)
-        state.maxRecord = layout.maxPageSize
-        state.compressedNote = layout.compression == "none" ? "file" : "decompressed CPU"
-        var iterationError: Error?
-        withoutActuallyEscaping(check) { check in
-            state.check = check
-            let oneThread = getenv("PROTREPLAY_READER_THREADS").map { String(cString: $0) == "1" } ?? false
-            if !oneThread && sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 {
-                pipelined(state) { producer in
-                    do {
-                        try merge.forEach { r in
-                            producer.add(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: r.size)
-                        }
-                    } catch { producer.error = error }
-                }
-            } else {
-                do {
-                    try merge.forEach { r in
-                        state.process(ts: r.ts, cpu: r.cpu, missed: r.missed, offset: r.offset, data: r.data, size: r.size)
-                    }
-                } catch { iterationError = error }
-            }
-            state.check = nil
-        }
-        records = state.index
-        if let e = state.error { throw e }
-        if let e = iterationError { throw e }
-    }
-
     /// The headers, event formats, kallsyms, printk formats and saved cmdlines for the direct
     /// decoding: read by libtracecmd (`tracecmd_open_head`: close `head` with `tracecmd_close`), or,
     /// for zlib files and with `parseMetadataHere`, by `TraceDatMetadata` (`head` nil: `tep_free` the tep).
@@ -224,18 +194,24 @@ public final class TraceDatReader {
             readerUsed = .direct
             tracecmd_set_loglevel(TEP_LOG_NONE)
             tep_set_loglevel(TEP_LOG_NONE)
-            metadataParsedHere = false
-            let (tep, head) = try openMetadata(layout, file.bytes, fd: fd, path: path)
-            defer { if let head { tracecmd_close(head) } else { tep_free(tep) } }
-            instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
-            let pieces = TraceDatPieces(merge: try RingBufferMerge(layout: layout, file: file.bytes, path: path, mapped: true),
-                                        tep: tep, path: path, maxRecord: layout.maxPageSize,
-                                        compressedNote: layout.compression == "none" ? "file" : "decompressed CPU",
-                                        recordsPerPiece: recordsPerPiece)
-            try body(pieces)
-            records = pieces.recordsRead
+            try readPieces(layout, file.bytes, fd: fd, path: path, recordsPerPiece: recordsPerPiece, body)
             return true
         }
+    }
+
+    /// The ring-buffer pages decoded here (`RingBufferMerge`), in pieces; the metadata read by
+    /// `openMetadata`. No decompressed CPU data is kept beyond a chunk per CPU.
+    private func readPieces(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, fd: Int32, path: String, recordsPerPiece: Int,
+                            _ body: (TraceDatPieces) throws -> Void) throws {
+        let (tep, head) = try openMetadata(layout, file, fd: fd, path: path)
+        defer { if let head { tracecmd_close(head) } else { tep_free(tep) } }
+        instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
+        let pieces = TraceDatPieces(merge: try RingBufferMerge(layout: layout, file: file, path: path, mapped: true),
+                                    tep: tep, path: path, maxRecord: layout.maxPageSize,
+                                    compressedNote: layout.compression == "none" ? "file" : "decompressed CPU",
+                                    recordsPerPiece: recordsPerPiece)
+        defer { records = pieces.recordsRead }
+        try body(pieces)
     }
 
     // MARK: Two threads
