@@ -22,6 +22,8 @@ final class TepDecoder {
     /// True for little-endian files with 8-byte longs (not s390x, whose kernel sits at low addresses).
     private let userHalfHasNoSymbols: Bool
     private var plans: [EventPlan?] = []
+    /// `plans` that decode (not `.failed`), unretained.
+    private var readyPlans: [Unmanaged<EventPlan>?] = []
     private var commonType = (offset: 0, size: 2)
     private var commonFlags = (offset: 2, size: 1)
     private var commonPreempt = (offset: 3, size: 1)
@@ -136,7 +138,14 @@ final class TepDecoder {
     func decode(_ data: UnsafeRawPointer, _ size: Int, into ev: inout RawEvent, offset: Int) throws -> Kind? {
         guard let type = typeID(data, size),
               commonPid.offset + commonPid.size <= size, commonFlags.offset < size, commonPreempt.offset < size else { return nil }
-        let plan = try self.plan(type, offset: offset)
+        // The plans made so far, without reference counting per record (`plans` keeps them alive).
+        if type < readyPlans.count, let ready = readyPlans[type] {
+            return ready._withUnsafeGuaranteedRef { decode(data, size, into: &ev, plan: $0) }
+        }
+        return decode(data, size, into: &ev, plan: try self.plan(type, offset: offset))
+    }
+
+    private func decode(_ data: UnsafeRawPointer, _ size: Int, into ev: inout RawEvent, plan: EventPlan) -> Kind {
         ev.name = plan.name
         ev.pid = Int32(truncatingIfNeeded: signExtend(number(data, commonPid.offset, commonPid.size), commonPid.size))
         let rawFlags = UInt8(truncatingIfNeeded: number(data, commonFlags.offset, commonFlags.size))
@@ -218,9 +227,17 @@ final class TepDecoder {
             guard id >= 0 && id < 1 << 20 else { continue }
             if id < plans.count, plans[id] != nil { continue }
             let p = makePlan(event)
-            if id >= plans.count { plans.append(contentsOf: repeatElement(nil, count: id + 1 - plans.count)) }
-            plans[id] = p
+            store(p, at: id)
         }
+    }
+
+    private func store(_ p: EventPlan, at id: Int) {
+        if id >= plans.count {
+            plans.append(contentsOf: repeatElement(nil, count: id + 1 - plans.count))
+            readyPlans.append(contentsOf: repeatElement(nil, count: id + 1 - readyPlans.count))
+        }
+        plans[id] = p
+        readyPlans[id] = p.kind == .failed ? nil : Unmanaged.passUnretained(p)
     }
 
     private func plan(_ type: Int, offset: Int) throws -> EventPlan {
@@ -240,8 +257,7 @@ final class TepDecoder {
         if p.kind == .failed {
             throw InputError.unusable(path: path, format: format, what: "the format of event \(p.display) (id \(type)) could not be parsed by libtraceevent")
         }
-        if type >= plans.count { plans.append(contentsOf: repeatElement(nil, count: type + 1 - plans.count)) }
-        plans[type] = p
+        store(p, at: type)
         return p
     }
 

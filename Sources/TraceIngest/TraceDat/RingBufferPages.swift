@@ -291,19 +291,20 @@ final class RingBufferMerge {
         heads = [UInt64](repeating: .max, count: streams.count)
     }
 
-    /// The stream whose current record (`ts`, `cpu`, `data`, `size`, `offset`, `missed`) comes next
-    /// in order, nil after the last; the record stays valid until the next call.
+    /// The record that comes next in order, nil after the last; it stays valid until the next call.
     /// - Throws: `InputError.corrupt` at a damaged page.
-    func next() throws -> RingBufferCPU? {
+    func next() throws -> Record? {
         if !started {
             started = true
+            refs = streams.map { Unmanaged.passUnretained($0) }
             for (k, s) in streams.enumerated() where try s.advance() && s.ts != .max {
                 heads[k] = s.ts
                 live += 1
             }
         } else if current >= 0 {
-            let s = streams[current]
-            if try s.advance() && s.ts != .max { heads[current] = s.ts } else { heads[current] = .max; live -= 1 }
+            // Unretained: `streams` keeps them alive, and a retain per record costs more than the rest.
+            let ts = try refs[current]._withUnsafeGuaranteedRef { s in try s.advance() ? s.ts : .max }
+            if ts != .max { heads[current] = ts } else { heads[current] = .max; live -= 1 }
         }
         guard live > 0 else { current = -1; return nil }
         var best = 0
@@ -315,8 +316,21 @@ final class RingBufferMerge {
             }
         }
         current = best
-        return streams[best]
+        return refs[best]._withUnsafeGuaranteedRef { s in
+            Record(ts: s.ts, cpu: s.cpu, offset: s.offset, missed: s.missed, data: s.data, size: s.size)
+        }
     }
+
+    /// A record, borrowing its stream's page: valid until the next `next()`.
+    struct Record {
+        var ts: UInt64
+        var cpu: Int32
+        var offset: Int
+        var missed: Int64
+        var data: UnsafeRawPointer?
+        var size: Int
+    }
+    private var refs: [Unmanaged<RingBufferCPU>] = []
 }
 
 /// One CPU's raw ring-buffer data decoded on its own, outside a trace.dat (the `trace-dat-pages`

@@ -351,14 +351,21 @@ public final class TraceDatReader {
 
         /// Every record of `piece`, until one fails (`error`).
         func process(_ piece: RecordPiece) {
+            let sink = self.sink
+            let storage = piece.storage
             piece.headers.withUnsafeBufferPointer { hs in
                 for h in hs where error == nil {
-                    _ = process(ts: h.ts, cpu: h.cpu, missed: h.missed, offset: h.offset, data: UnsafeRawPointer(piece.storage + h.start), size: h.size)
+                    _ = process(ts: h.ts, cpu: h.cpu, missed: h.missed, offset: h.offset, data: UnsafeRawPointer(storage + h.start), size: h.size, sink: sink)
                 }
             }
         }
 
         func process(ts: UInt64, cpu: Int32, missed: Int64, offset: Int, data: UnsafeRawPointer?, size: Int) -> Int32 {
+            process(ts: ts, cpu: cpu, missed: missed, offset: offset, data: data, size: size, sink: sink)
+        }
+
+        @inline(__always)
+        private func process(ts: UInt64, cpu: Int32, missed: Int64, offset: Int, data: UnsafeRawPointer?, size: Int, sink: RawEventSink) -> Int32 {
             if size > maxRecord {
                 error = oversizedError(cpu: cpu, offset: offset, size: size)
                 return 1
