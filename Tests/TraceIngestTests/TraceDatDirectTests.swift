@@ -111,15 +111,18 @@ final class TraceDatDirectTests: XCTestCase {
             let direct = try reader.readInPieces(try TraceInput(path: path), recordsPerPiece: 7) { file in
                 let decoders = (0..<3).map { _ in file.makeDecoder(names: names) }
                 try file.forEachPiece { piece in
-                    XCTAssertLessThanOrEqual(piece.count, 7)
+                    let first = sink.records.count
                     sink.lineBase += try decoders[pieces % 3].decode(piece, into: sink)
+                    // Seven records, and the stack traces that follow the seventh: a stack trace is
+                    // never cut off from its event.
+                    if first < sink.records.count { XCTAssertNotEqual(sink.records[first].kind, .stackTrace, name) }
                     pieces += 1
                     piece.releaseLater()
                 }
             }
             XCTAssertTrue(direct, "\(name): the direct decoder did not take it")
             XCTAssertEqual(reader.records, refReader.records, name)
-            XCTAssertEqual(pieces, (refReader.records + 6) / 7, name)
+            XCTAssertGreaterThanOrEqual(pieces, refReader.records / 8, name)
             XCTAssertEqual(sink.records.count, ref.records.count, name)
             XCTAssertEqual(sink.malformed, ref.malformed, name)
             var shown = 0

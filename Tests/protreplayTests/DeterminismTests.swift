@@ -2,10 +2,11 @@ import XCTest
 import Foundation
 import TestSupport
 
-/// Text is parsed in pieces on several threads (`ParallelTextIngest`): the result must not depend on
-/// the number of threads, on where the pieces are cut, or on mmap vs stdin: byte-identical JSON, on
-/// every real text sample and every scenario, read on one thread in 1 MiB pieces, on three threads in
-/// pieces of about 3000 bytes (hundreds of cuts, many next to stack traces), and from stdin.
+/// Text and trace.dat are read in pieces on several threads (`ParallelIngest`): the result must not
+/// depend on the number of threads, on where the pieces are cut, or on mmap vs stdin: byte-identical
+/// JSON, on every real text sample, every trace.dat and every scenario, read on one thread in 1 MiB
+/// pieces, on three threads in pieces of about 3000 bytes (hundreds of cuts, many next to stack
+/// traces; 46 records for trace.dat), and from stdin.
 final class DeterminismTests: XCTestCase {
     func run(_ args: [String], threads: Int, pieceBytes: Int? = nil, stdin: String? = nil) throws -> String {
         var env = ["PROTREPLAY_READER_THREADS": String(threads)]
@@ -19,10 +20,14 @@ final class DeterminismTests: XCTestCase {
     func testThreadsPiecesAndStdinGiveIdenticalJSON() throws {
         var inputs: [[String]] = []
         for dir in try FileManager.default.contentsOfDirectory(atPath: realDir.path).sorted() {
-            for name in ["trace.lz4", "trace", "perf-script.txt"] {
+            for name in ["trace.lz4", "trace", "perf-script.txt", "trace.dat"] {
                 let p = realDir.appendingPathComponent("\(dir)/\(name)").path
                 if FileManager.default.fileExists(atPath: p) { inputs.append([p, "--model", "auto"]) }
             }
+        }
+        let tools = repoRoot.appendingPathComponent("SampleTraces/tools")
+        for name in try FileManager.default.contentsOfDirectory(atPath: tools.path).sorted() where name.hasSuffix(".dat") || name.hasSuffix(".dat.lz4") {
+            inputs.append([tools.appendingPathComponent(name).path, "--model", "auto"])
         }
         let scenarios = repoRoot.appendingPathComponent("SampleTraces/scenarios")
         for dir in try FileManager.default.contentsOfDirectory(atPath: scenarios.path).sorted() {

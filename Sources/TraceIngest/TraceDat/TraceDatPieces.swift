@@ -49,15 +49,16 @@ public final class RecordPiece: InputPiece, @unchecked Sendable {
         return true
     }
 
-    /// Copies a record into an empty piece, growing its storage when the record is larger than it
-    /// (large sub-buffers).
+    /// Copies a record in whatever the piece holds, growing its storage when the record does not fit
+    /// (a record larger than a piece, with large sub-buffers; a stack trace kept with its event).
     func appendAlways(ts: UInt64, cpu: Int32, offset: Int, missed: Int64, data: UnsafeRawPointer?, size: Int) {
         if used + size > capacity {
-            let grown = UnsafeMutableRawPointer.allocate(byteCount: used + size, alignment: 16)
+            let grownCapacity = max(used + size, 2 * capacity)
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: grownCapacity, alignment: 16)
             grown.copyMemory(from: storage, byteCount: used)
             storage.deallocate()
             storage = grown
-            capacity = used + size
+            capacity = grownCapacity
         }
         if size > 0, let data { (storage + used).copyMemory(from: data, byteCount: size) }
         headers.append(Header(ts: ts, offset: offset, missed: missed, cpu: cpu, start: used, size: size))
@@ -111,8 +112,16 @@ public final class TraceDatPieces {
     /// Records handed out so far.
     public private(set) var recordsRead = 0
 
+    /// Reads record types, to keep a stack trace with the event before it.
+    private let types: TepDecoder
+    /// Event ids of `ftrace:kernel_stack` and `ftrace:user_stack` (-1: not in the file).
+    private let stackIDs: (Int, Int)
+
     init(merge: RingBufferMerge, tep: OpaquePointer, path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int) {
         pool = RecordPiecePool(maxRecords: recordsPerPiece)
+        types = TepDecoder(tep: tep, names: StringTable(), path: path, format: .traceDat)
+        stackIDs = (tep_find_event_by_name(tep, "ftrace", "kernel_stack").map { Int($0.pointee.id) } ?? -1,
+                    tep_find_event_by_name(tep, "ftrace", "user_stack").map { Int($0.pointee.id) } ?? -1)
         self.merge = merge
         self.tep = tep
         self.path = path
@@ -140,8 +149,12 @@ public final class TraceDatPieces {
                 throw TraceDatReader.oversizedError(path: path, cpu: r.cpu, offset: r.offset, size: size, maxRecord: maxRecord, note: compressedNote)
             }
             if !piece.append(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: size) {
-                try body(piece)
-                piece = pool.take()
+                // A stack trace stays in the piece of the event it belongs to (the record before it),
+                // as a ` => frame` line stays with its event in text.
+                if !isStackTrace(r.data, size) {
+                    try body(piece)
+                    piece = pool.take()
+                }
                 piece.appendAlways(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: size)
             }
             records += 1
@@ -150,6 +163,11 @@ public final class TraceDatPieces {
     }
 
     private var records = 0
+
+    private func isStackTrace(_ data: UnsafeRawPointer?, _ size: Int) -> Bool {
+        guard let data, let type = types.typeID(data, size) else { return false }
+        return type == stackIDs.0 || type == stackIDs.1
+    }
 }
 /// Decodes pieces of a trace.dat into raw events, on one worker thread.
 public final class RecordPieceDecoder {
