@@ -134,6 +134,24 @@ final class TraceDatDirectTests: XCTestCase {
         }
     }
 
+    /// A read frees its pieces and their pool (a piece once held its pool strongly, and the pool its
+    /// free pieces: the trace-dat fuzz target's leak check found the cycle).
+    func testPiecesAndTheirPoolAreFreed() throws {
+        weak var piece: RecordPiece?
+        let names = StringTable()
+        let sink = Sink(names: names, withOffsets: false)
+        _ = try TraceDatReader(names: names).readInPieces(try TraceInput(path: toolsDir + "/same-buffer.v7-zstd.dat"), recordsPerPiece: 100) { file in
+            let decoder = file.makeDecoder(names: names)
+            try file.forEachPiece { p in
+                _ = try decoder.decode(p, into: sink)
+                p.releaseLater()
+                piece = p
+            }
+        }
+        XCTAssertGreaterThan(sink.records.count, 700)
+        XCTAssertNil(piece)
+    }
+
     /// `--reader libtracecmd` on the zlib file: Debian's libtracecmd 3.1.6 is built without zlib
     /// (`trace-cmd list -c` shows only zstd), so `tracecmd_open_fd` refuses the file; that is one
     /// `InputError` naming the file and the compression, never a crash.

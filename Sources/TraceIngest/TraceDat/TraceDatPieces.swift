@@ -22,8 +22,8 @@ public final class RecordPiece: InputPiece, @unchecked Sendable {
     private(set) var headers: [Header] = []
     /// The last piece of a read (the two-thread path).
     var last = false
-    /// Where the piece goes back to once released (nil: it is freed).
-    private let pool: RecordPiecePool?
+    /// Where the piece goes back to once released (nil: it is freed). Weak: the pool holds its free pieces.
+    private weak var pool: RecordPiecePool?
     /// The largest file offset among the records (progress).
     public private(set) var endOffset = 0
 
