@@ -70,6 +70,9 @@ public final class SummaryBuilder: ObservationSink {
     /// The line and timestamp of the event being replayed (`ReplayEngine.line`, `.timestamp`): the
     /// `closeLine` of a window that closes at that timestamp.
     public var currentEvent: (() -> (line: Int, ns: UInt64))?
+    /// The same read straight from the engine (no closure call and reference counting per window); it
+    /// must outlive this builder's observations (the pipeline holds both). Takes precedence over `currentEvent`.
+    public unowned(unsafe) var replayEngine: ReplayEngine?
 
     /// `--pid`/`--comm`/`--cpu`/`--time` (docs/report-schema.md, "Filters"): a window is credited when its
     /// holder task and CPU match, clipped to the time range (dropped when it does not overlap it; a clipped
@@ -110,7 +113,9 @@ public final class SummaryBuilder: ObservationSink {
     }
 
     private func fold(_ model: StaticString) -> ModelFold {
-        for (name, f) in folds where name.utf8Start == model.utf8Start || "\(name)" == "\(model)" { return f }
+        // By the static string's address first: comparing the text builds two Strings per window.
+        for (name, f) in folds where name.utf8Start == model.utf8Start { return f }
+        for (name, f) in folds where "\(name)" == "\(model)" { return f }
         let f = newFold()
         folds.append((model, f))
         return f
@@ -138,7 +143,11 @@ public final class SummaryBuilder: ObservationSink {
         var w = w
         // The event being replayed closed it when the window ends at its timestamp (a window dated earlier,
         // e.g. an off-CPU piece found at a later push, keeps no closing line).
-        if w.closeLine == 0, let now = currentEvent?(), now.ns == w.closeNs { w.closeLine = now.line }
+        if w.closeLine == 0 {
+            if let engine = replayEngine {
+                if engine.timestamp == w.closeNs { w.closeLine = engine.line }
+            } else if let now = currentEvent?(), now.ns == w.closeNs { w.closeLine = now.line }
+        }
         if let flt = filter {
             guard flt.matchesPid(w.holderPid), flt.matchesCPU(w.cpu), commMatches(w.holderComm, flt) else { return }
             if let s = flt.startNs {
