@@ -149,14 +149,15 @@ public final class ReplayEngine: ProtEventSink {
     }
 
     private func context(cpu: Int, event: ProtEvent) -> ExecutionContext {
-        let st = cpus[cpu]
+        // Field by field: a copy of the whole `CPUState` would retain and release its IRQ stack per event.
         let pid = event.pid
-        let comm = event.comm != 0 ? event.comm : st.currentComm
-        if let top = st.irqs.last {
+        let comm = event.comm != 0 ? event.comm : cpus[cpu].currentComm
+        let traceStart = cpus[cpu].traceStart
+        if let top = cpus[cpu].irqs.last {
             let kind: ContextKind = top.kind == .nmi ? .nmi : (top.kind == .hardirq ? .hardirq : .softirq)
-            return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: kind, instance: .irq(top.seq), cpuTraceStart: st.traceStart)
+            return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: kind, instance: .irq(top.seq), cpuTraceStart: traceStart)
         }
-        return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: .task, instance: .task(pid), cpuTraceStart: st.traceStart)
+        return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: .task, instance: .task(pid), cpuTraceStart: traceStart)
     }
 
     /// Brings the CPU's IRQ stack in line with what the flags say the event ran in
