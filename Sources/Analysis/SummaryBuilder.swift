@@ -43,9 +43,10 @@ public final class SummaryBuilder: ObservationSink {
     }
 
     final class ModelFold {
-        var granted = LayerFold()
-        var effective = LayerFold()
-        var intended = LayerFold()
+        // Constant: every window reads one of them, without reference counting.
+        let granted = LayerFold()
+        let effective = LayerFold()
+        let intended = LayerFold()
         var accesses = AccessSummary()
         var accessSites = IDTally()
         var anomalies = AnomalySummary()
@@ -114,7 +115,7 @@ public final class SummaryBuilder: ObservationSink {
 
     private func fold(_ model: StaticString) -> ModelFold {
         // By the static string's address first: comparing the text builds two Strings per window.
-        for (name, f) in folds where name.utf8Start == model.utf8Start { return f }
+        for i in folds.indices where folds[i].0.utf8Start == model.utf8Start { return folds[i].1 }
         for (name, f) in folds where "\(name)" == "\(model)" { return f }
         let f = newFold()
         folds.append((model, f))

@@ -61,7 +61,9 @@ public final class ReplayEngine: ProtEventSink {
     private var irqSeq: UInt64 = 0
     /// Per tag ordinal: is the event used (by the engine or a model), and which models want it.
     private var wanted: [Bool]
-    private var modelsFor: [[ProtectionModel]]
+    /// Per tag ordinal, the models that want it. Constant (`let`), like `models` and `sink`: the per-event
+    /// path can then read them without reference counting.
+    private let modelsFor: [[ProtectionModel]]
 
     /// The kinds the engine or a model consumes: everything else need not be decoded.
     public var wantedTags: Set<ProtEventTag> {
@@ -99,7 +101,7 @@ public final class ReplayEngine: ProtEventSink {
         }
         let ctx = context(cpu: cpu, event: event)
         if used {
-            for m in modelsFor[ordinal] { m.apply(event, in: ctx, emit: sink) }
+            for i in modelsFor[ordinal].indices { modelsFor[ordinal][i].apply(event, in: ctx, emit: sink) }
         }
         switch event.kind {
         case let .irqExit(kind, _):
