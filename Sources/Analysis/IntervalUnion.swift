@@ -43,9 +43,14 @@ public struct IntervalUnion: Sendable {
             if j == a {
                 starts.insert(lo, at: a); ends.insert(close, at: a)
             } else {
+                // In place (a one-element array literal here cost an allocation per overlapping window).
                 let s = min(starts[a], lo), e = max(ends[j - 1], close)
-                starts.replaceSubrange(a..<j, with: [s])
-                ends.replaceSubrange(a..<j, with: [e])
+                starts[a] = s
+                ends[a] = e
+                if j - a > 1 {
+                    starts.removeSubrange((a + 1)..<j)
+                    ends.removeSubrange((a + 1)..<j)
+                }
             }
         }
         if starts.count > IntervalUnion.spanLimit { seal(starts.count / 2) }

@@ -11,7 +11,14 @@ public final class SummaryBuilder: ObservationSink {
     public static let anomalyExampleLimit = 10
 
     final class LayerFold {
-        var all = WindowStats()
+        /// Every window of the layer: the merge of its scopes (each window has exactly one), made when the
+        /// summary is read instead of being recorded a third time per window. Percentiles come out the same:
+        /// the merge records the same values (exact up to `DurationDistribution.exactLimit`, then one histogram).
+        var all: WindowStats {
+            var s = WindowStats()
+            for scope in byScope where scope.windows > 0 { s.merge(scope) }
+            return s
+        }
         var byScope = [WindowStats](repeating: WindowStats(), count: Scope.allCases.count)
         /// Few distinct APIs per model: a short list compared by the static string's address.
         var byAPI: [(StaticString, WindowStats)] = []
@@ -25,7 +32,6 @@ public final class SummaryBuilder: ObservationSink {
         func add(_ w: ExposureWindow) {
             let d = w.durationNs
             let c = w.censored, u = w.uncertain
-            all.add(durationNs: d, censored: c, uncertain: u)
             byScope[w.scope.index].add(durationNs: d, censored: c, uncertain: u)
             union.add(open: w.openNs, close: w.closeNs)
             unionByScope[w.scope.index].add(open: w.openNs, close: w.closeNs)
@@ -43,9 +49,10 @@ public final class SummaryBuilder: ObservationSink {
     }
 
     final class ModelFold {
-        var granted = LayerFold()
-        var effective = LayerFold()
-        var intended = LayerFold()
+        // Constant: every window reads one of them, without reference counting.
+        let granted = LayerFold()
+        let effective = LayerFold()
+        let intended = LayerFold()
         var accesses = AccessSummary()
         var accessSites = IDTally()
         var anomalies = AnomalySummary()
@@ -70,6 +77,9 @@ public final class SummaryBuilder: ObservationSink {
     /// The line and timestamp of the event being replayed (`ReplayEngine.line`, `.timestamp`): the
     /// `closeLine` of a window that closes at that timestamp.
     public var currentEvent: (() -> (line: Int, ns: UInt64))?
+    /// The same read straight from the engine (no closure call and reference counting per window); it
+    /// must outlive this builder's observations (the pipeline holds both). Takes precedence over `currentEvent`.
+    public unowned(unsafe) var replayEngine: ReplayEngine?
 
     /// `--pid`/`--comm`/`--cpu`/`--time` (docs/report-schema.md, "Filters"): a window is credited when its
     /// holder task and CPU match, clipped to the time range (dropped when it does not overlap it; a clipped
@@ -110,7 +120,9 @@ public final class SummaryBuilder: ObservationSink {
     }
 
     private func fold(_ model: StaticString) -> ModelFold {
-        for (name, f) in folds where name.utf8Start == model.utf8Start || "\(name)" == "\(model)" { return f }
+        // By the static string's address first: comparing the text builds two Strings per window.
+        for i in folds.indices where folds[i].0.utf8Start == model.utf8Start { return folds[i].1 }
+        for (name, f) in folds where "\(name)" == "\(model)" { return f }
         let f = newFold()
         folds.append((model, f))
         return f
@@ -138,7 +150,11 @@ public final class SummaryBuilder: ObservationSink {
         var w = w
         // The event being replayed closed it when the window ends at its timestamp (a window dated earlier,
         // e.g. an off-CPU piece found at a later push, keeps no closing line).
-        if w.closeLine == 0, let now = currentEvent?(), now.ns == w.closeNs { w.closeLine = now.line }
+        if w.closeLine == 0 {
+            if let engine = replayEngine {
+                if engine.timestamp == w.closeNs { w.closeLine = engine.line }
+            } else if let now = currentEvent?(), now.ns == w.closeNs { w.closeLine = now.line }
+        }
         if let flt = filter {
             guard flt.matchesPid(w.holderPid), flt.matchesCPU(w.cpu), commMatches(w.holderComm, flt) else { return }
             if let s = flt.startNs {

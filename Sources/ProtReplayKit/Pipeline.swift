@@ -82,7 +82,7 @@ public final class Pipeline {
         resolver.onDirectMapBaseDefaulted = { Pipeline.warn("\(sourceName): \($0)") }
         let engine = ReplayEngine(models: ms, sink: builder, limit: limit)
         self.engine = engine
-        builder.currentEvent = { [unowned engine] in (engine.line, engine.timestamp) }
+        builder.replayEngine = engine
         if selection != nil { source.wantedTags = engine.wantedTags }
         if let f = settings.filter, !f.isEmpty {
             filter = f

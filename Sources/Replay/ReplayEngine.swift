@@ -61,7 +61,9 @@ public final class ReplayEngine: ProtEventSink {
     private var irqSeq: UInt64 = 0
     /// Per tag ordinal: is the event used (by the engine or a model), and which models want it.
     private var wanted: [Bool]
-    private var modelsFor: [[ProtectionModel]]
+    /// Per tag ordinal, the models that want it. Constant (`let`), like `models` and `sink`: the per-event
+    /// path can then read them without reference counting.
+    private let modelsFor: [[ProtectionModel]]
 
     /// The kinds the engine or a model consumes: everything else need not be decoded.
     public var wantedTags: Set<ProtEventTag> {
@@ -99,7 +101,7 @@ public final class ReplayEngine: ProtEventSink {
         }
         let ctx = context(cpu: cpu, event: event)
         if used {
-            for m in modelsFor[ordinal] { m.apply(event, in: ctx, emit: sink) }
+            for i in modelsFor[ordinal].indices { modelsFor[ordinal][i].apply(event, in: ctx, emit: sink) }
         }
         switch event.kind {
         case let .irqExit(kind, _):
@@ -149,14 +151,15 @@ public final class ReplayEngine: ProtEventSink {
     }
 
     private func context(cpu: Int, event: ProtEvent) -> ExecutionContext {
-        let st = cpus[cpu]
+        // Field by field: a copy of the whole `CPUState` would retain and release its IRQ stack per event.
         let pid = event.pid
-        let comm = event.comm != 0 ? event.comm : st.currentComm
-        if let top = st.irqs.last {
+        let comm = event.comm != 0 ? event.comm : cpus[cpu].currentComm
+        let traceStart = cpus[cpu].traceStart
+        if let top = cpus[cpu].irqs.last {
             let kind: ContextKind = top.kind == .nmi ? .nmi : (top.kind == .hardirq ? .hardirq : .softirq)
-            return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: kind, instance: .irq(top.seq), cpuTraceStart: st.traceStart)
+            return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: kind, instance: .irq(top.seq), cpuTraceStart: traceStart)
         }
-        return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: .task, instance: .task(pid), cpuTraceStart: st.traceStart)
+        return ExecutionContext(cpu: Int32(cpu), pid: pid, comm: comm, kind: .task, instance: .task(pid), cpuTraceStart: traceStart)
     }
 
     /// Brings the CPU's IRQ stack in line with what the flags say the event ran in

@@ -175,21 +175,24 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             api = .kmapLocalPage
         }
         // Taken out of the map while it changes, so that its arrays are not copied (copy-on-write).
-        let existing = tasks.removeValue(forKey: ctx.pid)
+        // Only whether there was one is kept: a second reference to its arrays would make `append` copy them.
         var t: KmapLocalStack
-        if let existing {
+        let existed: Bool
+        if let existing = tasks.removeValue(forKey: ctx.pid) {
             t = existing
+            existed = true
         } else {
             guard admitTask() else { return }
             t = KmapLocalStack()
+            existed = false
         }
         guard t.entries.count < KmapLocalStack.trackedDepth else {
             limit.refuse(name, "kmap_local_depth", fixedLimit: KmapLocalStack.trackedDepth, noun: "kmap_local slots on one task's stack")
-            if existing != nil { tasks[ctx.pid] = t }
+            if existed { tasks[ctx.pid] = t }
             return
         }
         guard admit(localSlots, "kmap_local_slots") else {
-            if existing != nil { tasks[ctx.pid] = t }
+            if existed { tasks[ctx.pid] = t }
             return
         }
         if t.onCPU == nil { t.onCPU = ctx.cpu }
@@ -223,10 +226,9 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         switch api {
         case .kmapLocalPfn:
             // Changed in place (`values[index]`): no copy of the task's arrays.
+            // (A mutating method: reading `values[ti]` would copy the stack and retain its arrays.)
             guard let ti = tasks.index(forKey: ctx.pid),
-                  let i = tasks.values[ti].entries.lastIndex(where: { $0.holder == ctx.instance && $0.vaddr == nil }) else { return }
-            tasks.values[ti].entries[i].vaddr = vaddr & ~0xfff
-            if tasks.values[ti].entries[i].site == 0 && tasks.values[ti].entries[i].api == .kmapLocalPfn { tasks.values[ti].entries[i].site = e.site }
+                  tasks.values[ti].returnedPfn(holder: ctx.instance, vaddr: vaddr & ~0xfff, site: e.site) else { return }
             fixmapLow = min(fixmapLow, vaddr & ~0xfff)
             fixmapHigh = max(fixmapHigh, vaddr & ~0xfff)
         case .kmapLocalPage:
@@ -237,10 +239,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                 return
             }
             if p.pushed {
-                if let i = tasks.values[ti].entries.lastIndex(where: { $0.holder == ctx.instance && $0.openNs == p.openNs }) {
-                    if e.site != 0 { tasks.values[ti].entries[i].site = e.site }
-                    if tasks.values[ti].entries[i].vaddr == nil { tasks.values[ti].entries[i].vaddr = vaddr & ~0xfff }
-                }
+                tasks.values[ti].returnedPage(holder: ctx.instance, openNs: p.openNs, vaddr: vaddr & ~0xfff, site: e.site)
             } else {
                 kmapLocalLowmem += 1
                 if admit(lowmemMappings, "lowmem_mappings") {
@@ -268,14 +267,16 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
     private func kunmapLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         let address = vaddr & ~0xfff
         // Taken out of the map while it changes (no copy-on-write); every path below puts it back.
-        let existing = tasks.removeValue(forKey: ctx.pid)
-        var t = existing ?? KmapLocalStack()
+        // Only whether there was one is kept: a second reference to its arrays would make `popLast` copy them.
+        var t: KmapLocalStack
+        let existed: Bool
+        if let existing = tasks.removeValue(forKey: ctx.pid) { t = existing; existed = true } else { t = KmapLocalStack(); existed = false }
         // A lowmem mapping: kunmap_local_indexed returns early, nothing is popped.
         let tookLowmem = t.takeLowmem(address)
         if tookLowmem { lowmemMappings -= 1 }
         if tookLowmem || (!t.entries.contains { $0.vaddr == address } && isLowmem(address)) {
             kunmapLocalLowmem += 1
-            if existing != nil || admitTask() { tasks[ctx.pid] = t }
+            if existed || admitTask() { tasks[ctx.pid] = t }
             return
         }
         guard let top = t.entries.popLast() else {
@@ -287,10 +288,10 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                                pid: ctx.pid, comm: ctx.comm, kind: ctx.kind, cpu: ctx.cpu,
                                open: ctx.cpuTraceStart, close: e.timestamp, site: e.site, cause: .unmap)
                 w.censoredLeft = true
-                w.uncertain = t.crossedGap || (existing == nil && tasksRefused)
+                w.uncertain = t.crossedGap || (!existed && tasksRefused)
                 emit.window(w)
             }
-            if existing != nil || admitTask() { tasks[ctx.pid] = t }
+            if existed || admitTask() { tasks[ctx.pid] = t }
             return
         }
         localSlots -= 1

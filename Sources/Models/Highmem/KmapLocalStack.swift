@@ -56,6 +56,23 @@ struct KmapLocalStack {
         return 1
     }
 
+    /// `__kmap_local_pfn_prot` returned `vaddr` (page-aligned) in `holder`: the newest slot it pushed
+    /// without an address gets it, and the call site if it has none. False when there is no such slot.
+    mutating func returnedPfn(holder: ContextInstance, vaddr: UInt64, site: StringTable.ID) -> Bool {
+        guard let i = entries.lastIndex(where: { $0.holder == holder && $0.vaddr == nil }) else { return false }
+        entries[i].vaddr = vaddr
+        if entries[i].site == 0 && entries[i].api == .kmapLocalPfn { entries[i].site = site }
+        return true
+    }
+
+    /// `__kmap_local_page_prot` returned `vaddr` (page-aligned) for the slot `holder` pushed at `openNs`:
+    /// the return's call site (when known) replaces the slot's, and the slot gets the address if it has none.
+    mutating func returnedPage(holder: ContextInstance, openNs: UInt64, vaddr: UInt64, site: StringTable.ID) {
+        guard let i = entries.lastIndex(where: { $0.holder == holder && $0.openNs == openNs }) else { return }
+        if site != 0 { entries[i].site = site }
+        if entries[i].vaddr == nil { entries[i].vaddr = vaddr }
+    }
+
     /// Removes a lowmem mapping with this (page-aligned) address; true if there was one.
     mutating func takeLowmem(_ pageAddress: UInt64) -> Bool {
         guard let i = lowmemOutstanding.lastIndex(of: pageAddress) else { return false }

@@ -153,6 +153,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     /// The lines of the events that opened the global window and (for every CPU at once) the lag windows.
     private var globalOpenLine: StoredLine = 0, globalLagLine: StoredLine = 0
     private var cpusSeen: Set<Int32> = []
+    private var cpuNoted: [Bool] = []
     private var firstTimestamp: UInt64?
     private var lastTimestamp: UInt64 = 0
 
@@ -305,7 +306,14 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     private func note(_ ctx: ExecutionContext, at ts: UInt64) {
         if firstTimestamp == nil { firstTimestamp = ts }
         lastTimestamp = max(lastTimestamp, ts)
-        cpusSeen.insert(ctx.cpu)
+        // A flag per CPU in front of the set: a set insertion hashes on every event.
+        let cpuIndex = Int(ctx.cpu)
+        if cpuIndex >= 0 {
+            if cpuIndex >= cpuNoted.count { cpuNoted.append(contentsOf: repeatElement(false, count: cpuIndex + 1 - cpuNoted.count)) }
+            if !cpuNoted[cpuIndex] { cpuNoted[cpuIndex] = true; cpusSeen.insert(ctx.cpu) }
+        } else {
+            cpusSeen.insert(ctx.cpu)
+        }
         let task = ContextInstance.task(ctx.pid)
         let taskKnown = contexts[task] != nil
         if !taskKnown, admit(contexts.count, "contexts") {

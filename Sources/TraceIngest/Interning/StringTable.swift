@@ -37,7 +37,9 @@ public final class StringTable {
     /// Direct-mapped cache in front of the table for strings of at most 16 bytes (event names and
     /// comm names nearly always are): (length, first 8 bytes, last 8 bytes) identify them exactly.
     private struct CacheEntry { var a: UInt64 = 0; var b: UInt64 = 0; var length: Int = -1; var id: ID = 0 }
-    private var cache = [CacheEntry](repeating: CacheEntry(), count: 512)
+    /// 4096 entries: kretprobe call sites (`caller+0x51/0x60` -> `caller`) are interned on every return and
+    /// run to hundreds of distinct names.
+    private var cache = [CacheEntry](repeating: CacheEntry(), count: 4096)
 
     public init(capacityLimit: Int = 4_000_000) {
         self.capacityLimit = capacityLimit
@@ -60,7 +62,10 @@ public final class StringTable {
         let n = bytes.count
         if n == 0 { return 0 }
         let (a, b) = StringTable.words(bytes)
-        let slot = Int(truncatingIfNeeded: ((a &* 0x9E3779B97F4A7C15) ^ (b &+ UInt64(n))) >> 55)
+        // Multiplied after combining, so that every bit of both words reaches the slot: `kmap_local_page_ret`
+        // and `kmap_local_pfn_ret` share their first 8 bytes and the top half of their last 8, and with only
+        // the first word multiplied they took one slot, evicting each other on every other line.
+        let slot = Int(truncatingIfNeeded: (((a &* 0x9E3779B97F4A7C15) ^ b ^ UInt64(n)) &* 0xff51_afd7_ed55_8ccd) >> 52)
         let e = cache[slot]
         // Up to 16 bytes the two words are the whole string; longer ones are checked against the arena.
         if e.length == n && e.a == a && e.b == b && (n <= 16 || equals(Int(e.id), bytes)) { return e.id }
