@@ -214,6 +214,16 @@ final class TepDecoder {
         }
     }
 
+    /// `preparePlans`, and libtraceevent's function map built (its first lookup sorts it): after this,
+    /// decoders on several threads sharing one `tep` only read it.
+    func prepareForThreads() {
+        preparePlans()
+        var name: UnsafePointer<CChar>?
+        var start: UInt64 = 0
+        var size: UInt = 0
+        _ = tep_find_function_info(tep, 0xffff_ffff_8100_0000, &name, &start, &size)
+    }
+
     private func plan(_ type: Int, offset: Int) throws -> EventPlan {
         if type < plans.count, let p = plans[type] {
             if p.kind == .failed {
