@@ -9,43 +9,50 @@ import CZstd
 /// (Threads and JSON: `protreplayTests/PerfDataParallelTests`.)
 final class PerfDataChunkTests: XCTestCase {
     /// Every record of `path`, read on one thread.
-    func sequential(_ path: String) throws -> (records: [Rec], malformed: [String]) {
+    /// (`error`: what stopped the read, after `records`.)
+    func sequential(_ path: String) throws -> (records: [Rec], malformed: [String], error: String) {
         let names = StringTable()
         let sink = CollectingSink(names: names)
-        try PerfDataReader(names: names).read(try TraceInput(path: path), into: sink) {}
-        return (sink.records, sink.malformed.map { "\($0.line) \($0.reason) \($0.text)" })
+        var failure = ""
+        do { try PerfDataReader(names: names).read(try TraceInput(path: path), into: sink) {} } catch { failure = "\(error)" }
+        return (sink.records, sink.malformed.map { "\($0.line) \($0.reason) \($0.text)" }, failure)
     }
 
     /// Every record of `path`, cut into chunks of about `chunkBytes` bytes (a pool of three, reused) and
     /// decoded by `decoders` decoders in turn; line numbers made absolute as the merger does.
-    func chunked(_ path: String, chunkBytes: Int, decoders count: Int) throws -> (records: [Rec], malformed: [String], chunks: Int) {
+    func chunked(_ path: String, chunkBytes: Int, decoders count: Int) throws -> (records: [Rec], malformed: [String], chunks: Int, error: String) {
         let names = StringTable()
         let sink = CollectingSink(names: names)
         var chunks = 0
         var base = 0
         var lines: [Int] = []
         var malformedBase: [Int] = []
-        try PerfDataReader(names: names).withRecords(try TraceInput(path: path)) { records in
-            let decoders = records.makeDecoders(count)
-            let pool = (0..<3).map { _ in PerfRecordChunk() }
-            try records.forEachChunk(chunkBytes: chunkBytes, next: {
-                let c = pool[chunks % pool.count]
-                records.releaseMerged(c)
-                return c
-            }, send: { chunk in
-                let d = decoders[chunks % decoders.count]
-                let before = sink.records.count, malformedBefore = sink.malformed.count
-                try d.decode(chunk, into: sink)
-                lines += Array(repeating: base, count: sink.records.count - before)
-                malformedBase += Array(repeating: base, count: sink.malformed.count - malformedBefore)
-                base += d.emitted
-                chunks += 1
-            })
-        }
+        var failure = ""
+        do {
+            try PerfDataReader(names: names).withRecords(try TraceInput(path: path)) { records in
+                let decoders = records.makeDecoders(count)
+                let pool = (0..<3).map { _ in PerfRecordChunk() }
+                try records.forEachChunk(chunkBytes: chunkBytes, next: {
+                    let c = pool[chunks % pool.count]
+                    records.releaseMerged(c)
+                    return c
+                }, send: { chunk in
+                    let d = decoders[chunks % decoders.count]
+                    let before = sink.records.count, malformedBefore = sink.malformed.count
+                    defer {
+                        lines += Array(repeating: base, count: sink.records.count - before)
+                        malformedBase += Array(repeating: base, count: sink.malformed.count - malformedBefore)
+                        base += d.emitted
+                        chunks += 1
+                    }
+                    try d.decode(chunk, into: sink)
+                })
+            }
+        } catch { failure = "\(error)" }
         var recs = sink.records
         for i in recs.indices { recs[i].line += lines[i] }
         let malformed = sink.malformed.enumerated().map { "\($1.line + malformedBase[$0]) \($1.reason) \($1.text)" }
-        return (recs, malformed, chunks)
+        return (recs, malformed, chunks, failure)
     }
 
     func testEverySamplePerfDataChunkedGivesTheRecordsOfOneThread() throws {
@@ -57,6 +64,7 @@ final class PerfDataChunkTests: XCTestCase {
         for path in files.sorted() {
             let one = try sequential(path)
             XCTAssertFalse(one.records.isEmpty, path)
+            XCTAssertEqual(one.error, "", path)
             for (size, decoders) in [(256, 2), (3000, 3), (1 << 20, 1)] {
                 let many = try chunked(path, chunkBytes: size, decoders: decoders)
                 XCTAssertEqual(many.records.count, one.records.count, "\(path), \(size)-byte chunks")
@@ -161,6 +169,7 @@ final class PerfDataChunkTests: XCTestCase {
             let path = dir.appendingPathComponent(compressed ? "synthetic-z.perf.data" : "synthetic.perf.data").path
             XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(Self.syntheticFile(compressed: compressed))))
             let one = try sequential(path)
+            XCTAssertEqual(one.error, "")
             let events = one.records.filter { $0.kind == .event }
             XCTAssertEqual(events.count, 74, "compressed \(compressed)")
             // Time order across rounds, and the comm each thread had at that point.
@@ -180,7 +189,7 @@ final class PerfDataChunkTests: XCTestCase {
         }
     }
 
-    /// A pipe-mode file (read to its end) cut short fails with the same error chunked.
+    /// A pipe-mode file (read to its end) cut short fails with the same error chunked, after the same records.
     func testTruncatedFileFailsAlikeChunked() throws {
         let dir = try temporaryDirectory(self)
         let pipe = [UInt8](try Data(contentsOf: ingestRepoRoot.appendingPathComponent("SampleTraces/tools/mixed-pipe.perf.data")))
@@ -189,11 +198,10 @@ final class PerfDataChunkTests: XCTestCase {
             for cut in stride(from: all.count / 2 + 3, to: all.count, by: max(1, all.count / 23)) {
                 let path = dir.appendingPathComponent("cut-\(name)-\(cut).perf.data").path
                 XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(all[0..<cut])))
-                var oneError = "", manyError = ""
-                do { _ = try sequential(path) } catch { oneError = "\(error)" }
-                do { _ = try chunked(path, chunkBytes: 300, decoders: 2) } catch { manyError = "\(error)" }
-                XCTAssertEqual(manyError, oneError, "\(name) cut at \(cut)")
-                if !oneError.isEmpty { failures += 1 }
+                let one = try sequential(path), many = try chunked(path, chunkBytes: 300, decoders: 2)
+                XCTAssertEqual(many.error, one.error, "\(name) cut at \(cut)")
+                XCTAssertEqual(many.records, one.records, "\(name) cut at \(cut)")
+                if !one.error.isEmpty { failures += 1 }
             }
             XCTAssertGreaterThan(failures, 3, name)
         }

@@ -31,6 +31,14 @@ public final class PerfDataRecords {
     /// Where a sample says which attribute it belongs to (nil: there is only one, or no way to tell).
     private let idOffset: Int?
     private let first: PerfDataReader.Attr
+    /// Sample id -> attribute index for ids in `idBase ..< idBase + idSpan` (perf numbers them
+    /// consecutively), so that the three lookups per sample hash nothing; other ids use `idToAttr`.
+    private let idBase: UInt64
+    private let idSpan: UInt64
+    private let attrIndexByID: UnsafeMutablePointer<Int32>
+    /// `attrs`, read without reference counting on the per-record paths.
+    private let attrTable: UnsafeMutablePointer<PerfDataReader.Attr>
+    private let attrCount: Int
 
     init(reader: PerfDataReader, bytes: UnsafeRawBufferPointer, start: Int, size: Int, attrs: [PerfDataReader.Attr], idToAttr: [UInt64: Int],
          tep: OpaquePointer, pipe: Bool, path: String, release: @escaping (Int) -> Void) throws {
@@ -63,6 +71,22 @@ public final class PerfDataRecords {
         }
         idOffset = io
         first = first0
+        let lo = idToAttr.keys.min() ?? 0, hi = idToAttr.keys.max() ?? 0
+        idBase = lo
+        idSpan = idToAttr.isEmpty || hi - lo >= 1 << 16 ? 0 : hi - lo + 1
+        attrIndexByID = .allocate(capacity: Int(idSpan) + 1)
+        attrIndexByID.initialize(repeating: 0, count: Int(idSpan) + 1)
+        if idSpan > 0 { for (id, k) in idToAttr { attrIndexByID[Int(id - lo)] = Int32(k) } }
+        attrTable = .allocate(capacity: attrs.count)
+        attrTable.initialize(from: attrs, count: attrs.count)
+        attrCount = attrs.count
+    }
+
+    deinit {
+        attrIndexByID.deallocate()
+        attrTable.deinitialize(count: attrs.count)
+        attrTable.deallocate()
+        comms.deallocate()
     }
 
     /// Size of the whole file.
@@ -70,8 +94,11 @@ public final class PerfDataRecords {
 
     @inline(__always)
     func attrFor(_ base: UnsafeRawPointer, _ off: Int, _ recEnd: Int) -> PerfDataReader.Attr {
-        guard attrs.count > 1, let io = idOffset, off + io + 8 <= recEnd else { return attrs[0] }
-        return attrs[idToAttr[base.loadUnaligned(fromByteOffset: off + io, as: UInt64.self)] ?? 0]
+        guard attrCount > 1, let io = idOffset, off + io + 8 <= recEnd else { return attrTable[0] }
+        let id = base.loadUnaligned(fromByteOffset: off + io, as: UInt64.self)
+        let d = id &- idBase
+        if d < idSpan { return attrTable[Int(attrIndexByID[Int(d)])] }
+        return attrTable[idToAttr[id] ?? 0]
     }
 
     /// The sample_id_all trailer of a non-sample record: (time, cpu).
@@ -116,40 +143,55 @@ public final class PerfDataRecords {
         var open: PerfRecordChunk?
         var pendingRelease = -1
         var reached = start
-        try order(deliver: { ref, base in
-            let chunk: PerfRecordChunk
-            if let c = open {
-                chunk = c
-            } else {
-                chunk = try next()
-                chunk.reset(fileBase: fileBase)
-                chunk.releaseAfterMerge = pendingRelease
-                pendingRelease = -1
-                open = chunk
+        // Whether `next` or `send` threw (else the ordering found the file corrupt).
+        var callbackFailed = false
+        func call<T>(_ f: () throws -> T) throws -> T {
+            do { return try f() } catch { callbackFailed = true; throw error }
+        }
+        do {
+            try order(deliver: { ref, base in
+                let chunk: PerfRecordChunk
+                if let c = open {
+                    chunk = c
+                } else {
+                    chunk = try call(next)
+                    chunk.reset(fileBase: fileBase)
+                    chunk.releaseAfterMerge = pendingRelease
+                    pendingRelease = -1
+                    open = chunk
+                }
+                let recSize = Int(base.loadUnaligned(fromByteOffset: ref.offset + 6, as: UInt16.self))
+                if base == fileBase {
+                    chunk.append(ref)
+                    reached = max(reached, ref.offset + recSize)
+                } else {
+                    // Decompressed records are overwritten as the stream goes on: the chunk keeps a copy.
+                    var r = ref
+                    r.offset = chunk.copy(base + ref.offset, recSize)
+                    r.copied = true
+                    chunk.append(r)
+                    reached = max(reached, ref.reportOffset)
+                }
+                chunk.bytes += recSize
+                if chunk.bytes >= chunkBytes {
+                    chunk.progressOffset = reached
+                    open = nil
+                    try call { try send(chunk) }
+                }
+            }, releasable: { offset in
+                // Safe to drop once every record handed out before this point is merged: those are in the
+                // open chunk or in chunks sent before it.
+                if let c = open { c.releaseAfterMerge = max(c.releaseAfterMerge, offset) } else { pendingRelease = max(pendingRelease, offset) }
+            })
+        } catch {
+            // The records handed out before a corrupt one are decoded first, as on one thread (where a
+            // sample that fails to decode stops the read before the ordering gets further).
+            if !callbackFailed, let c = open {
+                c.progressOffset = reached
+                try send(c)
             }
-            let recSize = Int(base.loadUnaligned(fromByteOffset: ref.offset + 6, as: UInt16.self))
-            if base == fileBase {
-                chunk.refs.append(ref)
-                reached = max(reached, ref.offset + recSize)
-            } else {
-                // Decompressed records are overwritten as the stream goes on: the chunk keeps a copy.
-                var r = ref
-                r.offset = chunk.copy(base + ref.offset, recSize)
-                r.copied = true
-                chunk.refs.append(r)
-                reached = max(reached, ref.reportOffset)
-            }
-            chunk.bytes += recSize
-            if chunk.bytes >= chunkBytes {
-                chunk.progressOffset = reached
-                open = nil
-                try send(chunk)
-            }
-        }, releasable: { offset in
-            // Safe to drop once every record handed out before this point is merged: those are in the
-            // open chunk or in chunks sent before it.
-            if let c = open { c.releaseAfterMerge = max(c.releaseAfterMerge, offset) } else { pendingRelease = max(pendingRelease, offset) }
-        })
+            throw error
+        }
         if let c = open {
             c.progressOffset = start + size
             try send(c)
@@ -173,17 +215,26 @@ public final class PerfDataRecords {
         var fileOffset = 0
     }
 
-    /// Comm per tid (tids up to 4M), bytes in the reader's `arena`; the state at the record being handed out.
-    private var comms: [UnsafeRawBufferPointer?] = []
+    /// Comm per tid (tids up to 4M; nil base: none yet), bytes in the reader's `arena`; the state at the
+    /// record being handed out.
+    private var comms = UnsafeMutableBufferPointer<UnsafeRawBufferPointer>(start: nil, count: 0)
     private func setComm(_ tid: Int32, _ c: UnsafeRawBufferPointer) {
         let i = Int(tid)
         guard i >= 0 && i < 1 << 22 else { return }
-        if i >= comms.count { comms.append(contentsOf: repeatElement(nil, count: i + 1 - comms.count)) }
+        if i >= comms.count {
+            let bigger = UnsafeMutableBufferPointer<UnsafeRawBufferPointer>.allocate(capacity: max(i + 1, comms.count * 2, 1024))
+            bigger.initialize(repeating: UnsafeRawBufferPointer(start: nil, count: 0))
+            if let old = comms.baseAddress { bigger.baseAddress!.update(from: old, count: comms.count) }
+            comms.deallocate()
+            comms = bigger
+        }
         comms[i] = c
     }
+    @inline(__always)
     private func commOf(_ tid: Int32) -> UnsafeRawBufferPointer? {
         let i = Int(tid)
-        return i >= 0 && i < comms.count ? comms[i] : nil
+        guard i >= 0 && i < comms.count, comms[i].baseAddress != nil else { return nil }
+        return comms[i]
     }
 
     /// The comm perf names a sample's thread by: its tid's from COMM/FORK records, else `:tid` (perf
@@ -362,7 +413,10 @@ public struct PerfRecordRef {
 /// Chunks are reused: the ordering thread refills one once what it held was merged, so steady state
 /// allocates nothing.
 public final class PerfRecordChunk: @unchecked Sendable {
-    var refs: [PerfRecordRef] = []
+    private var refs: UnsafeMutablePointer<PerfRecordRef>
+    private var refCapacity = 4096
+    /// Records (samples and lost records) in the chunk.
+    public private(set) var count = 0
     /// Copies of records from decompressed data (`perf record -z`), which the ordering thread overwrites.
     private var storage: UnsafeMutableRawPointer
     private var capacity = 64 << 10
@@ -375,14 +429,33 @@ public final class PerfRecordChunk: @unchecked Sendable {
     /// Once this chunk has been merged, the mapped file below this offset is no longer needed (-1: nothing).
     var releaseAfterMerge = -1
 
-    public init() { storage = .allocate(byteCount: capacity, alignment: 16) }
-    deinit { storage.deallocate() }
+    public init() {
+        storage = .allocate(byteCount: capacity, alignment: 16)
+        refs = .allocate(capacity: refCapacity)
+    }
+    deinit {
+        storage.deallocate()
+        refs.deallocate()
+    }
 
-    /// Records (samples and lost records) in the chunk.
-    public var count: Int { refs.count }
+    @inline(__always)
+    func append(_ ref: PerfRecordRef) {
+        if count == refCapacity {
+            let bigger = UnsafeMutablePointer<PerfRecordRef>.allocate(capacity: refCapacity * 2)
+            bigger.moveInitialize(from: refs, count: count)
+            refs.deallocate()
+            refs = bigger
+            refCapacity *= 2
+        }
+        (refs + count).initialize(to: ref)
+        count += 1
+    }
+
+    /// The records, in order.
+    var records: UnsafeBufferPointer<PerfRecordRef> { UnsafeBufferPointer(start: refs, count: count) }
 
     func reset(fileBase: UnsafeRawPointer) {
-        refs.removeAll(keepingCapacity: true)
+        count = 0
         used = 0
         bytes = 0
         progressOffset = 0
@@ -430,9 +503,7 @@ public final class PerfChunkDecoder {
     ///   define (the records before it were sunk).
     public func decode(_ chunk: PerfRecordChunk, into sink: RawEventSink) throws {
         emitted = 0
-        try chunk.refs.withUnsafeBufferPointer { refs in
-            for ref in refs { try decode(ref, chunk.base(of: ref), into: sink) }
-        }
+        for ref in chunk.records { try decode(ref, chunk.base(of: ref), into: sink) }
     }
 
     func decode(_ ref: PerfRecordRef, _ base: UnsafeRawPointer, into sink: RawEventSink) throws {
