@@ -140,7 +140,10 @@ public final class PerfDataRecords {
     ///   `next`/`send` throw.
     public func forEachChunk(chunkBytes: Int, next: () throws -> PerfRecordChunk, send: (PerfRecordChunk) throws -> Void) throws {
         let fileBase = bytes.baseAddress!
-        var open: PerfRecordChunk?
+        // The chunk being filled (`isOpen`); the caller's pool keeps it alive, so it is not counted per record.
+        var isOpen = false
+        let none = PerfRecordChunk(capacity: 0)
+        unowned(unsafe) var open = none
         var pendingRelease = -1
         var reached = start
         // Whether `next` or `send` threw (else the ordering found the file corrupt).
@@ -150,16 +153,15 @@ public final class PerfDataRecords {
         }
         do {
             try order(deliver: { ref, base in
-                let chunk: PerfRecordChunk
-                if let c = open {
-                    chunk = c
-                } else {
-                    chunk = try call(next)
-                    chunk.reset(fileBase: fileBase)
-                    chunk.releaseAfterMerge = pendingRelease
+                if !isOpen {
+                    let c = try call(next)
+                    c.reset(fileBase: fileBase)
+                    c.releaseAfterMerge = pendingRelease
                     pendingRelease = -1
-                    open = chunk
+                    open = c
+                    isOpen = true
                 }
+                unowned(unsafe) let chunk = open
                 let recSize = Int(base.loadUnaligned(fromByteOffset: ref.offset + 6, as: UInt16.self))
                 if base == fileBase {
                     chunk.append(ref)
@@ -175,27 +177,28 @@ public final class PerfDataRecords {
                 chunk.bytes += recSize
                 if chunk.bytes >= chunkBytes {
                     chunk.progressOffset = reached
-                    open = nil
+                    isOpen = false
                     try call { try send(chunk) }
                 }
             }, releasable: { offset in
                 // Safe to drop once every record handed out before this point is merged: those are in the
                 // open chunk or in chunks sent before it.
-                if let c = open { c.releaseAfterMerge = max(c.releaseAfterMerge, offset) } else { pendingRelease = max(pendingRelease, offset) }
+                if isOpen { open.releaseAfterMerge = max(open.releaseAfterMerge, offset) } else { pendingRelease = max(pendingRelease, offset) }
             })
         } catch {
             // The records handed out before a corrupt one are decoded first, as on one thread (where a
             // sample that fails to decode stops the read before the ordering gets further).
-            if !callbackFailed, let c = open {
-                c.progressOffset = reached
-                try send(c)
+            if !callbackFailed && isOpen {
+                open.progressOffset = reached
+                try send(open)
             }
             throw error
         }
-        if let c = open {
-            c.progressOffset = start + size
-            try send(c)
+        if isOpen {
+            open.progressOffset = start + size
+            try send(open)
         }
+        withExtendedLifetime(none) {}
     }
 
     /// Gives back the mapped file below what `chunk` needed, once it has been merged.
@@ -414,12 +417,12 @@ public struct PerfRecordRef {
 /// allocates nothing.
 public final class PerfRecordChunk: @unchecked Sendable {
     private var refs: UnsafeMutablePointer<PerfRecordRef>
-    private var refCapacity = 4096
+    private var refCapacity: Int
     /// Records (samples and lost records) in the chunk.
     public private(set) var count = 0
     /// Copies of records from decompressed data (`perf record -z`), which the ordering thread overwrites.
     private var storage: UnsafeMutableRawPointer
-    private var capacity = 64 << 10
+    private var capacity: Int
     private var used = 0
     private var fileBase: UnsafeRawPointer?
     /// Bytes of records (where the chunk is cut).
@@ -429,8 +432,12 @@ public final class PerfRecordChunk: @unchecked Sendable {
     /// Once this chunk has been merged, the mapped file below this offset is no longer needed (-1: nothing).
     var releaseAfterMerge = -1
 
-    public init() {
-        storage = .allocate(byteCount: capacity, alignment: 16)
+    public convenience init() { self.init(capacity: 4096) }
+
+    init(capacity: Int) {
+        refCapacity = max(capacity, 1)
+        self.capacity = capacity == 0 ? 16 : 64 << 10
+        storage = .allocate(byteCount: self.capacity, alignment: 16)
         refs = .allocate(capacity: refCapacity)
     }
     deinit {

@@ -74,7 +74,8 @@ final class ParallelPerfDataIngest {
                     let index = k
                     let worker = workers[k % workers.count]
                     queues[k % workers.count].async {
-                        if getenv("PP_NICE") != nil { ParallelTextIngest.yieldToMerging() }
+                        // The merging thread and the producer are the serial stages: workers yield to them.
+                        ParallelTextIngest.yieldToMerging()
                         ring.put(.parsed(worker.parse(chunk)), at: index)
                     }
                     k += 1
