@@ -115,11 +115,26 @@ public final class PerfDataRecords {
     /// Orders and decodes every record on this thread. `check` runs every 4096 samples.
     public func read(into sink: RawEventSink, check: () throws -> Void) throws {
         let decoder = PerfChunkDecoder(self)
-        try order(deliver: { ref, base in
+        try withoutActuallyEscaping(check) { check in
+            try order(DecodeInOrder(decoder: decoder, sink: sink, check: check, release: release))
+        }
+        reader.samples = decoder.emitted
+    }
+
+    /// One thread: each record decoded as it is handed out.
+    private final class DecodeInOrder: PerfRecordDelivery {
+        let decoder: PerfChunkDecoder
+        let sink: RawEventSink
+        let check: () throws -> Void
+        let release: (Int) -> Void
+        init(decoder: PerfChunkDecoder, sink: RawEventSink, check: @escaping () throws -> Void, release: @escaping (Int) -> Void) {
+            self.decoder = decoder; self.sink = sink; self.check = check; self.release = release
+        }
+        func deliver(_ ref: PerfRecordRef, _ base: UnsafeRawPointer) throws {
             try decoder.decode(ref, base, into: sink)
             if ref.kind == .sample && decoder.emitted & 4095 == 0 { try check() }
-        }, releasable: release)
-        reader.samples = decoder.emitted
+        }
+        func releasable(_ offset: Int) { release(offset) }
     }
 
     // MARK: Chunks
@@ -139,66 +154,99 @@ public final class PerfDataRecords {
     /// - Throws: what ordering finds corrupt (after sending every chunk before that point), or what
     ///   `next`/`send` throw.
     public func forEachChunk(chunkBytes: Int, next: () throws -> PerfRecordChunk, send: (PerfRecordChunk) throws -> Void) throws {
-        let fileBase = bytes.baseAddress!
-        // The chunk being filled (`isOpen`); the caller's pool keeps it alive, so it is not counted per record.
-        var isOpen = false
-        let none = PerfRecordChunk(capacity: 0)
-        unowned(unsafe) var open = none
-        var pendingRelease = -1
-        var reached = start
-        // Whether `next` or `send` threw (else the ordering found the file corrupt).
-        var callbackFailed = false
-        func call<T>(_ f: () throws -> T) throws -> T {
-            do { return try f() } catch { callbackFailed = true; throw error }
-        }
-        do {
-            try order(deliver: { ref, base in
-                if !isOpen {
-                    let c = try call(next)
-                    c.reset(fileBase: fileBase)
-                    c.releaseAfterMerge = pendingRelease
-                    pendingRelease = -1
-                    open = c
-                    isOpen = true
+        try withoutActuallyEscaping(next) { next in
+            try withoutActuallyEscaping(send) { send in
+                let filler = ChunkFiller(fileBase: bytes.baseAddress!, chunkBytes: chunkBytes, next: next, send: send)
+                filler.reached = start
+                do {
+                    try order(filler)
+                } catch {
+                    // The records handed out before a corrupt one are decoded first, as on one thread (where a
+                    // sample that fails to decode stops the read before the ordering gets further).
+                    if !filler.callbackFailed && filler.isOpen {
+                        filler.close(progress: filler.reached)
+                        try send(filler.open)
+                    }
+                    throw error
                 }
-                unowned(unsafe) let chunk = open
-                let recSize = Int(base.loadUnaligned(fromByteOffset: ref.offset + 6, as: UInt16.self))
-                if base == fileBase {
-                    chunk.append(ref)
-                    reached = max(reached, ref.offset + recSize)
-                } else {
-                    // Decompressed records are overwritten as the stream goes on: the chunk keeps a copy.
-                    var r = ref
-                    r.offset = chunk.copy(base + ref.offset, recSize)
-                    r.copied = true
-                    chunk.append(r)
-                    reached = max(reached, ref.reportOffset)
+                if filler.isOpen {
+                    filler.close(progress: start + size)
+                    try send(filler.open)
                 }
-                chunk.bytes += recSize
-                if chunk.bytes >= chunkBytes {
-                    chunk.progressOffset = reached
-                    isOpen = false
-                    try call { try send(chunk) }
-                }
-            }, releasable: { offset in
-                // Safe to drop once every record handed out before this point is merged: those are in the
-                // open chunk or in chunks sent before it.
-                if isOpen { open.releaseAfterMerge = max(open.releaseAfterMerge, offset) } else { pendingRelease = max(pendingRelease, offset) }
-            })
-        } catch {
-            // The records handed out before a corrupt one are decoded first, as on one thread (where a
-            // sample that fails to decode stops the read before the ordering gets further).
-            if !callbackFailed && isOpen {
-                open.progressOffset = reached
-                try send(open)
             }
-            throw error
         }
-        if isOpen {
-            open.progressOffset = start + size
-            try send(open)
+    }
+
+    /// Chunks: records appended to the open chunk (decompressed ones copied in), sent when full.
+    private final class ChunkFiller: PerfRecordDelivery {
+        let fileBase: UnsafeRawPointer
+        let chunkBytes: Int
+        let next: () throws -> PerfRecordChunk
+        let send: (PerfRecordChunk) throws -> Void
+        /// The chunk being filled (`isOpen`); the caller's pool keeps it alive, so it is not counted per record.
+        var isOpen = false
+        private let none = PerfRecordChunk(capacity: 0)
+        unowned(unsafe) var open: PerfRecordChunk
+        var pendingRelease = -1
+        var reached = 0
+        /// Whether `next` or `send` threw (else the ordering found the file corrupt).
+        var callbackFailed = false
+
+        init(fileBase: UnsafeRawPointer, chunkBytes: Int, next: @escaping () throws -> PerfRecordChunk, send: @escaping (PerfRecordChunk) throws -> Void) {
+            self.fileBase = fileBase; self.chunkBytes = chunkBytes; self.next = next; self.send = send
+            open = none
         }
-        withExtendedLifetime(none) {}
+
+        /// The open chunk's record buffer, filled here and handed back when it is sent (`close`), so that the
+        /// per-record path touches no object.
+        private var refs: UnsafeMutablePointer<PerfRecordRef>?
+        private var count = 0, capacity = 0, bytes = 0
+
+        func deliver(_ ref: PerfRecordRef, _ base: UnsafeRawPointer) throws {
+            if !isOpen {
+                let c: PerfRecordChunk
+                do { c = try next() } catch { callbackFailed = true; throw error }
+                c.reset(fileBase: fileBase)
+                c.releaseAfterMerge = pendingRelease
+                pendingRelease = -1
+                open = c
+                isOpen = true
+                (refs, capacity) = c.recordBuffer
+                count = 0
+                bytes = 0
+            }
+            let recSize = Int(base.loadUnaligned(fromByteOffset: ref.offset + 6, as: UInt16.self))
+            if count == capacity { (refs, capacity) = open.growRecordBuffer(count: count) }
+            if base == fileBase {
+                (refs! + count).initialize(to: ref)
+                reached = max(reached, ref.offset + recSize)
+            } else {
+                // Decompressed records are overwritten as the stream goes on: the chunk keeps a copy.
+                var r = ref
+                r.offset = open.copy(base + ref.offset, recSize)
+                r.copied = true
+                (refs! + count).initialize(to: r)
+                reached = max(reached, ref.reportOffset)
+            }
+            count += 1
+            bytes += recSize
+            if bytes >= chunkBytes {
+                close(progress: reached)
+                do { try send(open) } catch { callbackFailed = true; throw error }
+            }
+        }
+
+        /// Gives the open chunk its records; it is then ready to send.
+        func close(progress: Int) {
+            open.close(count: count, bytes: bytes, progress: progress)
+            isOpen = false
+        }
+
+        /// Safe to drop once every record handed out before this point is merged: those are in the
+        /// open chunk or in chunks sent before it.
+        func releasable(_ offset: Int) {
+            if isOpen { open.releaseAfterMerge = max(open.releaseAfterMerge, offset) } else { pendingRelease = max(pendingRelease, offset) }
+        }
     }
 
     /// Gives back the mapped file below what `chunk` needed, once it has been merged.
@@ -256,11 +304,10 @@ public final class PerfDataRecords {
         return unknown
     }
 
-    /// Walks the data section, sorts each round and calls `deliver` with every sample and lost record
-    /// in time order (COMM and FORK records are applied to the comm state at their place in that order).
-    /// `base` is where `ref.offset` points into, valid only during the call. `releasable` is told
-    /// offsets of the file below which no record will be handed out again.
-    private func order(deliver: (PerfRecordRef, UnsafeRawPointer) throws -> Void, releasable: (Int) -> Void) throws {
+    /// Walks the data section, sorts each round and hands `delivery` every sample and lost record in
+    /// time order (COMM and FORK records are applied to the comm state at their place in that order),
+    /// and the offsets of the file below which no record will be handed out again.
+    private func order<D: PerfRecordDelivery>(_ delivery: D) throws {
         let fileBase = bytes.baseAddress!
         let path = self.path, pipe = self.pipe
         // Records of `perf record -z` are decompressed here; entries point into the file or into this.
@@ -288,11 +335,11 @@ public final class PerfDataRecords {
                 let ptid = Int32(bitPattern: base.loadUnaligned(fromByteOffset: off + 20, as: UInt32.self))
                 if let pc = commOf(ptid) { setComm(tid, pc) }
             case .lost:
-                try deliver(PerfRecordRef(kind: .lost, offset: off, reportOffset: e.unpacked ? e.fileOffset : off, time: e.time), base)
+                try delivery.deliver(PerfRecordRef(kind: .lost, offset: off, reportOffset: e.unpacked ? e.fileOffset : off, time: e.time), base)
             case .sample:
                 var ref = PerfRecordRef(kind: .sample, offset: off, reportOffset: e.unpacked ? e.fileOffset : off, time: e.time)
                 ref.comm = sampleComm(base, off, end)
-                try deliver(ref, base)
+                try delivery.deliver(ref, base)
             }
         }
 
@@ -343,7 +390,7 @@ public final class PerfDataRecords {
                     try flush(upTo: previousRoundMax)
                     previousRoundMax = maxSeen
                     if !inUnpacked {
-                        releasable(queue.reduce(off) { $1.unpacked ? $0 : min($0, $1.offset) })
+                        delivery.releasable(queue.reduce(off) { $1.unpacked ? $0 : min($0, $1.offset) })
                         // Drop decompressed records every queued entry is past.
                         let keep = queue.reduce(unpacked.parsed) { $1.unpacked ? min($0, $1.offset) : $0 }
                         if keep > 0 {
@@ -392,6 +439,14 @@ public final class PerfDataRecords {
         }
         try flush(upTo: nil)
     }
+}
+
+/// Where `PerfDataRecords` hands its records, in time order.
+protocol PerfRecordDelivery: AnyObject {
+    /// A sample or lost record; `base` is where `ref.offset` points into, valid only during the call.
+    func deliver(_ ref: PerfRecordRef, _ base: UnsafeRawPointer) throws
+    /// No record below this file offset will be handed out again.
+    func releasable(_ offset: Int)
 }
 
 /// A sample or lost-events record as `PerfDataRecords` hands it out, in time order.
@@ -445,17 +500,23 @@ public final class PerfRecordChunk: @unchecked Sendable {
         refs.deallocate()
     }
 
-    @inline(__always)
-    func append(_ ref: PerfRecordRef) {
-        if count == refCapacity {
-            let bigger = UnsafeMutablePointer<PerfRecordRef>.allocate(capacity: refCapacity * 2)
-            bigger.moveInitialize(from: refs, count: count)
-            refs.deallocate()
-            refs = bigger
-            refCapacity *= 2
-        }
-        (refs + count).initialize(to: ref)
-        count += 1
+    /// Where the filler writes the records (and how many fit).
+    var recordBuffer: (UnsafeMutablePointer<PerfRecordRef>, Int) { (refs, refCapacity) }
+
+    /// Twice the room, the first `count` records kept.
+    func growRecordBuffer(count: Int) -> (UnsafeMutablePointer<PerfRecordRef>, Int) {
+        let bigger = UnsafeMutablePointer<PerfRecordRef>.allocate(capacity: refCapacity * 2)
+        bigger.moveInitialize(from: refs, count: count)
+        refs.deallocate()
+        refs = bigger
+        refCapacity *= 2
+        return (refs, refCapacity)
+    }
+
+    func close(count: Int, bytes: Int, progress: Int) {
+        self.count = count
+        self.bytes = bytes
+        progressOffset = progress
     }
 
     /// The records, in order.
