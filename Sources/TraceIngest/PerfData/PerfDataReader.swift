@@ -30,6 +30,8 @@ import Musl
 /// - Records are put in timestamp order the way perf does: everything up to the newest timestamp
 ///   of the previous `FINISHED_ROUND` is sorted and emitted at each round, so memory holds about
 ///   two rounds, not the file.
+/// - The data section is read by `PerfDataRecords` (`withRecords`): on one thread (`read`), or ordered
+///   on one thread and decoded in chunks on others (`ParallelPerfDataIngest` in EventModel).
 public final class PerfDataReader {
     public let names: StringTable
     public internal(set) var samples = 0
@@ -99,11 +101,6 @@ public final class PerfDataReader {
         }
     }
 
-    /// Reads `bytes` (a whole perf.data) on this thread.
-    func read(_ bytes: UnsafeRawBufferPointer, path: String, into sink: RawEventSink, check: () throws -> Void,
-              release: @escaping (Int) -> Void = { _ in }) throws {
-        try open(bytes, path: path, release: release) { try $0.read(into: sink, check: check) }
-    }
 
     // MARK: Header
 
