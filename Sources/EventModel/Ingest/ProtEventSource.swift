@@ -1,9 +1,10 @@
 import TraceIngest
 
 /// Turns one trace input into normalized events for a sink, whatever its format: text in pieces
-/// parsed on `threads` threads (`ParallelTextIngest`), trace.dat and perf.data through their reader
-/// and one normalizer. The events, their order and the statistics are the same for any number of
-/// threads.
+/// parsed on `threads` threads (`ParallelTextIngest`), perf.data in chunks of ordered records decoded
+/// on `threads` threads (`ParallelPerfDataIngest`), trace.dat (and perf.data on one thread) through
+/// its reader and one normalizer. The events, their order and the statistics are the same for any
+/// number of threads.
 ///
 ///     let source = ProtEventSource(input: input, probeMap: map, comms: comms, symbols: symbols, threads: 2)
 ///     try source.run(into: AddressLearning(resolver: resolver, downstream: engine)) { bytes in ... }
@@ -13,9 +14,9 @@ public final class ProtEventSource {
     public let comms: StringTable
     public let symbols: StringTable
     public let strict: Bool
-    /// Threads that parse text (1: everything on the calling thread).
+    /// Threads that parse text or decode perf.data (1: everything on the calling thread).
     public let threads: Int
-    /// About how many bytes of text one thread parses at a time.
+    /// About how many bytes of text (or of perf.data records) one thread parses at a time.
     public let pieceSize: Int
     /// Kinds the replay will use (see `EventNormalizer.wantedTags`). Set before `run`.
     public var wantedTags: Set<ProtEventTag>?
@@ -29,6 +30,7 @@ public final class ProtEventSource {
     /// Event names of a binary input.
     private let names = StringTable()
     private var text: ParallelTextIngest?
+    private var perf: ParallelPerfDataIngest?
     private var binary: EventNormalizer?
 
     public init(input: TraceInput, probeMap: ProbeMap, comms: StringTable, symbols: StringTable,
@@ -54,6 +56,22 @@ public final class ProtEventSource {
                 if strict, strictFailure == nil, let first = t.merger.stats.malformedExamples.first { strictFailure = first }
                 try check(bytes)
             }
+        } else if input.format == .perfData && threads > 1 {
+            let (wantedTags, filter, phaseMarker, probeMap, strict, path) = (self.wantedTags, self.filter, self.phaseMarker, self.probeMap, self.strict, input.path)
+            let names = self.names
+            let p = ParallelPerfDataIngest(input: input, names: names, threads: threads, chunkBytes: pieceSize, comms: comms, symbols: symbols) { comms, symbols in
+                let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols, strict: strict, sourceName: path)
+                n.wantedTags = wantedTags
+                n.filter = filter
+                n.phaseMarker = phaseMarker
+                return n
+            }
+            perf = p
+            try p.run(into: sink) { bytes in
+                if strict, strictFailure == nil, let first = p.merger.stats.malformedExamples.first { strictFailure = first }
+                try check(bytes)
+            }
+            try check(input.bytesRead)
         } else {
             let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols, strict: strict,
                                     sourceName: input.path)
@@ -74,10 +92,10 @@ public final class ProtEventSource {
     public private(set) var strictFailure: MalformedLine?
 
     /// What was read: events, malformed lines (with the first few), lost events.
-    public var stats: IngestStats { text?.merger.stats ?? binary?.stats ?? IngestStats() }
+    public var stats: IngestStats { text?.merger.stats ?? perf?.merger.stats ?? binary?.stats ?? IngestStats() }
 
     /// Every event name with its count and what it maps to, sorted by name.
     public func nameSummaries() -> [EventNormalizer.NameSummary] {
-        text?.nameSummaries() ?? binary?.nameSummaries().sorted { $0.name < $1.name } ?? []
+        text?.nameSummaries() ?? perf?.nameSummaries() ?? binary?.nameSummaries().sorted { $0.name < $1.name } ?? []
     }
 }

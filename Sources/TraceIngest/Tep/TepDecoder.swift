@@ -22,6 +22,23 @@ final class TepDecoder {
     /// True for little-endian files with 8-byte longs (not s390x, whose kernel sits at low addresses).
     private let userHalfHasNoSymbols: Bool
     private var plans: [EventPlan?] = []
+    /// The usable plans of `plans` (which owns them), unretained, for the per-record lookup.
+    private var planTable = UnsafeMutableBufferPointer<Unmanaged<EventPlan>?>(start: nil, count: 0)
+
+    private func setPlan(_ p: EventPlan, at id: Int) {
+        if id >= plans.count { plans.append(contentsOf: repeatElement(nil, count: id + 1 - plans.count)) }
+        plans[id] = p
+        if id >= planTable.count {
+            let bigger = UnsafeMutableBufferPointer<Unmanaged<EventPlan>?>.allocate(capacity: max(id + 1, planTable.count * 2, 64))
+            bigger.initialize(repeating: nil)
+            for i in planTable.indices { bigger[i] = planTable[i] }
+            planTable.deallocate()
+            planTable = bigger
+        }
+        planTable[id] = p.kind == .failed ? nil : Unmanaged.passUnretained(p)
+    }
+
+    deinit { planTable.deallocate() }
     private var commonType = (offset: 0, size: 2)
     private var commonFlags = (offset: 2, size: 1)
     private var commonPreempt = (offset: 3, size: 1)
@@ -63,6 +80,16 @@ final class TepDecoder {
         var probeFunc: FieldPlan?
         var probeRetIP: FieldPlan?
         var named: [String: FieldPlan] = [:]
+        /// `fields`, copied once the plan is made (`seal`): read per record without reference counting.
+        private(set) var fieldTable = UnsafeMutableBufferPointer<FieldPlan>(start: nil, count: 0)
+
+        func seal() {
+            fieldTable.deallocate()
+            fieldTable = .allocate(capacity: fields.count)
+            _ = fieldTable.initialize(from: fields)
+        }
+
+        deinit { fieldTable.deallocate() }
     }
 
     init(tep: OpaquePointer, names: StringTable, path: String, format: TraceFormat) {
@@ -127,7 +154,12 @@ final class TepDecoder {
     func decode(_ data: UnsafeRawPointer, _ size: Int, into ev: inout RawEvent, offset: Int) throws -> Kind? {
         guard let type = typeID(data, size),
               commonPid.offset + commonPid.size <= size, commonFlags.offset < size, commonPreempt.offset < size else { return nil }
-        let plan = try self.plan(type, offset: offset)
+        unowned(unsafe) let plan: EventPlan
+        if type >= 0 && type < planTable.count, let p = planTable[type] {
+            plan = p.takeUnretainedValue()
+        } else {
+            plan = try self.plan(type, offset: offset)
+        }
         ev.name = plan.name
         ev.pid = Int32(truncatingIfNeeded: signExtend(number(data, commonPid.offset, commonPid.size), commonPid.size))
         let rawFlags = UInt8(truncatingIfNeeded: number(data, commonFlags.offset, commonFlags.size))
@@ -138,7 +170,7 @@ final class TepDecoder {
         ev.flags = TraceFlags(bits: bits, preemptDepth: pc & 0x0f, migrateDepth: pc >> 4)
         writer.reset()
         switch plan.kind {
-        case .normal: writeFields(plan.fields, data, size)
+        case .normal: writeFields(plan.fieldTable, data, size)
         case .schedSwitch: writeSchedSwitch(plan, data, size)
         case .print:
             if let buf = plan.named["buf"] {
@@ -152,7 +184,7 @@ final class TepDecoder {
             writer.byte(UInt8(ascii: "("))
             if let ip = plan.probeIP, ip.offset >= 0, ip.offset + ip.size <= size { writeSymbol(number(data, ip.offset, ip.size), withOffset: false) }
             writer.append(") ")
-            writeFields(plan.fields, data, size)
+            writeFields(plan.fieldTable, data, size)
         case .kretprobe:
             writer.byte(UInt8(ascii: "("))
             if let r = plan.probeRetIP, r.offset >= 0, r.offset + r.size <= size {
@@ -167,7 +199,7 @@ final class TepDecoder {
             writer.append(" <- ")
             if let f = plan.probeFunc, f.offset >= 0, f.offset + f.size <= size { writeSymbolName(number(data, f.offset, f.size)) }
             writer.append(") ")
-            writeFields(plan.fields, data, size)
+            writeFields(plan.fieldTable, data, size)
         case .failed:
             break
         }
@@ -209,9 +241,18 @@ final class TepDecoder {
             guard id >= 0 && id < 1 << 20 else { continue }
             if id < plans.count, plans[id] != nil { continue }
             let p = makePlan(event)
-            if id >= plans.count { plans.append(contentsOf: repeatElement(nil, count: id + 1 - plans.count)) }
-            plans[id] = p
+            setPlan(p, at: id)
         }
+    }
+
+    /// `preparePlans`, and libtraceevent's function map built (its first lookup sorts it): after this,
+    /// decoders on several threads sharing one `tep` only read it.
+    func prepareForThreads() {
+        preparePlans()
+        var name: UnsafePointer<CChar>?
+        var start: UInt64 = 0
+        var size: UInt = 0
+        _ = tep_find_function_info(tep, 0xffff_ffff_8100_0000, &name, &start, &size)
     }
 
     private func plan(_ type: Int, offset: Int) throws -> EventPlan {
@@ -231,8 +272,7 @@ final class TepDecoder {
         if p.kind == .failed {
             throw InputError.unusable(path: path, format: format, what: "the format of event \(p.display) (id \(type)) could not be parsed by libtraceevent")
         }
-        if type >= plans.count { plans.append(contentsOf: repeatElement(nil, count: type + 1 - plans.count)) }
-        plans[type] = p
+        setPlan(p, at: type)
         return p
     }
 
@@ -289,6 +329,7 @@ final class TepDecoder {
             plan.kind = .kprobe
         }
         plan.name = names.intern(printedName)
+        plan.seal()
         return plan
     }
 
@@ -384,13 +425,11 @@ final class TepDecoder {
 
     // MARK: Printing
 
-    private func writeFields(_ fields: [FieldPlan], _ data: UnsafeRawPointer, _ size: Int) {
-        fields.withUnsafeBufferPointer { fs in
-            for f in fs {
-                writer.append(f.label.baseAddress!, f.label.count)
-                writeValue(f, data, size)
-                writer.byte(0x20)
-            }
+    private func writeFields(_ fields: UnsafeMutableBufferPointer<FieldPlan>, _ data: UnsafeRawPointer, _ size: Int) {
+        for f in fields {
+            writer.append(f.label.baseAddress!, f.label.count)
+            writeValue(f, data, size)
+            writer.byte(0x20)
         }
     }
 

@@ -51,8 +51,8 @@ final class ParallelTextIngest {
 
     private func merge(_ parsed: ParsedPiece, release: Bool, _ check: (Int) throws -> Void) throws {
         merger.merge(parsed)
-        if release { parsed.piece.release() }
-        try check(parsed.piece.offset + parsed.piece.bytes.count)
+        if release { parsed.piece?.release() }
+        try check(parsed.progress)
     }
 
     /// One producer (splits the input; decompresses and copies a stream) hands piece k to worker
@@ -120,11 +120,11 @@ final class ParallelTextIngest {
     /// The merging thread is the one stage that cannot be split: when the CPUs are all busy, it should
     /// be the one that runs. Pool threads that parse lower their own priority (nice +10, this thread only
     /// on Linux) so that the scheduler prefers the caller's thread; they are never raised again.
-    private static func yieldToMerging() {
+    static func yieldToMerging() {
         if getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) < 10 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
     }
 
-    fileprivate enum Slot {
+    enum Slot {
         case empty
         case parsed(ParsedPiece)
         case end(Error?)
@@ -132,7 +132,7 @@ final class ParallelTextIngest {
 
     /// Result slots: piece k goes to slot k mod count; `space` counts the free ones. Each slot is
     /// written by one thread and then read by the merging thread, in the order the semaphores give.
-    private final class SlotRing: @unchecked Sendable {
+    final class SlotRing: @unchecked Sendable {
         let count: Int
         let slots: UnsafeMutablePointer<Slot>
         let ready: [DispatchSemaphore]
@@ -165,10 +165,13 @@ final class ParallelTextIngest {
         }
     }
     /// The event names seen by all workers with their counts (merged by name).
-    func nameSummaries() -> [EventNormalizer.NameSummary] {
+    func nameSummaries() -> [EventNormalizer.NameSummary] { ParallelTextIngest.nameSummaries(workers.map(\.normalizer)) }
+
+    /// The event names seen by several normalizers with their counts (merged by name).
+    static func nameSummaries(_ normalizers: [EventNormalizer]) -> [EventNormalizer.NameSummary] {
         var byName: [String: EventNormalizer.NameSummary] = [:]
-        for w in workers {
-            for s in w.normalizer.nameSummaries() {
+        for n in normalizers {
+            for s in n.nameSummaries() {
                 if var known = byName[s.name] {
                     known.count += s.count
                     if let m = s.matched { known.matched = (known.matched ?? 0) + m }
@@ -181,7 +184,7 @@ final class ParallelTextIngest {
 }
 
 /// Lets the merging thread stop the producer (strict mode, a failed check).
-private final class ProducerControl: @unchecked Sendable {
+final class ProducerControl: @unchecked Sendable {
     struct Cancelled: Error {}
     private var lock = pthread_mutex_t()
     private var flag = false

@@ -13,7 +13,8 @@ struct ParsedPiece: @unchecked Sendable {
         var lengths: [Int] = []
     }
 
-    var piece: TextPiece
+    /// The text piece (nil for a perf.data chunk, which has nothing to release).
+    var piece: TextPiece?
     var worker: Int
     var items: [ProtEventItem]
     /// Lines in the piece (line numbers in it start at 1).
@@ -21,6 +22,10 @@ struct ParsedPiece: @unchecked Sendable {
     var stats: IngestStats
     var newComms: NewStrings
     var newSymbols: NewStrings
+    /// Input bytes read up to the end of the piece (progress, `check`).
+    var progress: Int
+    /// What stopped the piece early (a corrupt record): its items up to there are kept.
+    var error: Error?
 }
 
 /// Parses and normalizes pieces with its own reader, normalizer and string tables.
@@ -52,12 +57,14 @@ final class PieceWorker {
         reader.read(piece.bytes, offset: piece.offset, into: normalizer)
         normalizer.finish()
         let parsed = ParsedPiece(piece: piece, worker: index, items: recorder.items, lines: reader.lineNumber, stats: normalizer.stats,
-                                 newComms: newStrings(comms, &announcedComms), newSymbols: newStrings(symbols, &announcedSymbols))
+                                 newComms: PieceWorker.newStrings(comms, &announcedComms), newSymbols: PieceWorker.newStrings(symbols, &announcedSymbols),
+                                 progress: piece.offset + piece.bytes.count)
         recorder.items = []
         return parsed
     }
 
-    private func newStrings(_ table: StringTable, _ announced: inout Int) -> ParsedPiece.NewStrings {
+    /// The strings of `table` from id `announced` on (interned since the last piece), and moves `announced` past them.
+    static func newStrings(_ table: StringTable, _ announced: inout Int) -> ParsedPiece.NewStrings {
         var s = ParsedPiece.NewStrings(first: StringTable.ID(announced))
         while announced < table.count {
             s.lengths.append(table.appendBytes(of: StringTable.ID(announced), to: &s.bytes))
