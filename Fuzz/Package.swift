@@ -4,7 +4,7 @@
 import PackageDescription
 
 let fuzzTargets = ["ftrace-text", "trace-cmd-report", "perf-script", "trace-dat", "perf-data", "lz4", "probe-map",
-                   "compressed", "perf-data-pipe", "perf-data-zstd", "kallsyms", "trace-dat-pages"]
+                   "compressed", "perf-data-pipe", "perf-data-zstd", "kallsyms", "trace-dat-pages", "perf-data-chunks"]
 
 let package = Package(
     name: "protreplay-fuzz",

@@ -106,6 +106,62 @@ public enum FuzzSupport {
         line.withUnsafeBytes { run($0, format: .traceCmdReport, kallsyms: ksPath) }
     }
 
+    /// perf.data read on one thread and cut into small chunks of ordered records decoded by two
+    /// decoders in turn (what `ParallelIngest`'s workers do): the records, their comms,
+    /// payloads and line numbers, and the error, must be the same. A difference traps.
+    public static func perfChunks(_ data: UnsafeRawBufferPointer) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return }
+        if let base = data.baseAddress, data.count > 0 { _ = write(fd, base, data.count) }
+        close(fd)
+        guard let input = try? TraceInput(path: path, forcedFormat: .perfData) else { return }
+        let names = StringTable()
+        let one = RecordDigest(), many = RecordDigest()
+        var oneError = "", manyError = ""
+        do { try PerfDataReader(names: names).read(input, into: one) {} } catch { oneError = "\(error)" }
+        // A chunk size from the input's first byte: 64...1087 bytes of records.
+        let chunkBytes = 64 + Int(data.first ?? 0) * 4
+        do {
+            try PerfDataReader(names: names).withRecords(try TraceInput(path: path, forcedFormat: .perfData)) { records in
+                let decoders = records.makeDecoders(2)
+                let pool = (0..<3).map { _ in PerfRecordChunk() }
+                var k = 0
+                try records.forEachChunk(chunkBytes: chunkBytes, next: {
+                    let c = pool[k % pool.count]
+                    records.releaseMerged(c)
+                    return c
+                }, send: { chunk in
+                    let d = decoders[k % decoders.count]
+                    defer { many.lineBase += d.emitted; k += 1 }
+                    try d.decode(chunk, into: many)
+                })
+            }
+        } catch { manyError = "\(error)" }
+        if one.digest != many.digest || one.count != many.count || oneError != manyError {
+            fatalError("perf.data chunked differs from one thread: \(many.count) vs \(one.count) records, errors [\(manyError)] vs [\(oneError)]")
+        }
+    }
+
+    /// A running hash of every record a reader gives (line numbers made absolute with `lineBase`).
+    final class RecordDigest: RawEventSink {
+        var digest: UInt64 = 0xcbf2_9ce4_8422_2325
+        var count = 0
+        var lineBase = 0
+        func mix(_ v: UInt64) { digest = (digest ^ v) &* 0x100_0000_01b3 }
+        func mix(_ b: UnsafeRawBufferPointer) { mix(UInt64(b.count)); for x in b { mix(UInt64(x)) } }
+        func consume(_ e: inout RawEvent) {
+            count += 1
+            mix(UInt64(e.kind.rawValue)); mix(UInt64(e.line + lineBase)); mix(UInt64(e.offset)); mix(e.timestamp)
+            mix(UInt64(UInt32(bitPattern: e.cpu))); mix(UInt64(UInt32(bitPattern: e.pid))); mix(UInt64(e.name)); mix(e.lostCount)
+            mix(UInt64(e.flags.bits) | UInt64(e.flags.preemptDepth) << 8 | UInt64(e.flags.migrateDepth) << 16)
+            mix(e.comm); mix(e.payload)
+        }
+        func malformed(line: Int, offset: Int, reason: StaticString, text: UnsafeRawBufferPointer) {
+            count += 1
+            mix(UInt64(line + lineBase)); mix(UInt64(offset)); mix(text)
+        }
+    }
+
     static func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
 
     public static func probeMap(_ data: UnsafeRawBufferPointer) {

@@ -178,7 +178,8 @@ public final class EventNormalizer: RawEventSink {
                 matchedByName[id] += 1
             }
             if bindings[id] == nil { bindings[id] = makeBinding(raw) }
-            let b = bindings[id]!
+            // `bindings` keeps it alive: no reference counting per event.
+            unowned(unsafe) let b = bindings[id]!
             if let arch = b.archHint, b.archHintPiece != piece {
                 b.archHintPiece = piece
                 sink?.addressFact(.arch(arch))

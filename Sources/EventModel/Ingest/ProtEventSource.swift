@@ -1,9 +1,10 @@
 import TraceIngest
 
-/// Turns one trace input into normalized events for a sink, whatever its format: text in pieces
-/// and trace.dat records (read directly) in pieces decoded on `threads` threads (`ParallelIngest`);
-/// perf.data, and trace.dat through libtracecmd, through their reader and one normalizer. The
-/// events, their order and the statistics are the same for any number of threads.
+/// Turns one trace input into normalized events for a sink, whatever its format: text, trace.dat
+/// records (read directly) and perf.data records (ordered as perf orders them) in pieces decoded on
+/// `threads` threads (`ParallelIngest`); trace.dat through libtracecmd, and perf.data on one thread,
+/// through their reader and one normalizer. The events, their order and the statistics are the same
+/// for any number of threads.
 ///
 ///     let source = ProtEventSource(input: input, probeMap: map, comms: comms, symbols: symbols, threads: 2)
 ///     try source.run(into: AddressLearning(resolver: resolver, downstream: engine)) { bytes in ... }
@@ -13,10 +14,10 @@ public final class ProtEventSource {
     public let comms: StringTable
     public let symbols: StringTable
     public let strict: Bool
-    /// Threads that parse text (1: everything on the calling thread).
+    /// Threads that decode pieces (1: everything on the calling thread).
     public let threads: Int
-    /// About how many bytes of text one thread parses at a time (a trace.dat piece holds a 64th as
-    /// many records).
+    /// About how many bytes of text (or of perf.data records) one thread decodes at a time (a
+    /// trace.dat piece holds a 64th as many records).
     public let pieceSize: Int
     /// Kinds the replay will use (see `EventNormalizer.wantedTags`). Set before `run`.
     public var wantedTags: Set<ProtEventTag>?
@@ -54,6 +55,11 @@ public final class ProtEventSource {
                       try runInPieces(TraceDatPieceSource(pieces), into: sink, check: check)
                   }) {
             return
+        } else if input.format == .perfData && threads > 1 {
+            try PerfDataReader(names: names).withRecords(input) { records in
+                try runInPieces(PerfDataPieceSource(records, names: names, chunkBytes: pieceSize), into: sink, check: check)
+            }
+            try check(input.bytesRead)
         } else {
             let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols, strict: strict,
                                     sourceName: input.path)

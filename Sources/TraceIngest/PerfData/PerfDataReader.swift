@@ -30,14 +30,16 @@ import Musl
 /// - Records are put in timestamp order the way perf does: everything up to the newest timestamp
 ///   of the previous `FINISHED_ROUND` is sorted and emitted at each round, so memory holds about
 ///   two rounds, not the file.
+/// - The data section is read by `PerfDataRecords` (`withRecords`): on one thread (`read`), or ordered
+///   on one thread and decoded in chunks on others (`ParallelIngest` with `PerfDataPieceSource` in EventModel).
 public final class PerfDataReader {
     public let names: StringTable
-    public private(set) var samples = 0
+    public internal(set) var samples = 0
 
     public init(names: StringTable) { self.names = names }
 
     /// Comms handed out with records; lives as long as the reader.
-    private let arena = ByteArena()
+    let arena = ByteArena()
 
     // sample_type bits (include/uapi/linux/perf_event.h)
     static let IP: UInt64 = 1 << 0, TID: UInt64 = 1 << 1, TIME: UInt64 = 1 << 2, ADDR: UInt64 = 1 << 3, READ: UInt64 = 1 << 4
@@ -54,6 +56,8 @@ public final class PerfDataReader {
         var isTracepoint: Bool { type == 2 }
         /// Offset of PERF_SAMPLE_TIME in a sample record (nil without it).
         var timeOffset: Int?
+        /// Offset of PERF_SAMPLE_TID (u32 pid, u32 tid) in a sample record (nil without it).
+        var tidOffset: Int?
         /// The sample_id_all trailer of other records: its size and where time and cpu sit in it.
         var trailerSize = 0
         var trailerTime: Int?
@@ -62,6 +66,9 @@ public final class PerfDataReader {
         init(sampleType st: UInt64, sampleIDAll: Bool) {
             sampleType = st
             self.sampleIDAll = sampleIDAll
+            if st & PerfDataReader.TID != 0 {
+                tidOffset = 8 + (st & PerfDataReader.IDENTIFIER != 0 ? 8 : 0) + (st & PerfDataReader.IP != 0 ? 8 : 0)
+            }
             if st & PerfDataReader.TIME != 0 {
                 var p = 8
                 for bit in [PerfDataReader.IDENTIFIER, PerfDataReader.IP, PerfDataReader.TID] where st & bit != 0 { p += 8 }
@@ -79,30 +86,28 @@ public final class PerfDataReader {
         }
     }
 
-    enum EntryKind: UInt8 { case sample, comm, fork, lost }
-    struct Entry {
-        var time: UInt64; var seq: Int; var offset: Int; var kind: EntryKind
-        /// In the decompressed records of `perf record -z` (`UnpackedRecords`), not the file.
-        var unpacked = false
-        /// Where to point a message: the record's file offset, or its compressed record's.
-        var fileOffset = 0
+    /// Reads every record on this thread, in time order, into `sink`.
+    public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
+        try withRecords(input) { try $0.read(into: sink, check: check) }
     }
 
-    public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
+    /// Parses the header, attributes and tracing data of `input` and hands `body` its records, to read
+    /// on one thread (`PerfDataRecords.read`) or in chunks on several (`PerfDataRecords.forEachChunk`).
+    /// The records are valid only inside `body`.
+    public func withRecords(_ input: TraceInput, _ body: (PerfDataRecords) throws -> Void) throws {
         let path = input.path == "-" ? "<stdin>" : input.path
         try input.withWholeFile { file, _ in
-            // One thread: parsing and decoding are most of the work here (a second thread for the
-            // sink was measured no faster).
-            try read(file.bytes, path: path, into: sink, check: check, release: { file.release(upTo: $0) })
+            try open(file.bytes, path: path, release: { file.release(upTo: $0) }, body)
         }
     }
+
 
     // MARK: Header
 
     /// - Parameter release: told the offset below which no record will be read again (mapped pages
     ///   behind it can be dropped).
-    func read(_ bytes: UnsafeRawBufferPointer, path: String, into sink: RawEventSink, check: () throws -> Void,
-              release: (Int) -> Void = { _ in }) throws {
+    func open(_ bytes: UnsafeRawBufferPointer, path: String, release: @escaping (Int) -> Void,
+              _ body: (PerfDataRecords) throws -> Void) throws {
         var c = BinaryCursor(bytes, path: path, format: .perfData)
         try c.need(8, "the perf.data magic")
         let magic = Array(UnsafeRawBufferPointer(rebasing: bytes[0..<8]))
@@ -113,7 +118,7 @@ public final class PerfDataReader {
         c.pos = 8
         let headerSize = try c.u64("the header size")
         if headerSize == 16 {
-            try readPipe(bytes, path: path, into: sink, check: check, release: release)
+            try readPipe(bytes, path: path, release: release, body)
             return
         }
         guard headerSize >= 104 else { throw c.fail("header size \(headerSize), expected 104", at: 8) }
@@ -186,8 +191,8 @@ public final class PerfDataReader {
         }
         defer { tep_free(tep) }
 
-        try readData(bytes, Int(dataOff), Int(dataSize), attrs: attrs, idToAttr: idToAttr, tep: tep, pipe: false, path: path, sink: sink, check: check,
-                     release: release)
+        try body(PerfDataRecords(reader: self, bytes: bytes, start: Int(dataOff), size: Int(dataSize), attrs: attrs, idToAttr: idToAttr,
+                                 tep: tep, pipe: false, path: path, release: release))
     }
 
     /// `perf_event_attr` at `base`: type, sample_type, flags.
@@ -262,8 +267,8 @@ public final class PerfDataReader {
     // MARK: Pipe mode
 
     /// `perf record -o -`: header records first, then data, all in one stream after a 16-byte header.
-    private func readPipe(_ bytes: UnsafeRawBufferPointer, path: String, into sink: RawEventSink, check: () throws -> Void,
-                          release: (Int) -> Void) throws {
+    private func readPipe(_ bytes: UnsafeRawBufferPointer, path: String, release: @escaping (Int) -> Void,
+                          _ body: (PerfDataRecords) throws -> Void) throws {
         let base = bytes.baseAddress!
         var attrs: [Attr] = []
         var rawAttrs: [UnsafeRawBufferPointer] = []
@@ -319,8 +324,8 @@ public final class PerfDataReader {
             }
             tep = try emptyTep(path)
         }
-        try readData(bytes, 16, bytes.count - 16, attrs: attrs, idToAttr: idToAttr, tep: tep!, pipe: true, path: path, sink: sink, check: check,
-                     release: release)
+        try body(PerfDataRecords(reader: self, bytes: bytes, start: 16, size: bytes.count - 16, attrs: attrs, idToAttr: idToAttr,
+                                 tep: tep!, pipe: true, path: path, release: release))
     }
 
     private func checkRange(_ c: BinaryCursor, _ off: UInt64, _ size: UInt64, _ what: String) throws {
@@ -332,7 +337,7 @@ public final class PerfDataReader {
     }
 
     /// The tracing data perf stores (the layout of a trace.dat v6 head): formats -> libtraceevent.
-    private var failedFormats: [Int: String] = [:]
+    private(set) var failedFormats: [Int: String] = [:]
 
     private func loadTracingData(_ b: UnsafeRawBufferPointer, base: Int, path: String) throws -> OpaquePointer {
         var c = BinaryCursor(b, path: path, format: .perfData)
@@ -422,288 +427,6 @@ public final class PerfDataReader {
             if line.hasPrefix("ID: "), let v = Int(line.dropFirst(4)) { id = v }
         }
         failedFormats[id] = "\(system):\(name)"
-    }
-
-    // MARK: Data
-
-    private func readData(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ size: Int, attrs: [Attr], idToAttr: [UInt64: Int],
-                          tep: OpaquePointer, pipe: Bool, path: String, sink: RawEventSink, check: () throws -> Void,
-                          release: (Int) -> Void) throws {
-        let decoder = TepDecoder(tep: tep, names: names, path: path, format: .perfData)
-        decoder.preparePlans()
-        let uniform = attrs.allSatisfy { $0.sampleType == attrs[0].sampleType }
-        let first0 = attrs[0]
-        if !uniform && !attrs.allSatisfy({ $0.sampleType & PerfDataReader.IDENTIFIER != 0 }) {
-            throw InputError.unusable(path: path, format: .perfData, what: "events with different sample types need PERF_SAMPLE_IDENTIFIER, which this file lacks")
-        }
-        for a in attrs where a.sampleType & PerfDataReader.READ != 0 {
-            throw InputError.unusable(path: path, format: .perfData, what: "PERF_SAMPLE_READ samples (perf record -s / group reads) are not supported")
-        }
-        let fileBase = bytes.baseAddress!
-        // Records of `perf record -z` are decompressed here; entries point into the file or into this.
-        let unpacked = UnpackedRecords(path: path)
-        func baseOf(_ e: Entry) -> UnsafeRawPointer { e.unpacked ? UnsafeRawPointer(unpacked.base) : fileBase }
-
-        // Where a sample says which attribute it belongs to: PERF_SAMPLE_IDENTIFIER first, else
-        // PERF_SAMPLE_ID after ip, tid, time and addr (same sample types: `-e cpu-clock:u -e task-clock:k`).
-        let identifierFirst = attrs.allSatisfy { $0.sampleType & PerfDataReader.IDENTIFIER != 0 }
-        var idOffset: Int? = identifierFirst ? 8 : nil
-        if idOffset == nil && uniform && attrs.count > 1 && first0.sampleType & PerfDataReader.ID != 0 {
-            var o = 8
-            for bit in [PerfDataReader.IP, PerfDataReader.TID, PerfDataReader.TIME, PerfDataReader.ADDR] where first0.sampleType & bit != 0 { o += 8 }
-            idOffset = o
-        }
-        func attrFor(_ base: UnsafeRawPointer, _ off: Int, _ recEnd: Int) -> Attr {
-            guard attrs.count > 1, let io = idOffset, off + io + 8 <= recEnd else { return attrs[0] }
-            return attrs[idToAttr[base.loadUnaligned(fromByteOffset: off + io, as: UInt64.self)] ?? 0]
-        }
-        /// The sample_id_all trailer of a non-sample record: (time, cpu).
-        let first = attrs[0]
-        func trailer(_ base: UnsafeRawPointer, _ off: Int, _ end: Int) -> (UInt64?, Int32?) {
-            guard first.sampleIDAll else { return (nil, nil) }
-            let p = end - first.trailerSize
-            guard p >= off + 8 else { return (nil, nil) }
-            return (first.trailerTime.map { base.loadUnaligned(fromByteOffset: p + $0, as: UInt64.self) },
-                    first.trailerCPU.map { Int32(bitPattern: base.loadUnaligned(fromByteOffset: p + $0, as: UInt32.self)) })
-        }
-
-        var queue: [Entry] = []
-        var seq = 0
-        var lastTime: UInt64 = 0
-        var maxSeen: UInt64 = 0
-        var previousRoundMax: UInt64 = 0
-        // Comm per tid (tids up to 4M), bytes in the reader's `arena`.
-        var comms: [UnsafeRawBufferPointer?] = []
-        func setComm(_ tid: Int32, _ c: UnsafeRawBufferPointer) {
-            let i = Int(tid)
-            guard i >= 0 && i < 1 << 22 else { return }
-            if i >= comms.count { comms.append(contentsOf: repeatElement(nil, count: i + 1 - comms.count)) }
-            comms[i] = c
-        }
-        func commOf(_ tid: Int32) -> UnsafeRawBufferPointer? {
-            let i = Int(tid)
-            return i >= 0 && i < comms.count ? comms[i] : nil
-        }
-        var event = RawEvent()
-        var emitted = 0
-
-        func emit(_ e: Entry) throws {
-            let base = baseOf(e)
-            func u64(_ o: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: o, as: UInt64.self) }
-            func u32(_ o: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
-            let off = e.offset
-            let recSize = Int(base.loadUnaligned(fromByteOffset: off + 6, as: UInt16.self))
-            let end = off + recSize
-            switch e.kind {
-            case .comm:
-                let tid = Int32(bitPattern: u32(off + 12))
-                var n = 0
-                while off + 16 + n < end && base.load(fromByteOffset: off + 16 + n, as: UInt8.self) != 0 && n < 64 { n += 1 }
-                setComm(tid, arena.store(Array(UnsafeRawBufferPointer(start: base + off + 16, count: n))))
-            case .fork:
-                let tid = Int32(bitPattern: u32(off + 16)), ptid = Int32(bitPattern: u32(off + 20))
-                if let pc = commOf(ptid) { setComm(tid, pc) }
-            case .lost:
-                let (_, cpu) = trailer(base, off, end)
-                let type = u32(off)
-                event = RawEvent()
-                event.kind = .lostEvents
-                event.cpu = cpu ?? 0
-                event.lostCount = type == 2 ? u64(off + 16) : u64(off + 8)
-                event.timestamp = e.time
-                event.offset = e.unpacked ? e.fileOffset : off
-                event.line = emitted
-                sink.consume(&event)
-            case .sample:
-                emitted += 1
-                try emitSample(base, off, end, attrFor(base, off, end), reportOffset: e.unpacked ? e.fileOffset : off)
-                if emitted & 4095 == 0 { try check() }
-            }
-        }
-
-        func emitSample(_ base: UnsafeRawPointer, _ off: Int, _ end: Int, _ a: Attr, reportOffset: Int) throws {
-            func u64(_ o: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: o, as: UInt64.self) }
-            func u32(_ o: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
-            let st = a.sampleType
-            var p = off + 8
-            func need(_ n: Int, _ what: String) throws {
-                if p + n > end { throw InputError.corrupt(path: path, format: .perfData, offset: reportOffset, what: "sample record ends inside its \(what) (record size \(end - off))") }
-            }
-            if st & PerfDataReader.IDENTIFIER != 0 { try need(8, "identifier"); p += 8 }
-            if st & PerfDataReader.IP != 0 { try need(8, "ip"); p += 8 }
-            var tid: Int32 = 0
-            if st & PerfDataReader.TID != 0 { try need(8, "pid/tid"); tid = Int32(bitPattern: u32(p + 4)); p += 8 }
-            var time: UInt64 = 0
-            if st & PerfDataReader.TIME != 0 { try need(8, "time"); time = u64(p); p += 8 }
-            if st & PerfDataReader.ADDR != 0 { try need(8, "addr"); p += 8 }
-            if st & PerfDataReader.ID != 0 { try need(8, "id"); p += 8 }
-            if st & PerfDataReader.STREAM_ID != 0 { try need(8, "stream id"); p += 8 }
-            var cpu: Int32 = 0
-            if st & PerfDataReader.CPU != 0 { try need(8, "cpu"); cpu = Int32(bitPattern: u32(p)); p += 8 }
-            if st & PerfDataReader.PERIOD != 0 { try need(8, "period"); p += 8 }
-            var chain = (start: 0, count: 0)
-            if st & PerfDataReader.CALLCHAIN != 0 {
-                try need(8, "callchain length")
-                let nr = u64(p)
-                p += 8
-                guard nr <= UInt64(end - p) / 8 else { throw InputError.corrupt(path: path, format: .perfData, offset: reportOffset, what: "callchain of \(nr) entries does not fit in its sample record") }
-                chain = (p, Int(nr))
-                p += Int(nr) * 8
-            }
-            event = RawEvent()
-            event.kind = .event
-            event.line = emitted
-            event.offset = reportOffset
-            event.timestamp = time
-            event.cpu = cpu
-            if a.isTracepoint && st & PerfDataReader.RAW != 0 {
-                try need(4, "raw size")
-                let rawSize = Int(u32(p))
-                p += 4
-                try need(rawSize, "raw tracepoint data")
-                guard try decodeRaw(decoder, base + p, rawSize, &event, reportOffset) != nil else {
-                    sink.malformed(line: emitted, offset: reportOffset, reason: "raw tracepoint data shorter than its common fields",
-                                   text: UnsafeRawBufferPointer(start: base + p, count: rawSize))
-                    return
-                }
-            } else {
-                // A counter or software event: perf script prints its name, the period and the ip.
-                event.name = a.name
-            }
-            // perf names the task by the sample's tid and the comm its COMM/FORK records gave it.
-            event.pid = tid
-            if let cm = commOf(tid) {
-                event.comm = cm
-            } else {
-                // perf script's name for a thread it has no COMM for.
-                let unknown = arena.store(Array(":\(tid)".utf8))
-                setComm(tid, unknown)
-                event.comm = unknown
-            }
-            sink.consume(&event)
-            if chain.count > 0 {
-                event.kind = .stackTrace
-                event.name = 0
-                event.payload = UnsafeRawBufferPointer(start: nil, count: 0)
-                sink.consume(&event)
-                event.kind = .stackFrame
-                for k in 0..<chain.count {
-                    let ip = u64(chain.start + k * 8)
-                    if ip >= 0xffff_ffff_ffff_f000 { continue }   // PERF_CONTEXT_KERNEL/USER markers
-                    decoder.writeFrame(ip)
-                    event.payload = decoder.writer.bytes
-                    sink.consume(&event)
-                }
-            }
-        }
-
-        func flush(upTo limit: UInt64?) throws {
-            queue.sort { $0.time != $1.time ? $0.time < $1.time : $0.seq < $1.seq }
-            var k = 0
-            while k < queue.count, limit == nil || queue[k].time <= limit! {
-                try emit(queue[k])
-                k += 1
-            }
-            queue.removeFirst(k)
-        }
-
-        /// Queues the records of `base[from..<to]`; returns where the last whole record ends.
-        /// - Parameter fileOffset: for unpacked records, the offset of the compressed record they came from.
-        func scan(_ base: UnsafeRawPointer, _ from: Int, _ to: Int, unpacked inUnpacked: Bool, fileOffset: Int) throws -> Int {
-            var off = from
-            while off + 8 <= to {
-                let type = base.loadUnaligned(fromByteOffset: off, as: UInt32.self)
-                let recSize = Int(base.loadUnaligned(fromByteOffset: off + 6, as: UInt16.self))
-                let at = inUnpacked ? fileOffset : off
-                guard recSize >= 8 else {
-                    throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "record of size \(recSize), expected at least 8" + (inUnpacked ? " (in decompressed data)" : ""))
-                }
-                if off + recSize > to {
-                    if inUnpacked { return off }   // continued by the next compressed record
-                    throw InputError.corrupt(path: path, format: .perfData, offset: off,
-                                             what: "record of \(recSize) bytes runs past the end of the data section: truncated file")
-                }
-                switch type {
-                case 9:  // SAMPLE
-                    let a = attrFor(base, off, off + recSize)
-                    var time = lastTime
-                    if let t = a.timeOffset, t + 8 <= recSize { time = base.loadUnaligned(fromByteOffset: off + t, as: UInt64.self) }
-                    lastTime = time
-                    maxSeen = max(maxSeen, time)
-                    queue.append(Entry(time: time, seq: seq, offset: off, kind: .sample, unpacked: inUnpacked, fileOffset: at))
-                case 3, 7, 2, 13:  // COMM, FORK, LOST, LOST_SAMPLES
-                    let need = type == 3 ? 16 : (type == 7 ? 32 : (type == 2 ? 24 : 16))
-                    guard recSize >= need else {
-                        throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "record of type \(type) is \(recSize) bytes, expected at least \(need)")
-                    }
-                    var time = trailer(base, off, off + recSize).0 ?? lastTime
-                    if type == 7 { time = base.loadUnaligned(fromByteOffset: off + 24, as: UInt64.self) }
-                    queue.append(Entry(time: time, seq: seq, offset: off, kind: type == 3 ? .comm : (type == 7 ? .fork : .lost),
-                                       unpacked: inUnpacked, fileOffset: at))
-                case 68:  // FINISHED_ROUND
-                    try flush(upTo: previousRoundMax)
-                    previousRoundMax = maxSeen
-                    if !inUnpacked {
-                        release(queue.reduce(off) { $1.unpacked ? $0 : min($0, $1.offset) })
-                        // Drop decompressed records every queued entry is past.
-                        let keep = queue.reduce(unpacked.parsed) { $1.unpacked ? min($0, $1.offset) : $0 }
-                        if keep > 0 {
-                            unpacked.drop(keep)
-                            for i in queue.indices where queue[i].unpacked { queue[i].offset -= keep }
-                        }
-                    }
-                case 81, 83:  // COMPRESSED (data follows the header), COMPRESSED2 (u64 data size, then data)
-                    guard !inUnpacked else {
-                        throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "a compressed record inside compressed data")
-                    }
-                    var dataStart = off + 8, dataSize = recSize - 8
-                    if type == 83 {
-                        guard recSize >= 16 else { throw InputError.corrupt(path: path, format: .perfData, offset: off, what: "COMPRESSED2 record of \(recSize) bytes") }
-                        dataStart = off + 16
-                        dataSize = min(Int(base.loadUnaligned(fromByteOffset: off + 8, as: UInt64.self)), recSize - 16)
-                    }
-                    try unpacked.decompress(UnsafeRawBufferPointer(start: base + dataStart, count: dataSize), at: off)
-                    unpacked.parsed = try scan(UnsafeRawPointer(unpacked.base), unpacked.parsed, unpacked.count, unpacked: true, fileOffset: off)
-                case 71:  // AUXTRACE (Intel PT, CoreSight, ...): u64 size, and that much trace data follows the record
-                    guard recSize >= 16 else { break }
-                    let n = base.loadUnaligned(fromByteOffset: off + 8, as: UInt64.self)
-                    guard n <= UInt64(to - off - recSize) else {
-                        throw InputError.corrupt(path: path, format: .perfData, offset: at, what: "AUXTRACE record announces \(n) bytes of trace data past the end of the data")
-                    }
-                    off += Int(n)
-                case 66 where pipe && !inUnpacked:  // HEADER_TRACING_DATA: its data follows the record
-                    let n = Int(base.loadUnaligned(fromByteOffset: off + 8, as: UInt32.self))
-                    off += (n + 7) & ~7
-                default:
-                    break
-                }
-                seq += 1
-                off += recSize
-            }
-            return off
-        }
-
-        let stop = try scan(fileBase, start, start + size, unpacked: false, fileOffset: start)
-        if stop < start + size && stop + 8 > start + size && !pipe {
-            throw InputError.corrupt(path: path, format: .perfData, offset: stop, what: "the data section ends inside a record header: truncated file")
-        }
-        if unpacked.parsed < unpacked.count {
-            throw InputError.corrupt(path: path, format: .perfData, offset: unpacked.lastRecord,
-                                     what: "the compressed records end inside a record (\(unpacked.count - unpacked.parsed) bytes left): truncated file")
-        }
-        try flush(upTo: nil)
-        samples = emitted
-    }
-
-    private func decodeRaw(_ decoder: TepDecoder, _ p: UnsafeRawPointer, _ n: Int, _ ev: inout RawEvent, _ off: Int) throws -> TepDecoder.Kind? {
-        do {
-            return try decoder.decode(p, n, into: &ev, offset: off)
-        } catch let e as InputError {
-            if case .corrupt = e, let type = decoder.typeID(p, n), let name = failedFormats[type] {
-                throw InputError.unusable(path: decoder.path, format: .perfData, what: "the format of event \(name) (id \(type)) could not be parsed by libtraceevent")
-            }
-            throw e
-        }
     }
 }
 

@@ -22,8 +22,23 @@ final class TepDecoder {
     /// True for little-endian files with 8-byte longs (not s390x, whose kernel sits at low addresses).
     private let userHalfHasNoSymbols: Bool
     private var plans: [EventPlan?] = []
-    /// `plans` that decode (not `.failed`), unretained.
-    private var readyPlans: [Unmanaged<EventPlan>?] = []
+    /// The usable plans of `plans` (which owns them), unretained, for the per-record lookup.
+    private var planTable = UnsafeMutableBufferPointer<Unmanaged<EventPlan>?>(start: nil, count: 0)
+
+    private func setPlan(_ p: EventPlan, at id: Int) {
+        if id >= plans.count { plans.append(contentsOf: repeatElement(nil, count: id + 1 - plans.count)) }
+        plans[id] = p
+        if id >= planTable.count {
+            let bigger = UnsafeMutableBufferPointer<Unmanaged<EventPlan>?>.allocate(capacity: max(id + 1, planTable.count * 2, 64))
+            bigger.initialize(repeating: nil)
+            for i in planTable.indices { bigger[i] = planTable[i] }
+            planTable.deallocate()
+            planTable = bigger
+        }
+        planTable[id] = p.kind == .failed ? nil : Unmanaged.passUnretained(p)
+    }
+
+    deinit { planTable.deallocate() }
     private var commonType = (offset: 0, size: 2)
     private var commonFlags = (offset: 2, size: 1)
     private var commonPreempt = (offset: 3, size: 1)
@@ -65,6 +80,16 @@ final class TepDecoder {
         var probeFunc: FieldPlan?
         var probeRetIP: FieldPlan?
         var named: [String: FieldPlan] = [:]
+        /// `fields`, copied once the plan is made (`seal`): read per record without reference counting.
+        private(set) var fieldTable = UnsafeMutableBufferPointer<FieldPlan>(start: nil, count: 0)
+
+        func seal() {
+            fieldTable.deallocate()
+            fieldTable = .allocate(capacity: fields.count)
+            _ = fieldTable.initialize(from: fields)
+        }
+
+        deinit { fieldTable.deallocate() }
     }
 
     /// Taken around the libtraceevent lookups when decoders on several threads share `tep`.
@@ -138,14 +163,12 @@ final class TepDecoder {
     func decode(_ data: UnsafeRawPointer, _ size: Int, into ev: inout RawEvent, offset: Int) throws -> Kind? {
         guard let type = typeID(data, size),
               commonPid.offset + commonPid.size <= size, commonFlags.offset < size, commonPreempt.offset < size else { return nil }
-        // The plans made so far, without reference counting per record (`plans` keeps them alive).
-        if type < readyPlans.count, let ready = readyPlans[type] {
-            return ready._withUnsafeGuaranteedRef { decode(data, size, into: &ev, plan: $0) }
+        unowned(unsafe) let plan: EventPlan
+        if type >= 0 && type < planTable.count, let p = planTable[type] {
+            plan = p.takeUnretainedValue()
+        } else {
+            plan = try self.plan(type, offset: offset)
         }
-        return decode(data, size, into: &ev, plan: try self.plan(type, offset: offset))
-    }
-
-    private func decode(_ data: UnsafeRawPointer, _ size: Int, into ev: inout RawEvent, plan: EventPlan) -> Kind {
         ev.name = plan.name
         ev.pid = Int32(truncatingIfNeeded: signExtend(number(data, commonPid.offset, commonPid.size), commonPid.size))
         let rawFlags = UInt8(truncatingIfNeeded: number(data, commonFlags.offset, commonFlags.size))
@@ -156,7 +179,7 @@ final class TepDecoder {
         ev.flags = TraceFlags(bits: bits, preemptDepth: pc & 0x0f, migrateDepth: pc >> 4)
         writer.reset()
         switch plan.kind {
-        case .normal: writeFields(plan.fields, data, size)
+        case .normal: writeFields(plan.fieldTable, data, size)
         case .schedSwitch: writeSchedSwitch(plan, data, size)
         case .print:
             if let buf = plan.named["buf"] {
@@ -170,7 +193,7 @@ final class TepDecoder {
             writer.byte(UInt8(ascii: "("))
             if let ip = plan.probeIP, ip.offset >= 0, ip.offset + ip.size <= size { writeSymbol(number(data, ip.offset, ip.size), withOffset: false) }
             writer.append(") ")
-            writeFields(plan.fields, data, size)
+            writeFields(plan.fieldTable, data, size)
         case .kretprobe:
             writer.byte(UInt8(ascii: "("))
             if let r = plan.probeRetIP, r.offset >= 0, r.offset + r.size <= size {
@@ -185,7 +208,7 @@ final class TepDecoder {
             writer.append(" <- ")
             if let f = plan.probeFunc, f.offset >= 0, f.offset + f.size <= size { writeSymbolName(number(data, f.offset, f.size)) }
             writer.append(") ")
-            writeFields(plan.fields, data, size)
+            writeFields(plan.fieldTable, data, size)
         case .failed:
             break
         }
@@ -227,17 +250,18 @@ final class TepDecoder {
             guard id >= 0 && id < 1 << 20 else { continue }
             if id < plans.count, plans[id] != nil { continue }
             let p = makePlan(event)
-            store(p, at: id)
+            setPlan(p, at: id)
         }
     }
 
-    private func store(_ p: EventPlan, at id: Int) {
-        if id >= plans.count {
-            plans.append(contentsOf: repeatElement(nil, count: id + 1 - plans.count))
-            readyPlans.append(contentsOf: repeatElement(nil, count: id + 1 - readyPlans.count))
-        }
-        plans[id] = p
-        readyPlans[id] = p.kind == .failed ? nil : Unmanaged.passUnretained(p)
+    /// `preparePlans`, and libtraceevent's function map built (its first lookup sorts it): after this,
+    /// decoders on several threads sharing one `tep` only read it.
+    func prepareForThreads() {
+        preparePlans()
+        var name: UnsafePointer<CChar>?
+        var start: UInt64 = 0
+        var size: UInt = 0
+        _ = tep_find_function_info(tep, 0xffff_ffff_8100_0000, &name, &start, &size)
     }
 
     private func plan(_ type: Int, offset: Int) throws -> EventPlan {
@@ -257,7 +281,7 @@ final class TepDecoder {
         if p.kind == .failed {
             throw InputError.unusable(path: path, format: format, what: "the format of event \(p.display) (id \(type)) could not be parsed by libtraceevent")
         }
-        store(p, at: type)
+        setPlan(p, at: type)
         return p
     }
 
@@ -314,6 +338,7 @@ final class TepDecoder {
             plan.kind = .kprobe
         }
         plan.name = names.intern(printedName)
+        plan.seal()
         return plan
     }
 
@@ -409,13 +434,11 @@ final class TepDecoder {
 
     // MARK: Printing
 
-    private func writeFields(_ fields: [FieldPlan], _ data: UnsafeRawPointer, _ size: Int) {
-        fields.withUnsafeBufferPointer { fs in
-            for f in fs {
-                writer.append(f.label.baseAddress!, f.label.count)
-                writeValue(f, data, size)
-                writer.byte(0x20)
-            }
+    private func writeFields(_ fields: UnsafeMutableBufferPointer<FieldPlan>, _ data: UnsafeRawPointer, _ size: Int) {
+        for f in fields {
+            writer.append(f.label.baseAddress!, f.label.count)
+            writeValue(f, data, size)
+            writer.byte(0x20)
         }
     }
 

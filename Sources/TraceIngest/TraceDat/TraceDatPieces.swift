@@ -23,11 +23,11 @@ public final class RecordPiece: InputPiece, @unchecked Sendable {
     /// The last piece of a read (the two-thread path).
     var last = false
     /// Where the piece goes back to once released (nil: it is freed). Weak: the pool holds its free pieces.
-    private weak var pool: RecordPiecePool?
+    private weak var pool: ReusePool<RecordPiece>?
     /// The largest file offset among the records (progress).
     public private(set) var endOffset = 0
 
-    init(pool: RecordPiecePool? = nil, maxRecords: Int = RecordPiece.defaultMaxRecords) {
+    init(pool: ReusePool<RecordPiece>? = nil, maxRecords: Int = RecordPiece.defaultMaxRecords) {
         self.pool = pool
         self.maxRecords = max(1, maxRecords)
         storage = .allocate(byteCount: RecordPiece.capacity, alignment: 16)
@@ -71,32 +71,6 @@ public final class RecordPiece: InputPiece, @unchecked Sendable {
     }
 }
 
-/// Pieces given back after use, for the reading thread to fill again.
-final class RecordPiecePool: @unchecked Sendable {
-    private var lock = pthread_mutex_t()
-    private var free: [RecordPiece] = []
-    private let maxRecords: Int
-    init(maxRecords: Int) {
-        self.maxRecords = maxRecords
-        pthread_mutex_init(&lock, nil)
-    }
-    deinit { pthread_mutex_destroy(&lock) }
-
-    func take() -> RecordPiece {
-        pthread_mutex_lock(&lock)
-        let p = free.popLast()
-        pthread_mutex_unlock(&lock)
-        if let p { p.reset(); return p }
-        return RecordPiece(pool: self, maxRecords: maxRecords)
-    }
-
-    func put(_ piece: RecordPiece) {
-        pthread_mutex_lock(&lock)
-        free.append(piece)
-        pthread_mutex_unlock(&lock)
-    }
-}
-
 /// A trace.dat read as pieces: one thread walks the ring-buffer pages of every CPU and merges them
 /// (`forEachPiece`), workers decode the pieces (`makeDecoder`, one per worker, made before any
 /// piece is read). Made by `TraceDatReader.readInPieces`.
@@ -106,7 +80,8 @@ public final class TraceDatPieces {
     private let path: String
     private let maxRecord: Int
     private let compressedNote: String
-    private let pool: RecordPiecePool
+    private let pool = ReusePool<RecordPiece>()
+    private let recordsPerPiece: Int
     /// Serializes the libtraceevent lookups the decoders make (comms, symbols, event formats).
     private let tepLock = TepLock()
     /// Records handed out so far.
@@ -118,7 +93,7 @@ public final class TraceDatPieces {
     private let stackIDs: (Int, Int)
 
     init(merge: RingBufferMerge, tep: OpaquePointer, path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int) {
-        pool = RecordPiecePool(maxRecords: recordsPerPiece)
+        self.recordsPerPiece = recordsPerPiece
         types = TepDecoder(tep: tep, names: StringTable(), path: path, format: .traceDat)
         stackIDs = (tep_find_event_by_name(tep, "ftrace", "kernel_stack").map { Int($0.pointee.id) } ?? -1,
                     tep_find_event_by_name(tep, "ftrace", "user_stack").map { Int($0.pointee.id) } ?? -1)
@@ -141,7 +116,7 @@ public final class TraceDatPieces {
     /// libtracecmd merges the CPUs and buffers).
     /// - Throws: `InputError` for a damaged page or a record larger than a page, or what `body` throws.
     public func forEachPiece(_ body: (RecordPiece) throws -> Void) throws {
-        var piece = pool.take()
+        var piece = takePiece()
         defer { recordsRead = records }
         while let r = try merge.next() {
             let size = max(0, r.size)
@@ -153,7 +128,7 @@ public final class TraceDatPieces {
                 // as a ` => frame` line stays with its event in text.
                 if !isStackTrace(r.data, size) {
                     try body(piece)
-                    piece = pool.take()
+                    piece = takePiece()
                 }
                 piece.appendAlways(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: size)
             }
@@ -163,6 +138,12 @@ public final class TraceDatPieces {
     }
 
     private var records = 0
+
+    private func takePiece() -> RecordPiece {
+        let p = pool.take { RecordPiece(pool: pool, maxRecords: recordsPerPiece) }
+        p.reset()
+        return p
+    }
 
     private func isStackTrace(_ data: UnsafeRawPointer?, _ size: Int) -> Bool {
         guard let data, let type = types.typeID(data, size) else { return false }

@@ -30,7 +30,7 @@ struct ParsedPiece: @unchecked Sendable {
 /// Decodes and normalizes pieces with its own decoder, normalizer and string tables.
 final class PieceWorker {
     let index: Int
-    let names = StringTable(), comms = StringTable(), symbols = StringTable()
+    let names: StringTable, comms = StringTable(), symbols = StringTable()
     let decoder: PieceDecoder
     let normalizer: EventNormalizer
     private let recorder = ProtEventRecorder()
@@ -40,6 +40,7 @@ final class PieceWorker {
     init(index: Int, source: PieceSource, probeMap: ProbeMap, wantedTags: Set<ProtEventTag>?, filter: EventFilter? = nil,
          phaseMarker: [UInt8]? = nil, strict: Bool, sourceName: String) {
         self.index = index
+        names = source.sharedNames ?? StringTable()
         decoder = source.makeDecoder(names: names)
         normalizer = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,
                                      strict: strict, sourceName: sourceName)
