@@ -17,7 +17,7 @@ public final class ProtEventSource {
     /// Threads that decode pieces (1: everything on the calling thread).
     public let threads: Int
     /// About how many bytes of text (or of perf.data records) one thread decodes at a time (a
-    /// trace.dat piece holds a 64th as many records).
+    /// trace.dat piece holds a 128th as many records).
     public let pieceSize: Int
     /// Kinds the replay will use (see `EventNormalizer.wantedTags`). Set before `run`.
     public var wantedTags: Set<ProtEventTag>?
@@ -51,7 +51,7 @@ public final class ProtEventSource {
         if !input.format.isBinary {
             try runInPieces(TextPieceSource(input: input, pieceSize: pieceSize), into: sink, check: check)
         } else if input.format == .traceDat, traceDatReader == .direct,
-                  try TraceDatReader(names: names, kind: .direct).readInPieces(input, recordsPerPiece: max(1, pieceSize / 64), { pieces in
+                  try TraceDatReader(names: names, kind: .direct).readInPieces(input, recordsPerPiece: max(1, pieceSize / 128), { pieces in
                       try runInPieces(TraceDatPieceSource(pieces), into: sink, check: check)
                   }) {
             return

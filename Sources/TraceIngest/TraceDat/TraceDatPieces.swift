@@ -11,9 +11,9 @@ import Musl
 ///
 /// Memory: about `RecordPiece.capacity` bytes; pieces are reused through their pool.
 public final class RecordPiece: InputPiece, @unchecked Sendable {
-    static let capacity = 1 << 20
+    static let capacity = 512 << 10
     /// Records a piece holds at most, by default.
-    public static let defaultMaxRecords = 16384
+    public static let defaultMaxRecords = 8192
     private let maxRecords: Int
     struct Header { var ts: UInt64; var offset: Int; var missed: Int64; var cpu: Int32; var start: Int; var size: Int }
     private(set) var storage: UnsafeMutableRawPointer

@@ -179,7 +179,7 @@ public final class TraceDatReader {
     /// when the direct decoder can read it; returns false, having read nothing, when it cannot (or
     /// `kind` is `.libtracecmd`): then call `read`.
     /// - Parameters:
-    ///   - recordsPerPiece: the most records a piece holds (fewer when they fill its 1 MiB).
+    ///   - recordsPerPiece: the most records a piece holds (fewer when they fill its 512 KiB).
     ///   - body: gets the pieces; they are valid only during the call.
     public func readInPieces(_ input: TraceInput, recordsPerPiece: Int = RecordPiece.defaultMaxRecords,
                              _ body: (TraceDatPieces) throws -> Void) throws -> Bool {
