@@ -108,6 +108,7 @@ final class TraceDatDirectTests: XCTestCase {
             let sink = Sink(names: names, withOffsets: !compressed)
             let reader = TraceDatReader(names: names)
             var pieces = 0
+            var progress: [Int] = []
             let direct = try reader.readInPieces(try TraceInput(path: path), recordsPerPiece: 7) { file in
                 let decoders = (0..<3).map { _ in file.makeDecoder(names: names) }
                 try file.forEachPiece { piece in
@@ -117,8 +118,14 @@ final class TraceDatDirectTests: XCTestCase {
                     // never cut off from its event.
                     if first < sink.records.count { XCTAssertNotEqual(sink.records[first].kind, .stackTrace, name) }
                     pieces += 1
+                    progress.append(piece.endOffset)
                     piece.releaseLater()
                 }
+            }
+            // Progress grows with the ring-buffer data read, to the file's size (as read: `.lz4` samples decompressed).
+            XCTAssertEqual(progress, progress.sorted(), name)
+            if let last = progress.last, !path.hasSuffix(".lz4") {
+                XCTAssertEqual(last, try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, name)
             }
             XCTAssertTrue(direct, "\(name): the direct decoder did not take it")
             XCTAssertEqual(reader.records, refReader.records, name)

@@ -6,7 +6,7 @@ import TestSupport
 /// depend on the number of threads, on where the pieces are cut, or on mmap vs stdin: byte-identical
 /// JSON, on every real text sample, every trace.dat and every scenario, read on one thread in 1 MiB
 /// pieces, on three threads in pieces of about 3000 bytes (hundreds of cuts, many next to stack
-/// traces; 46 records for trace.dat), and from stdin.
+/// traces; 23 records for trace.dat), and from stdin.
 final class DeterminismTests: XCTestCase {
     func run(_ args: [String], threads: Int, pieceBytes: Int? = nil, stdin: String? = nil) throws -> String {
         var env = ["PROTREPLAY_READER_THREADS": String(threads)]

@@ -36,6 +36,12 @@ final class RingBufferCPU {
     /// Uncompressed: the file offset of the next page and the end of the data. Compressed: the file
     /// offset of the next chunk header and the end of the chunks.
     private var rawPos: Int
+    /// Where the CPU's data starts in the file.
+    private let rawStart: Int
+    /// File bytes of the CPU's data read so far (pages, or compressed chunks), for progress.
+    var bytesRead: Int { rawPos - rawStart }
+    /// File bytes of the CPU's data (with the chunk count of compressed data).
+    var bytesTotal: Int { rawEnd - rawStart }
     private let rawEnd: Int
     private var chunksLeft = 0
     /// Decompressed bytes not yet made into pages: `window[windowStart..<windowEnd]`.
@@ -81,6 +87,7 @@ final class RingBufferCPU {
         self.path = path
         self.compression = compression
         self.rawPos = offset
+        rawStart = offset
         if compression != nil {
             // `count u32`, then the chunks; the recorded size does not count the leading u32.
             rawEnd = min(file.count, offset + size + 4)
@@ -289,7 +296,13 @@ final class RingBufferMerge {
         }
         self.streams = streams
         heads = [UInt64](repeating: .max, count: streams.count)
+        bytesTotal = streams.reduce(0) { $0 + $1.bytesTotal }
     }
+
+    /// File bytes of ring-buffer data read so far, all CPUs together.
+    var bytesRead: Int { streams.reduce(0) { $0 + $1.bytesRead } }
+    /// File bytes of ring-buffer data, all CPUs together.
+    private(set) var bytesTotal = 0
 
     /// The record that comes next in order, nil after the last; it stays valid until the next call.
     /// - Throws: `InputError.corrupt` at a damaged page.

@@ -24,8 +24,9 @@ public final class RecordPiece: InputPiece, @unchecked Sendable {
     var last = false
     /// Where the piece goes back to once released (nil: it is freed). Weak: the pool holds its free pieces.
     private weak var pool: ReusePool<RecordPiece>?
-    /// The largest file offset among the records (progress).
-    public private(set) var endOffset = 0
+    /// How far into the file the reading had got when the piece was sent (the metadata and every
+    /// CPU's data read so far), for progress.
+    public internal(set) var endOffset = 0
 
     init(pool: ReusePool<RecordPiece>? = nil, maxRecords: Int = RecordPiece.defaultMaxRecords) {
         self.pool = pool
@@ -63,7 +64,6 @@ public final class RecordPiece: InputPiece, @unchecked Sendable {
         if size > 0, let data { (storage + used).copyMemory(from: data, byteCount: size) }
         headers.append(Header(ts: ts, offset: offset, missed: missed, cpu: cpu, start: used, size: size))
         used += (size + 7) & ~7
-        if offset > endOffset { endOffset = offset }
     }
 
     public var releaseLater: @Sendable () -> Void {
@@ -92,7 +92,11 @@ public final class TraceDatPieces {
     /// Event ids of `ftrace:kernel_stack` and `ftrace:user_stack` (-1: not in the file).
     private let stackIDs: (Int, Int)
 
-    init(merge: RingBufferMerge, tep: OpaquePointer, path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int) {
+    /// File bytes that are not ring-buffer data (headers, formats, options): read before any piece.
+    private let metadataBytes: Int
+
+    init(merge: RingBufferMerge, tep: OpaquePointer, path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int, fileSize: Int) {
+        metadataBytes = max(0, fileSize - merge.bytesTotal)
         self.recordsPerPiece = recordsPerPiece
         types = TepDecoder(tep: tep, names: StringTable(), path: path, format: .traceDat)
         stackIDs = (tep_find_event_by_name(tep, "ftrace", "kernel_stack").map { Int($0.pointee.id) } ?? -1,
@@ -127,6 +131,7 @@ public final class TraceDatPieces {
                 // A stack trace stays in the piece of the event it belongs to (the record before it),
                 // as a ` => frame` line stays with its event in text.
                 if !isStackTrace(r.data, size) {
+                    piece.endOffset = metadataBytes + merge.bytesRead
                     try body(piece)
                     piece = takePiece()
                 }
@@ -134,7 +139,10 @@ public final class TraceDatPieces {
             }
             records += 1
         }
-        if !piece.isEmpty { try body(piece) }
+        if !piece.isEmpty {
+            piece.endOffset = metadataBytes + merge.bytesRead
+            try body(piece)
+        }
     }
 
     private var records = 0

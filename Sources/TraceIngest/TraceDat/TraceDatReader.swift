@@ -209,7 +209,7 @@ public final class TraceDatReader {
         let pieces = TraceDatPieces(merge: try RingBufferMerge(layout: layout, file: file, path: path, mapped: true),
                                     tep: tep, path: path, maxRecord: layout.maxPageSize,
                                     compressedNote: layout.compression == "none" ? "file" : "decompressed CPU",
-                                    recordsPerPiece: recordsPerPiece)
+                                    recordsPerPiece: recordsPerPiece, fileSize: file.count)
         defer { records = pieces.recordsRead }
         try body(pieces)
     }
