@@ -81,16 +81,9 @@ final class TraceDatDirectTests: XCTestCase {
                     runs.append(("direct, metadata parsed here", own, ownReader))
                 }
                 for (how, got, gotReader) in runs {
-                    XCTAssertEqual(got.records.count, ref.records.count, "\(name) \(how) oneThread=\(oneThread)")
                     XCTAssertEqual(gotReader.records, refReader.records, "\(name) \(how)")
                     XCTAssertEqual(gotReader.instances, refReader.instances, "\(name) \(how)")
-                    XCTAssertEqual(got.malformed, ref.malformed, "\(name) \(how)")
-                    var shown = 0
-                    for (k, (a, b)) in zip(got.records, ref.records).enumerated() where a != b {
-                        shown += 1
-                        if shown <= 3 { XCTFail("\(name) \(how) record \(k):\n got \(a)\n ref \(b)") }
-                    }
-                    XCTAssertEqual(shown, 0, "\(name) \(how): \(shown) records differ")
+                    assertSame(got, ref, "\(name) \(how) oneThread=\(oneThread)")
                 }
             }
         }
@@ -130,15 +123,20 @@ final class TraceDatDirectTests: XCTestCase {
             XCTAssertTrue(direct, "\(name): the direct decoder did not take it")
             XCTAssertEqual(reader.records, refReader.records, name)
             XCTAssertGreaterThanOrEqual(pieces, refReader.records / 8, name)
-            XCTAssertEqual(sink.records.count, ref.records.count, name)
-            XCTAssertEqual(sink.malformed, ref.malformed, name)
-            var shown = 0
-            for (k, (a, b)) in zip(sink.records, ref.records).enumerated() where a != b {
-                shown += 1
-                if shown <= 3 { XCTFail("\(name) record \(k):\n pieces \(a)\n    ref \(b)") }
-            }
-            XCTAssertEqual(shown, 0, "\(name): \(shown) records differ")
+            assertSame(sink, ref, "\(name) in pieces")
         }
+    }
+
+    /// The same records (the first three that differ shown) and malformed records as the reference.
+    func assertSame(_ got: Sink, _ ref: Sink, _ what: String) {
+        XCTAssertEqual(got.records.count, ref.records.count, what)
+        XCTAssertEqual(got.malformed, ref.malformed, what)
+        var shown = 0
+        for (k, (a, b)) in zip(got.records, ref.records).enumerated() where a != b {
+            shown += 1
+            if shown <= 3 { XCTFail("\(what) record \(k):\n got \(a)\n ref \(b)") }
+        }
+        XCTAssertEqual(shown, 0, "\(what): \(shown) records differ")
     }
 
     /// A read frees its pieces and their pool (a piece once held its pool strongly, and the pool its
