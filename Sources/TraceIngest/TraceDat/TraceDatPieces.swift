@@ -121,7 +121,6 @@ public final class TraceDatPieces {
     /// - Throws: `InputError` for a damaged page or a record larger than a page, or what `body` throws.
     public func forEachPiece(_ body: (RecordPiece) throws -> Void) throws {
         var piece = takePiece()
-        defer { recordsRead = records }
         while let r = try merge.next() {
             let size = max(0, r.size)
             if size > maxRecord {
@@ -137,15 +136,13 @@ public final class TraceDatPieces {
                 }
                 piece.appendAlways(ts: r.ts, cpu: r.cpu, offset: r.offset, missed: r.missed, data: r.data, size: size)
             }
-            records += 1
+            recordsRead += 1
         }
         if !piece.isEmpty {
             piece.endOffset = metadataBytes + merge.bytesRead
             try body(piece)
         }
     }
-
-    private var records = 0
 
     private func takePiece() -> RecordPiece {
         let p = pool.take { RecordPiece(pool: pool, maxRecords: recordsPerPiece) }
@@ -158,6 +155,7 @@ public final class TraceDatPieces {
         return type == stackIDs.0 || type == stackIDs.1
     }
 }
+
 /// Decodes pieces of a trace.dat into raw events, on one worker thread.
 public final class RecordPieceDecoder {
     private let state: TraceDatReader.IterationState
