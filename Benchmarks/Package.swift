@@ -19,7 +19,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4"),
         .systemLibrary(name: "CTraceCmd", pkgConfig: "libtracecmd"),
-        .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd"], swiftSettings: fast),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma"),
+        .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd", "CZstd", "CZlib", "CLZMA"], swiftSettings: fast),
         .target(name: "EventModel", dependencies: ["TraceIngest"], swiftSettings: fast),
         .target(name: "Replay", dependencies: ["EventModel"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["Replay"], swiftSettings: fast),
@@ -28,7 +31,7 @@ let package = Package(
                 exclude: ["Perfetto/proto"]),
         .target(name: "ProtReplayKit", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "Reports"], swiftSettings: fast),
         // Sample loading, counting sinks and the pipeline wiring the benchmarks share.
-        .target(name: "BenchSupport", dependencies: ["TraceIngest", "EventModel", "Replay", "Models", "Analysis", "ProtReplayKit"], path: "Support", swiftSettings: fast),
+        .target(name: "BenchSupport", dependencies: ["CTraceCmd", "TraceIngest", "EventModel", "Replay", "Models", "Analysis", "ProtReplayKit"], path: "Support", swiftSettings: fast),
         .executableTarget(
             name: "HotPaths",
             dependencies: ["BenchSupport", .product(name: "Benchmark", package: "benchmark")],

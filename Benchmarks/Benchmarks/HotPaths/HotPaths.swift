@@ -42,6 +42,20 @@ let benchmarks: @Sendable () -> Void = {
     hotPath("replay: HIGHMEM model + SummaryBuilder, i386 events") {
         ReplayPath(try Cache.stream(Samples.i386), analysis: true, model: "highmem")
     }
+
+    // A whole trace.dat iterated, record by record, with no decoding: the work of libtracecmd's own
+    // iteration (open, read the pages, merge the CPUs, hand every record over) done both ways in the
+    // same process. One iteration = the whole file. PROTREPLAY_BENCH_DAT names the file (default
+    // bench-data/bench-60.none.dat, recorded as docs/benchmarks.md says; else the largest sample).
+    let dat = TraceDatIteration.file()
+    let whole: Benchmark.Configuration = .init(metrics: [.wallClock, .cpuTotal, .peakMemoryResident], warmupIterations: 1,
+                                               maxDuration: .seconds(20), maxIterations: 15)
+    Benchmark("iterate trace.dat: protreplay pages + CPU merge into pieces", configuration: whole) { benchmark in
+        blackHole(try TraceDatIteration.protreplay(dat))
+    }
+    Benchmark("iterate trace.dat: libtracecmd tracecmd_iterate_events_multi", configuration: whole) { benchmark in
+        blackHole(TraceDatIteration.libtracecmd(dat))
+    }
 }
 
 /// Samples are read (and normalized, for the replay benchmarks) once per process.
