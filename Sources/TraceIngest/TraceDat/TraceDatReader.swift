@@ -260,7 +260,6 @@ public final class TraceDatReader {
             if last { break }
         }
         done.wait()
-        if state.error == nil, let e = producer.error { state.error = e }
         if state.error == nil, let bad = producer.oversized {
             state.error = state.oversizedError(cpu: bad.cpu, offset: bad.offset, size: bad.size)
         }
@@ -279,8 +278,6 @@ public final class TraceDatReader {
         /// No record is larger than a ring-buffer page; one that claims to be comes from damaged data.
         var maxRecord = Int.max
         var oversized: (cpu: Int32, offset: Int, size: Int)?
-        /// What stopped the iteration (the direct decoder's damaged page), read after it finished.
-        var error: Error?
 
         init(ring: [RecordPiece]) {
             self.ring = ring
