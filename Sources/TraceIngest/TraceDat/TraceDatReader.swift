@@ -58,18 +58,8 @@ public final class TraceDatReader {
     /// strict-mode stop) and may throw to stop the read.
     /// - Throws: `InputError` naming the file, offset or section and what was expected.
     public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
-        let path = input.path == "-" ? "<stdin>" : input.path
-        try input.withWholeFile { file, fd in
-            let layout = try TraceDatLayout.validate(file.bytes, path: path)
-            try FormatGuard.check(layout.formats, longSize: layout.longSize, path: path, format: .traceDat)
-            version = layout.version
-            compression = layout.compression
-            cpus = layout.cpus
-            metadataParsedHere = false
-            tracecmd_set_loglevel(TEP_LOG_NONE)
-            tep_set_loglevel(TEP_LOG_NONE)
-            if kind == .direct && layout.directBlocker == nil {
-                readerUsed = .direct
+        try open(input) { layout, file, fd, path in
+            if readerUsed == .direct {
                 // One thread: the pieces decoded as they are made.
                 try readPieces(layout, file.bytes, fd: fd, path: path, recordsPerPiece: RecordPiece.defaultMaxRecords) { pieces in
                     let decoder = pieces.makeDecoder(names: names)
@@ -82,7 +72,6 @@ public final class TraceDatReader {
                 }
                 return
             }
-            readerUsed = .libtracecmd
             let own = dup(fd)
             guard own >= 0 else { throw InputError.readFailed(path: path, reason: String(cString: strerror(errno))) }
             lseek(own, 0, SEEK_SET)
@@ -183,21 +172,33 @@ public final class TraceDatReader {
     ///   - body: gets the pieces; they are valid only during the call.
     public func readInPieces(_ input: TraceInput, recordsPerPiece: Int = RecordPiece.defaultMaxRecords,
                              _ body: (TraceDatPieces) throws -> Void) throws -> Bool {
-        let path = input.path == "-" ? "<stdin>" : input.path
-        return try input.withWholeFile { file, fd in
-            let layout = try TraceDatLayout.validate(file.bytes, path: path)
-            try FormatGuard.check(layout.formats, longSize: layout.longSize, path: path, format: .traceDat)
-            guard kind == .direct && layout.directBlocker == nil else { return false }
-            version = layout.version
-            compression = layout.compression
-            cpus = layout.cpus
-            readerUsed = .direct
-            tracecmd_set_loglevel(TEP_LOG_NONE)
-            tep_set_loglevel(TEP_LOG_NONE)
+        try open(input) { layout, file, fd, path in
+            guard readerUsed == .direct else { return false }
             try readPieces(layout, file.bytes, fd: fd, path: path, recordsPerPiece: recordsPerPiece, body)
             return true
         }
     }
+
+    /// Maps the file, checks its structure (`TraceDatLayout`) and its event formats (`FormatGuard`),
+    /// notes what it is (version, compression, CPUs) and which reader reads it (`readerUsed`: direct
+    /// unless `kind` or something only libtracecmd reads as it should says otherwise), and hands the
+    /// layout on, with the mapping, a file descriptor for libtracecmd and the path to name in messages.
+    private func open<T>(_ input: TraceInput, _ body: (TraceDatSummary, MappedFile, Int32, String) throws -> T) throws -> T {
+        let path = input.path == "-" ? "<stdin>" : input.path
+        return try input.withWholeFile { file, fd in
+            let layout = try TraceDatLayout.validate(file.bytes, path: path)
+            try FormatGuard.check(layout.formats, longSize: layout.longSize, path: path, format: .traceDat)
+            version = layout.version
+            compression = layout.compression
+            cpus = layout.cpus
+            metadataParsedHere = false
+            readerUsed = kind == .direct && layout.directBlocker == nil ? .direct : .libtracecmd
+            tracecmd_set_loglevel(TEP_LOG_NONE)
+            tep_set_loglevel(TEP_LOG_NONE)
+            return try body(layout, file, fd, path)
+        }
+    }
+
 
     /// The ring-buffer pages decoded here (`RingBufferMerge`), in pieces; the metadata read by
     /// `openMetadata`. No decompressed CPU data is kept beyond a chunk per CPU.
