@@ -25,6 +25,8 @@ public final class PerfDataRecords {
     let attrs: [PerfDataReader.Attr]
     let idToAttr: [UInt64: Int]
     let tep: OpaquePointer
+    /// Taken by the chunk decoders around the libtraceevent lookups that fill a cache on first use.
+    let tepLock = TepLock()
     let pipe: Bool
     let path: String
     private let release: (Int) -> Void
@@ -140,8 +142,8 @@ public final class PerfDataRecords {
     // MARK: Chunks
 
     /// Decoders for other threads, made here (on the thread that owns the reader) before any of them
-    /// runs: every event plan exists and every name is interned, libtraceevent's function map is built,
-    /// so that decoding only reads what they share.
+    /// runs: every event plan exists and every name is interned, and the libtraceevent lookups that
+    /// fill a cache (symbols) are taken under `tepLock`.
     public func makeDecoders(_ count: Int) -> [PerfChunkDecoder] {
         (0..<max(1, count)).map { _ in PerfChunkDecoder(self) }
     }
@@ -562,8 +564,8 @@ public final class PerfChunkDecoder {
 
     init(_ records: PerfDataRecords) {
         self.records = records
-        decoder = TepDecoder(tep: records.tep, names: records.reader.names, path: records.path, format: .perfData)
-        decoder.prepareForThreads()
+        decoder = TepDecoder(tep: records.tep, names: records.reader.names, path: records.path, format: .perfData, lock: records.tepLock)
+        decoder.preparePlans()
     }
 
     /// Decodes the records of `chunk` into `sink`, samples numbered from 1 (`RawEvent.line`).

@@ -1,4 +1,9 @@
 import CTraceCmd
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Turns one binary tracepoint record (the ring-buffer payload: common fields, then the event's
 /// fields) into a `RawEvent` whose payload is ftrace print style text, using the event formats a
@@ -252,16 +257,6 @@ final class TepDecoder {
             let p = makePlan(event)
             setPlan(p, at: id)
         }
-    }
-
-    /// `preparePlans`, and libtraceevent's function map built (its first lookup sorts it): after this,
-    /// decoders on several threads sharing one `tep` only read it.
-    func prepareForThreads() {
-        preparePlans()
-        var name: UnsafePointer<CChar>?
-        var start: UInt64 = 0
-        var size: UInt = 0
-        _ = tep_find_function_info(tep, 0xffff_ffff_8100_0000, &name, &start, &size)
     }
 
     private func plan(_ type: Int, offset: Int) throws -> EventPlan {
@@ -606,4 +601,19 @@ final class ByteArena {
     }
 
     deinit { for b in blocks { b.deallocate() } }
+}
+
+/// One lock for the libtraceevent calls that may fill a cache of the handle on first use
+/// (`tep_data_comm_from_pid`, `tep_find_function_info`, `tep_find_event`), so that decoders on
+/// several threads (trace.dat pieces, perf.data chunks) can share a handle. The decoders cache what
+/// they get, so it is rarely taken.
+final class TepLock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    @inline(__always) func locked<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
 }

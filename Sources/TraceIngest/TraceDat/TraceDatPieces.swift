@@ -1,9 +1,4 @@
 import CTraceCmd
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A run of consecutive ring-buffer records of a trace.dat, in the merged timestamp order, copied out
 /// of their pages so that a worker thread can decode them on its own (`RecordPieceDecoder`) while
@@ -182,19 +177,5 @@ public final class RecordPieceDecoder {
         static let shared = NoSink()
         func consume(_ event: inout RawEvent) {}
         func malformed(line: Int, offset: Int, reason: StaticString, text: UnsafeRawBufferPointer) {}
-    }
-}
-
-/// One lock for the libtraceevent calls that may fill a cache of the handle on first use
-/// (`tep_data_comm_from_pid`, `tep_find_function_info`, `tep_find_event`), so that decoders on
-/// several threads can share a handle. The decoders cache what they get, so it is rarely taken.
-final class TepLock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    @inline(__always) func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
     }
 }
