@@ -302,7 +302,7 @@ final class RingBufferMerge {
     /// File bytes of ring-buffer data read so far, all CPUs together.
     var bytesRead: Int { streams.reduce(0) { $0 + $1.bytesRead } }
     /// File bytes of ring-buffer data, all CPUs together.
-    private(set) var bytesTotal = 0
+    let bytesTotal: Int
 
     /// The record that comes next in order, nil after the last; it stays valid until the next call.
     /// - Throws: `InputError.corrupt` at a damaged page.
