@@ -22,7 +22,9 @@ public final class EventNormalizer: RawEventSink {
     /// Path shown in messages.
     public let sourceName: String
 
-    private var sink: ProtEventSink?
+    /// Keeps the sink alive; the per-event calls go through `sink`, which costs no reference counting.
+    private var sinkOwner: ProtEventSink?
+    private unowned(unsafe) var sink: ProtEventSink?
     private var bindings: [Binding?] = []
     private var countsByName: [Int] = []
     /// Per name: the events that matched `filter` (empty without one).
@@ -43,7 +45,10 @@ public final class EventNormalizer: RawEventSink {
         self.sourceName = sourceName
     }
 
-    public func connect(_ sink: ProtEventSink) { self.sink = sink }
+    public func connect(_ sink: ProtEventSink) {
+        sinkOwner = sink
+        self.sink = sink
+    }
 
     /// Kinds the replay will use; mapped events of other kinds are not decoded at all (they count as
     /// ignored). Nil decodes everything. Set before the first event.

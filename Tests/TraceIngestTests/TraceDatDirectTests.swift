@@ -17,6 +17,12 @@ final class TraceDatDirectTests: XCTestCase {
         let names: StringTable
         let withOffsets: Bool
         var records: [Full] = []
+        func copy() -> Sink {
+            let s = Sink(names: names, withOffsets: withOffsets)
+            s.records = records
+            s.malformed = malformed
+            return s
+        }
         /// Added to line numbers (records of a piece are numbered from 1).
         var lineBase = 0
         var malformed: [String] = []
@@ -40,13 +46,15 @@ final class TraceDatDirectTests: XCTestCase {
         return out.sorted()
     }
 
-    func read(_ path: String, _ kind: TraceDatReaderKind, oneThread: Bool, withOffsets: Bool, metadataHere: Bool = false) throws -> (Sink, TraceDatReader) {
+    func read(_ path: String, _ kind: TraceDatReaderKind, oneThread: Bool, withOffsets: Bool, metadataHere: Bool = false,
+              eventsWanted: ((String, String) -> Bool)? = nil) throws -> (Sink, TraceDatReader) {
         if oneThread { setenv("PROTREPLAY_READER_THREADS", "1", 1) }
         defer { if oneThread { unsetenv("PROTREPLAY_READER_THREADS") } }
         let names = StringTable()
         let sink = Sink(names: names, withOffsets: withOffsets)
         let reader = TraceDatReader(names: names, kind: kind)
         reader.parseMetadataHere = metadataHere
+        reader.eventsWanted = eventsWanted
         try reader.read(try TraceInput(path: path), into: sink) {}
         return (sink, reader)
     }
@@ -72,19 +80,33 @@ final class TraceDatDirectTests: XCTestCase {
                 XCTAssertEqual(refReader.readerUsed, .libtracecmd, name)
                 XCTAssertEqual(directReader.readerUsed, .direct, "\(name): fell back to libtracecmd")
                 XCTAssertEqual(directReader.metadataParsedHere, directReader.compression == "zlib", name)
-                // The metadata parsed here instead of by libtracecmd (`TraceDatMetadata`, what zlib files need):
-                // the same records from every version 7 file, whatever its compression.
-                var runs = [("direct", direct, directReader)]
-                if directReader.version >= 7 {
-                    let (own, ownReader) = try read(path, .direct, oneThread: oneThread, withOffsets: !compressed, metadataHere: true)
-                    XCTAssertTrue(ownReader.metadataParsedHere, name)
-                    runs.append(("direct, metadata parsed here", own, ownReader))
-                }
-                for (how, got, gotReader) in runs {
+                // The metadata parsed here instead of by libtracecmd (`TraceDatMetadata`, what zlib files
+                // need and what leaving formats out needs): the same records from every file, version 6
+                // or 7, whatever its compression.
+                let (own, ownReader) = try read(path, .direct, oneThread: oneThread, withOffsets: !compressed, metadataHere: true)
+                XCTAssertTrue(ownReader.metadataParsedHere, name)
+                for (how, got, gotReader) in [("direct", direct, directReader), ("direct, metadata parsed here", own, ownReader)] {
                     XCTAssertEqual(gotReader.records, refReader.records, "\(name) \(how)")
                     XCTAssertEqual(gotReader.instances, refReader.instances, "\(name) \(how)")
                     assertSame(got, ref, "\(name) \(how) oneThread=\(oneThread)")
                 }
+                // Only sched_switch's fields wanted: every other format is left out but ftrace's own
+                // (markers, stack traces) and the kprobes' (whose payload names the probed function).
+                // Their records keep name, time, CPU, pid, comm and flags; only the payload is gone.
+                let (some, someReader) = try read(path, .direct, oneThread: oneThread, withOffsets: !compressed,
+                                                  eventsWanted: { _, event in event == "sched_switch" })
+                XCTAssertEqual(someReader.records, refReader.records, name)
+                let expected = ref.copy()
+                expected.records = ref.records.map { r in
+                    var r = r
+                    if r.kind == .event && r.name != "sched_switch" && r.name != "tracing_mark_write" && !r.payload.hasPrefix("(") { r.payload = "" }
+                    return r
+                }
+                if expected.records != ref.records {
+                    XCTAssertGreaterThan(someReader.formatsLeftOut, 0, name)
+                    XCTAssertTrue(someReader.metadataParsedHere, name)
+                }
+                assertSame(some, expected, "\(name) with only sched_switch's fields read, oneThread=\(oneThread)")
             }
         }
     }

@@ -51,7 +51,7 @@ public final class ProtEventSource {
         if !input.format.isBinary {
             try runInPieces(TextPieceSource(input: input, pieceSize: pieceSize), into: sink, check: check)
         } else if input.format == .traceDat, traceDatReader == .direct,
-                  try TraceDatReader(names: names, kind: .direct).readInPieces(input, recordsPerPiece: max(1, pieceSize / 128), { pieces in
+                  try traceDatDirectReader().readInPieces(input, recordsPerPiece: max(1, pieceSize / 128), { pieces in
                       try runInPieces(TraceDatPieceSource(pieces), into: sink, check: check)
                   }) {
             return
@@ -74,6 +74,15 @@ public final class ProtEventSource {
             }
             n.finish()
         }
+    }
+
+    /// The direct trace.dat reader, parsing only the formats of the events whose fields the
+    /// normalizer reads (the others count by name: unmapped, ignored, or of a kind no model uses).
+    private func traceDatDirectReader() -> TraceDatReader {
+        let reader = TraceDatReader(names: names, kind: .direct)
+        let map = probeMap, tags = wantedTags
+        reader.eventsWanted = { _, name in map.readsFields(ofTracepoint: name, wantedTags: tags) }
+        return reader
     }
 
     private func runInPieces(_ source: PieceSource, into sink: ProtEventSink, check: (_ bytes: Int) throws -> Void) throws {

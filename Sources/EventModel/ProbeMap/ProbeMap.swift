@@ -85,6 +85,14 @@ public struct ProbeMap: Sendable {
         return nil
     }
 
+    /// Whether the normalizer reads the fields of the tracepoint `name` (not a kprobe, whose rule
+    /// depends on the function it probes): it maps to a kind in `wantedTags` (to any kind when nil).
+    /// The same decision as `EventNormalizer`'s binding of the name.
+    public func readsFields(ofTracepoint name: String, wantedTags: Set<ProtEventTag>?) -> Bool {
+        guard let r = rule(event: name, function: nil, isReturn: false), let tag = ProtEventTag(rawValue: r.mapsTo) else { return false }
+        return wantedTags?.contains(tag) ?? true
+    }
+
     /// The rule for an event called `name`, which is a kprobe on `function` when `function` is non-nil.
     public func rule(event name: String, function: String?, isReturn: Bool) -> ProbeMapEntry? {
         for entries in [userEntries, defaultEntries] {

@@ -60,7 +60,9 @@ final class TepDecoder {
     let path: String
     let format: TraceFormat
 
-    enum Kind { case normal, schedSwitch, print, kernelStack, userStack, kprobe, kretprobe, failed }
+    /// `nameOnly`: an event whose format was not given to libtraceevent (`EventFormats`): its records
+    /// carry the name and the common fields, with an empty payload.
+    enum Kind { case normal, schedSwitch, print, kernelStack, userStack, kprobe, kretprobe, nameOnly, failed }
 
     enum Style: UInt8 { case hex, signed, unsigned, string, array, skip, symbol, symbolOffset }
 
@@ -99,10 +101,13 @@ final class TepDecoder {
 
     /// Taken around the libtraceevent lookups when decoders on several threads share `tep`.
     private let lock: TepLock?
+    /// Event id -> name of the events whose formats libtraceevent was not given (`EventFormats.nameOnly`).
+    private let nameOnly: [Int: String]
 
-    init(tep: OpaquePointer, names: StringTable, path: String, format: TraceFormat, lock: TepLock? = nil) {
+    init(tep: OpaquePointer, names: StringTable, path: String, format: TraceFormat, lock: TepLock? = nil, nameOnly: [Int: String] = [:]) {
         self.tep = tep
         self.lock = lock
+        self.nameOnly = nameOnly
         self.names = names
         self.path = path
         self.format = format
@@ -194,6 +199,7 @@ final class TepDecoder {
                 while writer.count > start && (writer.base[writer.count - 1] == 0x0A || writer.base[writer.count - 1] == 0x20) { writer.count -= 1 }
             }
         case .kernelStack, .userStack: readFrames(plan, data, size)
+        case .nameOnly: break
         case .kprobe:
             writer.byte(UInt8(ascii: "("))
             if let ip = plan.probeIP, ip.offset >= 0, ip.offset + ip.size <= size { writeSymbol(number(data, ip.offset, ip.size), withOffset: false) }
@@ -248,8 +254,7 @@ final class TepDecoder {
     /// name table may then be read by another thread while records are decoded).
     func preparePlans() {
         let n = tep_get_events_count(tep)
-        guard n > 0 else { return }
-        for i in 0..<n {
+        for i in 0..<max(0, n) {
             guard let event = tep_get_event(tep, i) else { continue }
             let id = Int(event.pointee.id)
             guard id >= 0 && id < 1 << 20 else { continue }
@@ -257,6 +262,16 @@ final class TepDecoder {
             let p = makePlan(event)
             setPlan(p, at: id)
         }
+        for (id, name) in nameOnly.sorted(by: { $0.key < $1.key }) where id >= plans.count || plans[id] == nil { setPlan(nameOnlyPlan(name), at: id) }
+    }
+
+    private func nameOnlyPlan(_ name: String) -> EventPlan {
+        let plan = EventPlan()
+        plan.kind = .nameOnly
+        plan.display = name
+        plan.name = names.intern(name)
+        plan.seal()
+        return plan
     }
 
     private func plan(_ type: Int, offset: Int) throws -> EventPlan {
@@ -270,6 +285,11 @@ final class TepDecoder {
             throw InputError.corrupt(path: path, format: format, offset: offset, what: "record has event type \(type), which no event format in the file defines")
         }
         guard let event = locked({ tep_find_event(tep, Int32(type)) }) else {
+            if let name = nameOnly[type] {
+                let p = nameOnlyPlan(name)
+                setPlan(p, at: type)
+                return p
+            }
             throw InputError.corrupt(path: path, format: format, offset: offset, what: "record has event type \(type), which no event format in the file defines")
         }
         let p = makePlan(event)

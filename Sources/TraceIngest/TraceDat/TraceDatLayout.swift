@@ -102,8 +102,9 @@ struct TraceDatSummary {
     var directBlocker: String?
     /// `TRACECMD_OPTION_OFFSET` (`trace-cmd record --ts-offset`): added to every timestamp.
     var timestampOffset: Int64 = 0
-    /// v7: where each metadata section (option ids 15...22: headers, formats, kallsyms, printk
-    /// formats, saved cmdlines ...) lies, for `TraceDatMetadata` to parse them without libtracecmd.
+    /// Where each metadata section (v7 option ids 15...22: headers, formats, kallsyms, printk
+    /// formats, saved cmdlines ...; in v6 the same contents at fixed places, as 16, 19, 20 and 21)
+    /// lies, for `TraceDatMetadata` to parse them without libtracecmd.
     var sections: [UInt16: TraceDatSection] = [:]
 }
 
@@ -171,6 +172,7 @@ enum TraceDatLayout {
     // MARK: v6
 
     private static func walkV6(_ c: inout BinaryCursor, _ s: inout TraceDatSummary) throws {
+        let headersStart = c.pos
         try c.expect("header_page\0", "section name")
         let hpSize = try c.u64("the header_page size")
         let hpStart = c.pos
@@ -178,6 +180,8 @@ enum TraceDatLayout {
         try checkHeaderPage(UnsafeRawBufferPointer(rebasing: c.bytes[hpStart..<c.pos]), longSize: s.longSize, c, at: hpStart)
         try c.expect("header_event\0", "section name")
         try c.skip(try c.u64("the header_event size"), "the header_event section")
+        // The same bytes as v7's headers, kallsyms, printk and cmdlines sections, uncompressed.
+        s.sections[16] = TraceDatSection(flags: 0, start: headersStart, size: c.pos - headersStart)
         let ftrace = try c.u32("the ftrace event format count")
         guard Int(ftrace) <= c.remaining / 8 else { throw c.fail("ftrace event format count \(ftrace) does not fit in the file", at: c.pos - 4) }
         for _ in 0..<ftrace {
@@ -199,9 +203,15 @@ enum TraceDatLayout {
                 s.formats.append((name, Array(c.bytes[p..<c.pos])))
             }
         }
+        var start = c.pos
         try c.skip(UInt64(try c.u32("the kallsyms size")), "the kallsyms section")
+        s.sections[19] = TraceDatSection(flags: 0, start: start, size: c.pos - start)
+        start = c.pos
         try c.skip(UInt64(try c.u32("the printk formats size")), "the printk formats section")
+        s.sections[20] = TraceDatSection(flags: 0, start: start, size: c.pos - start)
+        start = c.pos
         try c.skip(try c.u64("the saved cmdlines size"), "the saved cmdlines section")
+        s.sections[21] = TraceDatSection(flags: 0, start: start, size: c.pos - start)
         let cpus = try c.u32("the CPU count")
         guard cpus > 0 && cpus <= 1 << 16 else { throw c.fail("CPU count \(cpus) is not plausible", at: c.pos - 4) }
         s.cpus = Int(cpus)
@@ -555,6 +565,13 @@ enum FormatGuard {
             for i in 0..<n { free(systems[i]); texts[i]?.deallocate() }
             systems.deallocate(); texts.deallocate(); sizes.deallocate()
         }
+        // The child notes the index of the format it is parsing in a shared page (one store per format,
+        // no system call); the pipe only tells the parent when the child is gone (EOF).
+        let shared = mmap(nil, 4, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+        guard let shared, shared != MAP_FAILED else { return }
+        defer { munmap(shared, 4) }
+        let current = shared.bindMemory(to: UInt32.self, capacity: 1)
+        current.pointee = 0
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return }
         let readFD = fds[0], writeFD = fds[1]
@@ -575,27 +592,24 @@ enum FormatGuard {
             tep_set_long_size(tep, Int32(longSize))
             var i = 0
             while i < n {
-                var k = UInt32(i)
-                _ = write(writeFD, &k, 4)
+                current.pointee = UInt32(i)
                 _ = tep_parse_event(tep, texts[i], UInt(sizes[i]), systems[i])
                 i += 1
             }
             _exit(0)
         }
         close(writeFD)
-        var last: UInt32 = 0
         var hung = false
         var started = timespec()
         clock_gettime(CLOCK_MONOTONIC, &started)
         var pfd = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
-        reading: while true {
+        waiting: while true {
             let r = poll(&pfd, 1, 1000)
             if r > 0 {
-                var k: UInt32 = 0
-                let got = read(readFD, &k, 4)
-                if got == 4 { last = k; continue }
+                var byte: UInt8 = 0
+                let got = read(readFD, &byte, 1)
                 if got < 0 && errno == EINTR { continue }
-                break reading   // EOF: the child is done (or died)
+                break waiting   // EOF: the child is done (or died)
             }
             if r < 0 && errno != EINTR { break }
             var now = timespec()
@@ -609,6 +623,7 @@ enum FormatGuard {
         close(readFD)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let last = current.pointee
         // Killed by a signal (WIFSIGNALED): the low 7 bits hold it. The child exits 0 after the last
         // format, so any other exit status is a crash too (AddressSanitizer turns a SIGSEGV into exit 1).
         let signal = status & 0x7f

@@ -1,23 +1,23 @@
 import CTraceCmd
 
-/// The headers, event formats, kallsyms, printk formats and saved cmdlines of a version 7 trace.dat,
-/// decompressed here and handed to libtraceevent: the same calls, in the same order and with the same
+/// The headers, event formats, kallsyms, printk formats and saved cmdlines of a trace.dat (version 6,
+/// or version 7 with its sections decompressed here) and handed to libtraceevent: the same calls, in the same order and with the same
 /// settings, that libtracecmd's `tracecmd_open_head` makes (trace-input.c of trace-cmd 3.1.6:
 /// `tep_set_file_bigendian`, `tep_set_long_size`, `tep_parse_header_page`, `tep_parse_event` for each
 /// ftrace and event format, `tep_parse_kallsyms`, `tep_parse_printk_formats`,
 /// `tep_parse_saved_cmdlines`, `tep_set_cpus`; no plugins, as with `TRACECMD_FL_LOAD_NO_PLUGINS`).
 ///
-/// Used by the direct reader for files whose sections the installed libtracecmd cannot decompress:
-/// libtracecmd decompresses only the algorithms its trace-cmd was built with, and Debian's 3.1.6 has
-/// zstd but not zlib (`trace-cmd list -c`), so `trace-cmd convert --compression zlib` files
-/// (`SampleTraces/tools/same-buffer.v7-zlib.dat`) cannot be opened by it at all.
+/// Used by the direct reader when only some event formats are to be parsed (`EventFormatSelection`:
+/// `tracecmd_open_head` parses them all), and for files whose sections the installed libtracecmd
+/// cannot decompress: libtracecmd decompresses only the algorithms its trace-cmd was built with, and
+/// Debian's 3.1.6 has zstd but not zlib (`trace-cmd list -c`), so `trace-cmd convert --compression
+/// zlib` files (`SampleTraces/tools/same-buffer.v7-zlib.dat`) cannot be opened by it at all.
 enum TraceDatMetadata {
-    /// A libtraceevent handle holding the file's metadata; the caller frees it with `tep_free`.
+    /// A libtraceevent handle holding the file's metadata with `formats` (by default all the file's);
+    /// the caller frees it with `tep_free`.
     /// - Throws: `InputError` when a section is missing, damaged or does not decompress.
-    static func tep(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, path: String) throws -> OpaquePointer {
-        guard layout.version >= 7 else {
-            throw InputError.unusable(path: path, format: .traceDat, what: "version \(layout.version) metadata is read by libtracecmd only")
-        }
+    static func tep(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, path: String,
+                    formats: [(system: String, text: [UInt8])]? = nil) throws -> OpaquePointer {
         var c = BinaryCursor(file, path: path, format: .traceDat)
         c.bigEndian = layout.bigEndian
         // Option id 16...21 (`TRACECMD_OPTION_HEADER_INFO` ... `TRACECMD_OPTION_CMDLINES`): its
@@ -52,7 +52,7 @@ enum TraceDatMetadata {
                 _ = text.withUnsafeMutableBufferPointer { tep_parse_header_page(tep, $0.baseAddress, UInt(n), Int32(layout.longSize)) }
             }
             // libtracecmd counts a format libtraceevent rejects (`parsing_failures`) and goes on: so does this.
-            for f in layout.formats {
+            for f in formats ?? layout.formats {
                 _ = f.text.withUnsafeBufferPointer { b in
                     b.withMemoryRebound(to: CChar.self) { tep_parse_event(tep, $0.baseAddress, UInt($0.count), f.system) }
                 }

@@ -72,6 +72,8 @@ public final class RecordPiece: InputPiece, @unchecked Sendable {
 public final class TraceDatPieces {
     private let merge: RingBufferMerge
     private let tep: OpaquePointer
+    /// Events whose formats were left out (`EventFormatSelection.nameOnly`).
+    private let nameOnly: [Int: String]
     private let path: String
     private let maxRecord: Int
     private let compressedNote: String
@@ -90,7 +92,7 @@ public final class TraceDatPieces {
     /// File bytes that are not ring-buffer data (headers, formats, options): read before any piece.
     private let metadataBytes: Int
 
-    init(merge: RingBufferMerge, tep: OpaquePointer, path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int, fileSize: Int) {
+    init(merge: RingBufferMerge, tep: OpaquePointer, nameOnly: [Int: String], path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int, fileSize: Int) {
         metadataBytes = max(0, fileSize - merge.bytesTotal)
         self.recordsPerPiece = recordsPerPiece
         types = TepDecoder(tep: tep, names: StringTable(), path: path, format: .traceDat)
@@ -98,6 +100,7 @@ public final class TraceDatPieces {
                     tep_find_event_by_name(tep, "ftrace", "user_stack").map { Int($0.pointee.id) } ?? -1)
         self.merge = merge
         self.tep = tep
+        self.nameOnly = nameOnly
         self.path = path
         self.maxRecord = maxRecord
         self.compressedNote = compressedNote
@@ -106,7 +109,7 @@ public final class TraceDatPieces {
     /// A decoder for one worker; the event names it reads are interned in `names`. Make every
     /// decoder before the first piece is read.
     public func makeDecoder(names: StringTable) -> RecordPieceDecoder {
-        let decoder = TepDecoder(tep: tep, names: names, path: path, format: .traceDat, lock: tepLock)
+        let decoder = TepDecoder(tep: tep, names: names, path: path, format: .traceDat, lock: tepLock, nameOnly: nameOnly)
         decoder.preparePlans()
         return RecordPieceDecoder(decoder: decoder, maxRecord: maxRecord, compressedNote: compressedNote)
     }

@@ -48,6 +48,13 @@ public final class TraceDatReader {
     public var parseMetadataHere = false
     /// Whether the last `read` parsed the metadata here (see `parseMetadataHere`).
     public private(set) var metadataParsedHere = false
+    /// The direct reader: whether the fields of the event `system:name` will be read. The formats of
+    /// the others are not parsed, and their records carry only their name and common fields (pid,
+    /// flags), with an empty payload (`EventFormatSelection`; ftrace's own formats and every
+    /// kprobe/uprobe format are always parsed). Nil (the default) parses every format.
+    public var eventsWanted: ((_ system: String, _ name: String) -> Bool)?
+    /// Formats the last `read` left out (see `eventsWanted`).
+    public private(set) var formatsLeftOut = 0
 
     public init(names: StringTable, kind: TraceDatReaderKind = .direct) {
         self.names = names
@@ -58,10 +65,10 @@ public final class TraceDatReader {
     /// strict-mode stop) and may throw to stop the read.
     /// - Throws: `InputError` naming the file, offset or section and what was expected.
     public func read(_ input: TraceInput, into sink: RawEventSink, check: () throws -> Void) throws {
-        try open(input) { layout, file, fd, path in
+        try open(input) { layout, formats, file, fd, path in
             if readerUsed == .direct {
                 // One thread: the pieces decoded as they are made.
-                try readPieces(layout, file.bytes, fd: fd, path: path, recordsPerPiece: RecordPiece.defaultMaxRecords) { pieces in
+                try readPieces(layout, formats, file.bytes, fd: fd, path: path, recordsPerPiece: RecordPiece.defaultMaxRecords) { pieces in
                     let decoder = pieces.makeDecoder(names: names)
                     var lines = 0
                     try pieces.forEachPiece { piece in
@@ -146,10 +153,12 @@ public final class TraceDatReader {
 
     /// The headers, event formats, kallsyms, printk formats and saved cmdlines for the direct
     /// decoding: read by libtracecmd (`tracecmd_open_head`: close `head` with `tracecmd_close`), or,
-    /// for zlib files and with `parseMetadataHere`, by `TraceDatMetadata` (`head` nil: `tep_free` the tep).
-    private func openMetadata(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, fd: Int32, path: String) throws -> (tep: OpaquePointer, head: OpaquePointer?) {
-        metadataParsedHere = layout.version >= 7 && (parseMetadataHere || layout.compression == "zlib")
-        if metadataParsedHere { return (try TraceDatMetadata.tep(layout, file, path: path), nil) }
+    /// for zlib files, with `parseMetadataHere` and when some formats are left out (`eventsWanted`),
+    /// by `TraceDatMetadata` (`head` nil: `tep_free` the tep).
+    private func openMetadata(_ layout: TraceDatSummary, _ formats: EventFormatSelection, _ file: UnsafeRawBufferPointer,
+                              fd: Int32, path: String) throws -> (tep: OpaquePointer, head: OpaquePointer?) {
+        metadataParsedHere = parseMetadataHere || layout.compression == "zlib" || !formats.nameOnly.isEmpty
+        if metadataParsedHere { return (try TraceDatMetadata.tep(layout, file, path: path, formats: formats.parsed), nil) }
         guard let head = tracecmd_open_head("/proc/self/fd/\(fd)", Int32(TRACECMD_FL_LOAD_NO_PLUGINS.rawValue)) else {
             throw InputError.unusable(path: path, format: .traceDat,
                                       what: "libtracecmd could not read the headers of this version \(layout.version) file " +
@@ -172,43 +181,46 @@ public final class TraceDatReader {
     ///   - body: gets the pieces; they are valid only during the call.
     public func readInPieces(_ input: TraceInput, recordsPerPiece: Int = RecordPiece.defaultMaxRecords,
                              _ body: (TraceDatPieces) throws -> Void) throws -> Bool {
-        try open(input) { layout, file, fd, path in
+        try open(input) { layout, formats, file, fd, path in
             guard readerUsed == .direct else { return false }
-            try readPieces(layout, file.bytes, fd: fd, path: path, recordsPerPiece: recordsPerPiece, body)
+            try readPieces(layout, formats, file.bytes, fd: fd, path: path, recordsPerPiece: recordsPerPiece, body)
             return true
         }
     }
 
-    /// Maps the file, checks its structure (`TraceDatLayout`) and its event formats (`FormatGuard`),
-    /// notes what it is (version, compression, CPUs) and which reader reads it (`readerUsed`: direct
-    /// unless `kind` or something only libtracecmd reads as it should says otherwise), and hands the
-    /// layout on, with the mapping, a file descriptor for libtracecmd and the path to name in messages.
-    private func open<T>(_ input: TraceInput, _ body: (TraceDatSummary, MappedFile, Int32, String) throws -> T) throws -> T {
+    /// Maps the file, checks its structure (`TraceDatLayout`), notes what it is (version, compression,
+    /// CPUs) and which reader reads it (`readerUsed`: direct unless `kind` or something only libtracecmd
+    /// reads as it should says otherwise), chooses the event formats to parse (all of them for
+    /// libtracecmd; see `eventsWanted`) and checks them (`FormatGuard`), and hands the layout on, with
+    /// the formats, the mapping, a file descriptor for libtracecmd and the path to name in messages.
+    private func open<T>(_ input: TraceInput, _ body: (TraceDatSummary, EventFormatSelection, MappedFile, Int32, String) throws -> T) throws -> T {
         let path = input.path == "-" ? "<stdin>" : input.path
         return try input.withWholeFile { file, fd in
             let layout = try TraceDatLayout.validate(file.bytes, path: path)
-            try FormatGuard.check(layout.formats, longSize: layout.longSize, path: path, format: .traceDat)
             version = layout.version
             compression = layout.compression
             cpus = layout.cpus
             metadataParsedHere = false
             readerUsed = kind == .direct && layout.directBlocker == nil ? .direct : .libtracecmd
+            let formats = EventFormatSelection(layout.formats, wanted: readerUsed == .direct ? eventsWanted : nil)
+            formatsLeftOut = formats.nameOnly.count
+            try FormatGuard.check(formats.parsed, longSize: layout.longSize, path: path, format: .traceDat)
             tracecmd_set_loglevel(TEP_LOG_NONE)
             tep_set_loglevel(TEP_LOG_NONE)
-            return try body(layout, file, fd, path)
+            return try body(layout, formats, file, fd, path)
         }
     }
 
 
     /// The ring-buffer pages decoded here (`RingBufferMerge`), in pieces; the metadata read by
     /// `openMetadata`. No decompressed CPU data is kept beyond a chunk per CPU.
-    private func readPieces(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, fd: Int32, path: String, recordsPerPiece: Int,
-                            _ body: (TraceDatPieces) throws -> Void) throws {
-        let (tep, head) = try openMetadata(layout, file, fd: fd, path: path)
+    private func readPieces(_ layout: TraceDatSummary, _ formats: EventFormatSelection, _ file: UnsafeRawBufferPointer, fd: Int32, path: String,
+                            recordsPerPiece: Int, _ body: (TraceDatPieces) throws -> Void) throws {
+        let (tep, head) = try openMetadata(layout, formats, file, fd: fd, path: path)
         defer { if let head { tracecmd_close(head) } else { tep_free(tep) } }
         instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
         let pieces = TraceDatPieces(merge: try RingBufferMerge(layout: layout, file: file, path: path, mapped: true),
-                                    tep: tep, path: path, maxRecord: layout.maxPageSize,
+                                    tep: tep, nameOnly: formats.nameOnly, path: path, maxRecord: layout.maxPageSize,
                                     compressedNote: layout.compression == "none" ? "file" : "decompressed CPU",
                                     recordsPerPiece: recordsPerPiece, fileSize: file.count)
         defer { records = pieces.recordsRead }

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import protreplay
+import TraceIngest
 
 /// The malformed-input corpus: each case states the documented behaviour (counted and reported, or a
 /// clear error with `--strict`), and none may crash, hang or grow memory without bound.
@@ -236,6 +237,29 @@ final class MalformedInputTests: XCTestCase {
             XCTAssertEqual(lines.count, 1, r.err)
             XCTAssertTrue(r.err.contains(path), r.err)
         }
+    }
+
+    /// A trace.dat whose `kmem:mm_page_alloc` format libtraceevent cannot parse (`format:` spelt
+    /// `formax:` in same-buffer.v6.dat, same length). Only directmap reads that event's fields (PAGE_ALLOC);
+    /// the other models count its 790 records by name, which the format's own `name:` and `ID:` lines
+    /// give, so they report as before. With directmap it is one line naming the event, exit 2.
+    func testUnparsableFormatMattersOnlyToTheModelsThatReadIt() throws {
+        let v6 = try TraceInput(path: Self.tools + "/same-buffer.v6.dat.lz4").withWholeFile { file, _ in [UInt8](file.bytes) }
+        let name = Array("name: mm_page_alloc\nID: ".utf8)
+        guard let at = (0...(v6.count - name.count)).first(where: { v6[$0..<$0 + name.count].elementsEqual(name) }),
+              let f = (at..<min(v6.count, at + 64)).first(where: { v6[$0..<$0 + 8].elementsEqual(Array("format:\n".utf8)) }) else {
+            return XCTFail("no mm_page_alloc format in the v6 sample")
+        }
+        var damaged = v6
+        damaged[f + 6] = UInt8(ascii: "x")
+        let path = file("unparsable-page-alloc.dat", Data(damaged))
+        let highmem = try runTool(["report", path, "--model", "highmem", "--format", "json"])
+        XCTAssertEqual(highmem.status, 0, highmem.err)
+        XCTAssertTrue(highmem.out.contains("\"events\" : 798"), highmem.out.prefix(400) + "")
+        let directmap = try runTool(["report", path, "--model", "directmap"])
+        XCTAssertEqual(directmap.status, 2)
+        XCTAssertEqual(directmap.err.split(separator: "\n").count, 1, directmap.err)
+        XCTAssertTrue(directmap.err.contains("mm_page_alloc") && directmap.err.contains(path), directmap.err)
     }
 
     /// A kprobe that trace-cmd printed as a bare address and whose event name names no probed function the
