@@ -8,9 +8,7 @@ import Replay
 /// A new normalizer with the default probe map, decoding every kind (as `--model auto` does).
 public func makeNormalizer(names: StringTable, comms: StringTable, symbols: StringTable,
                            into sink: ProtEventSink) -> EventNormalizer {
-    let n = EventNormalizer(probeMap: ProbeMap(), names: names, comms: comms, symbols: symbols)
-    n.connect(sink)
-    return n
+    EventNormalizer(probeMap: ProbeMap(), names: names, comms: comms, symbols: symbols, into: sink)
 }
 
 /// What a normalizer hands on, in order, for replaying later.

@@ -22,9 +22,8 @@ public final class EventNormalizer: RawEventSink {
     /// Path shown in messages.
     public let sourceName: String
 
-    /// Keeps the sink alive; the per-event calls go through `sink`, which costs no reference counting.
-    private var sinkOwner: ProtEventSink?
-    private unowned(unsafe) var sink: ProtEventSink?
+    /// Where the events go. A constant: the per-event calls then cost no reference counting.
+    private let sink: ProtEventSink
     private var bindings: [Binding?] = []
     private var countsByName: [Int] = []
     /// Per name: the events that matched `filter` (empty without one).
@@ -36,7 +35,8 @@ public final class EventNormalizer: RawEventSink {
     private var piece = 0
 
     public init(probeMap: ProbeMap, names: StringTable, comms: StringTable,
-                symbols: StringTable, strict: Bool = false, sourceName: String = "") {
+                symbols: StringTable, strict: Bool = false, sourceName: String = "", into sink: ProtEventSink) {
+        self.sink = sink
         self.probeMap = probeMap
         self.names = names
         self.comms = comms
@@ -45,10 +45,6 @@ public final class EventNormalizer: RawEventSink {
         self.sourceName = sourceName
     }
 
-    public func connect(_ sink: ProtEventSink) {
-        sinkOwner = sink
-        self.sink = sink
-    }
 
     /// Kinds the replay will use; mapped events of other kinds are not decoded at all (they count as
     /// ignored). Nil decodes everything. Set before the first event.
@@ -162,11 +158,11 @@ public final class EventNormalizer: RawEventSink {
             stats.lostMarkers += 1
             if raw.lostCount == 0 { stats.lostMarkersWithoutCount += 1 }
             stats.lostEvents = IngestStats.saturatingSum(stats.lostEvents, raw.lostCount)
-            sink?.lost(cpu: raw.cpu, count: raw.lostCount, line: raw.line)
+            sink.lost(cpu: raw.cpu, count: raw.lostCount, line: raw.line)
         case .bufferStarted:
             flushPending()
             stats.bufferStarts += 1
-            sink?.bufferStarted(cpu: raw.cpu, line: raw.line)
+            sink.bufferStarted(cpu: raw.cpu, line: raw.line)
         case .event:
             flushPending()
             collectingStack = false
@@ -182,22 +178,21 @@ public final class EventNormalizer: RawEventSink {
                 if id >= matchedByName.count { matchedByName.append(contentsOf: repeatElement(0, count: countsByName.count - matchedByName.count)) }
                 matchedByName[id] += 1
             }
-            if bindings[id] == nil { bindings[id] = makeBinding(raw) }
-            // `bindings` keeps it alive: no reference counting per event.
-            unowned(unsafe) let b = bindings[id]!
+            let b: Binding
+            if let known = bindings[id] { b = known } else { b = makeBinding(raw); bindings[id] = b }
             if let arch = b.archHint, b.archHintPiece != piece {
                 b.archHintPiece = piece
-                sink?.addressFact(.arch(arch))
+                sink.addressFact(.arch(arch))
             }
             switch b.target {
             case .unmapped:
                 stats.unmapped += 1
-                sink?.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
+                sink.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
             case .ignored:
                 stats.ignored += 1
-                sink?.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
+                sink.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
             case .tag where !b.wanted:
-                sink?.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
+                sink.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
             case .tag:
                 let loc = b.isKprobe ? Fields.probeLocation(raw.payload) : nil
                 if let kind = decode(raw, b, loc) {
@@ -208,7 +203,7 @@ public final class EventNormalizer: RawEventSink {
                     pendingBinding = id
                 } else {
                     stats.malformedEvents += 1
-                    sink?.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
+                    sink.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
                     recordMalformed(line: raw.line, offset: raw.offset,
                                     reason: "\(names.string(raw.name)): missing or unreadable field for \(b.description)",
                                     text: raw.payload)
@@ -221,7 +216,7 @@ public final class EventNormalizer: RawEventSink {
         if let e = pending {
             pending = nil
             collectingStack = false
-            sink?.consume(e)
+            sink.consume(e)
         }
     }
 
@@ -332,8 +327,8 @@ public final class EventNormalizer: RawEventSink {
             args = UnsafeRawBufferPointer(rebasing: args[min(loc.argumentsStart, args.count)...])
         }
         if b.carriesLayout {
-            if let vb = b.field("vmemmap_base", in: args) { sink?.addressFact(.vmemmapBase(vb)) }
-            if let pb = b.field("page_offset_base", in: args) { sink?.addressFact(.pageOffsetBase(pb)) }
+            if let vb = b.field("vmemmap_base", in: args) { sink.addressFact(.vmemmapBase(vb)) }
+            if let pb = b.field("page_offset_base", in: args) { sink.addressFact(.pageOffsetBase(pb)) }
         }
         switch tag {
         case .contextSwitch:
@@ -393,7 +388,7 @@ public final class EventNormalizer: RawEventSink {
             let order = UInt8(truncatingIfNeeded: b.field("order", in: args) ?? 0)
             // `page=%p` prints bare hex (`page=ffffea000014bc80`) when hash-ptr is off.
             if tag == .pageAlloc, let v = Fields.value("page", in: args), let page = Fields.parseBareHex(v) ?? Fields.parseInteger(v), page > 0xffff_ffff {
-                sink?.addressFact(.pagePfn(page: page, pfn: pfn))
+                sink.addressFact(.pagePfn(page: page, pfn: pfn))
             }
             return tag == .pageAlloc ? .pageAlloc(pfn: pfn, order: order) : .pageFree(pfn: pfn, order: order)
         case .marker:

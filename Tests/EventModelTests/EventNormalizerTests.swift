@@ -17,9 +17,9 @@ final class Sink: ProtEventSink {
 
 func normalize(_ text: String, probeMap: ProbeMap = ProbeMap()) -> (EventNormalizer, Sink) {
     let names = StringTable(), comms = StringTable(), symbols = StringTable()
-    let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols)
     let sink = Sink()
-    n.connect(AddressLearning(resolver: sink.resolver, downstream: sink))
+    let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,
+                            into: AddressLearning(resolver: sink.resolver, downstream: sink))
     let reader = FtraceTextReader(names: names)
     var bytes = Array(text.utf8)
     bytes.withUnsafeMutableBytes { reader.read(UnsafeRawBufferPointer($0), offset: 0, into: n) }
@@ -152,7 +152,7 @@ final class ProtEventTagTests: XCTestCase {
 final class LostEventCountTests: XCTestCase {
     func testLostCountsSaturateInsteadOfTrapping() {
         let names = StringTable()
-        let n = EventNormalizer(probeMap: ProbeMap(), names: names, comms: StringTable(), symbols: StringTable())
+        let n = EventNormalizer(probeMap: ProbeMap(), names: names, comms: StringTable(), symbols: StringTable(), into: ProtEventRecorder())
         for count in [UInt64.max - 1, 5] {
             var e = RawEvent()
             e.kind = .lostEvents

@@ -62,11 +62,10 @@ public final class ProtEventSource {
             try check(input.bytesRead)
         } else {
             let n = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols, strict: strict,
-                                    sourceName: input.path)
+                                    sourceName: input.path, into: sink)
             n.wantedTags = wantedTags
             n.filter = filter
             n.phaseMarker = phaseMarker
-            n.connect(sink)
             binary = n
             try TraceReader(names: names, traceDatReader: traceDatReader).read(input, into: n) {
                 strictFailure = n.strictFailure

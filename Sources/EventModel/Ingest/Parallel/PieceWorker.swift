@@ -43,11 +43,10 @@ final class PieceWorker {
         names = source.sharedNames ?? StringTable()
         decoder = source.makeDecoder(names: names)
         normalizer = EventNormalizer(probeMap: probeMap, names: names, comms: comms, symbols: symbols,
-                                     strict: strict, sourceName: sourceName)
+                                     strict: strict, sourceName: sourceName, into: recorder)
         normalizer.wantedTags = wantedTags
         normalizer.filter = filter
         normalizer.phaseMarker = phaseMarker
-        normalizer.connect(recorder)
     }
 
     func parse(_ piece: InputPiece) -> ParsedPiece {
