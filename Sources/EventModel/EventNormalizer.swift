@@ -322,10 +322,11 @@ public final class EventNormalizer: RawEventSink {
 
     private func decode(_ raw: RawEvent, _ b: Binding, _ loc: ProbeLocation?) -> ProtEventKind? {
         guard case let .tag(tag) = b.target else { return nil }
-        var args = raw.payload
+        var text = raw.payload
         if let loc {
-            args = UnsafeRawBufferPointer(rebasing: args[min(loc.argumentsStart, args.count)...])
+            text = UnsafeRawBufferPointer(rebasing: text[min(loc.argumentsStart, text.count)...])
         }
+        let args = FieldSource(text: text, numbers: raw.fields)
         if b.carriesLayout {
             if let vb = b.field("vmemmap_base", in: args) { sink.addressFact(.vmemmapBase(vb)) }
             if let pb = b.field("page_offset_base", in: args) { sink.addressFact(.pageOffsetBase(pb)) }
@@ -339,7 +340,7 @@ public final class EventNormalizer: RawEventSink {
             return .taskMigrate(pid: Int32(truncatingIfNeeded: pid), fromCPU: Int32(truncatingIfNeeded: from), toCPU: Int32(truncatingIfNeeded: to))
         case .taskFork:
             guard let parent = b.field("pid", in: args), let child = b.field("child_pid", in: args) else { return nil }
-            let childComm = stringField("child_comm", before: "child_pid", in: args)
+            let childComm = stringField("child_comm", before: "child_pid", in: args.text)
             return .taskFork(parentPid: Int32(truncatingIfNeeded: parent), childPid: Int32(truncatingIfNeeded: child), childComm: childComm)
         case .taskExit:
             guard let pid = b.field("pid", in: args) else { return nil }
@@ -387,12 +388,12 @@ public final class EventNormalizer: RawEventSink {
             guard let pfn = b.field("pfn", in: args) else { return nil }
             let order = UInt8(truncatingIfNeeded: b.field("order", in: args) ?? 0)
             // `page=%p` prints bare hex (`page=ffffea000014bc80`) when hash-ptr is off.
-            if tag == .pageAlloc, let v = Fields.value("page", in: args), let page = Fields.parseBareHex(v) ?? Fields.parseInteger(v), page > 0xffff_ffff {
+            if tag == .pageAlloc, let page = args.pageAddress(), page > 0xffff_ffff {
                 sink.addressFact(.pagePfn(page: page, pfn: pfn))
             }
             return tag == .pageAlloc ? .pageAlloc(pfn: pfn, order: order) : .pageFree(pfn: pfn, order: order)
         case .marker:
-            guard let prefix = phaseMarker, let rest = EventNormalizer.after(prefix, in: args) else { return .marker(phase: 0) }
+            guard let prefix = phaseMarker, let rest = EventNormalizer.after(prefix, in: args.text) else { return .marker(phase: 0) }
             return .marker(phase: rest.isEmpty ? 0 : symbols.intern(rest))
         case .gupPage:
             guard let page = b.field("page", in: args, positional: true) else { return nil }
@@ -498,6 +499,31 @@ public final class EventNormalizer: RawEventSink {
     }
 }
 
+/// The arguments of one event: its payload text and, from the binary readers, the numbers of its fields
+/// (`RawField`). A number is taken from `numbers` when the field is there and printed as a number;
+/// anything else is read from the text, as for text input.
+struct FieldSource {
+    var text: UnsafeRawBufferPointer
+    var numbers: UnsafeBufferPointer<RawField>
+
+    /// The field printed under `label` as a number: nil when there is no such field, `.some(nil)`
+    /// when its value is not a number.
+    @inline(__always)
+    func value(_ label: UnsafeRawBufferPointer) -> UInt64?? {
+        if !numbers.isEmpty, let f = RawField.first(label, in: numbers), f.isNumber { return .some(f.value) }
+        guard let v = Fields.value(label, in: text) else { return nil }
+        return .some(Fields.parseInteger(v))
+    }
+
+    /// `page=` of mm_page_alloc: `%p` prints bare hex (`page=ffffea000014bc80`) when hash-ptr is off.
+    func pageAddress() -> UInt64? {
+        let label = UnsafeRawBufferPointer(start: ("page" as StaticString).utf8Start, count: 4)
+        if !numbers.isEmpty, let f = RawField.first(label, in: numbers), f.isNumber, f.isHex { return f.value }
+        guard let v = Fields.value("page", in: text) else { return nil }
+        return Fields.parseBareHex(v) ?? Fields.parseInteger(v)
+    }
+}
+
 /// How one event name is read: the rule that matched and its decoded options.
 final class Binding {
     enum Target { case unmapped, ignored, tag(ProtEventTag) }
@@ -555,16 +581,17 @@ final class Binding {
     /// Integer value of the field playing `role` (renamed by the rule's `fields`), or with `positional`,
     /// the first argument when the named field is absent (a probe defined as `arg1=%ax`).
     @inline(__always)
-    func field(_ role: StaticString, in args: UnsafeRawBufferPointer, positional: Bool = false) -> UInt64? {
+    func field(_ role: StaticString, in source: FieldSource, positional: Bool = false) -> UInt64? {
         var renamed = false
-        var v: UnsafeRawBufferPointer?
+        var v: UInt64??
         if !fieldNames.isEmpty, let name = fieldNames["\(role)"] {
             renamed = true
-            v = name.withUnsafeBytes { Fields.value($0, in: args) }
+            v = name.withUnsafeBytes { source.value($0) }
         } else {
-            v = Fields.value(role, in: args)
+            v = source.value(UnsafeRawBufferPointer(start: role.utf8Start, count: role.utf8CodeUnitCount))
         }
-        if let v { return Fields.parseInteger(v) }
+        if let v { return v }
+        let args = source.text
         guard positional, !renamed else { return nil }
         // First `x=value` of the arguments.
         guard let eq = args.firstIndex(of: UInt8(ascii: "=")) else { return nil }

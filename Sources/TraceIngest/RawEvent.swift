@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The trace-flags column as the kernel records it (`d.h1.`): irqs-off, need-resched,
 /// hardirq/softirq/NMI, preempt depth and migrate-disable depth. `include/linux/trace_events.h`.
 public struct TraceFlags: Equatable, Sendable {
@@ -37,6 +43,32 @@ public enum RawRecordKind: UInt8, Sendable {
     case bufferStarted
 }
 
+/// A field of a binary record as its payload text prints it (`pfn=0x1a2b`), given by the readers that
+/// decode records from their format (trace.dat, perf.data): the number the text holds, so that it need
+/// not be parsed back. Labels and values are the decoder's and valid only during the sink call.
+public struct RawField {
+    /// What the payload prints before `=` (`pfn`; the print format's label, not always the field's name).
+    public var label: UnsafeRawBufferPointer
+    /// The number the printed value reads as (`Fields.parseInteger`; negative decimals as two's
+    /// complement). Meaningful only when `isNumber`.
+    public var value: UInt64
+    /// False for strings, arrays, symbols and fields the record is too short for: read those from the text.
+    public var isNumber: Bool
+    /// Printed as `0x` hex, not decimal.
+    public var isHex: Bool
+
+    public init(label: UnsafeRawBufferPointer, value: UInt64, isNumber: Bool, isHex: Bool) {
+        self.label = label; self.value = value; self.isNumber = isNumber; self.isHex = isHex
+    }
+
+    /// The first field printed under `label`, from the start of `fields` (print order).
+    @inline(__always)
+    public static func first(_ label: UnsafeRawBufferPointer, in fields: UnsafeBufferPointer<RawField>) -> RawField? {
+        for f in fields where f.label.count == label.count && memcmp(f.label.baseAddress!, label.baseAddress!, label.count) == 0 { return f }
+        return nil
+    }
+}
+
 /// One record of a trace, as a reader saw it. Text fields borrow the reader's buffer and are valid
 /// only during the sink call.
 ///
@@ -58,6 +90,9 @@ public struct RawEvent {
     public var name: StringTable.ID = 0
     public var comm = UnsafeRawBufferPointer(start: nil, count: 0)
     public var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// The payload's fields in print order (`RawField`), from the binary readers; empty for text and for
+    /// payloads that are not `label=value` fields (sched_switch, markers, stack frames).
+    public var fields = UnsafeBufferPointer<RawField>(start: nil, count: 0)
     /// For `.lostEvents`: the number printed, 0 if the kernel did not say.
     public var lostCount: UInt64 = 0
     /// For `.stackTrace`: true for `<user stack trace>`.

@@ -43,7 +43,13 @@ final class TepDecoder {
         planTable[id] = p.kind == .failed ? nil : Unmanaged.passUnretained(p)
     }
 
-    deinit { planTable.deallocate() }
+    /// The fields of the record being decoded (`RawEvent.fields`), grown to the largest plan.
+    private var rawFields = UnsafeMutableBufferPointer<RawField>.allocate(capacity: 32)
+
+    deinit {
+        planTable.deallocate()
+        rawFields.deallocate()
+    }
     private var commonType = (offset: 0, size: 2)
     private var commonFlags = (offset: 2, size: 1)
     private var commonPreempt = (offset: 3, size: 1)
@@ -188,8 +194,9 @@ final class TepDecoder {
         if rawFlags & 0x24 != 0 { bits |= TraceFlags.needResched }
         ev.flags = TraceFlags(bits: bits, preemptDepth: pc & 0x0f, migrateDepth: pc >> 4)
         writer.reset()
+        ev.fields = UnsafeBufferPointer(start: nil, count: 0)
         switch plan.kind {
-        case .normal: writeFields(plan.fieldTable, data, size)
+        case .normal: ev.fields = writeFields(plan.fieldTable, data, size)
         case .schedSwitch: writeSchedSwitch(plan, data, size)
         case .print:
             if let buf = plan.named["buf"] {
@@ -204,7 +211,7 @@ final class TepDecoder {
             writer.byte(UInt8(ascii: "("))
             if let ip = plan.probeIP, ip.offset >= 0, ip.offset + ip.size <= size { writeSymbol(number(data, ip.offset, ip.size), withOffset: false) }
             writer.append(") ")
-            writeFields(plan.fieldTable, data, size)
+            ev.fields = writeFields(plan.fieldTable, data, size)
         case .kretprobe:
             writer.byte(UInt8(ascii: "("))
             if let r = plan.probeRetIP, r.offset >= 0, r.offset + r.size <= size {
@@ -219,7 +226,7 @@ final class TepDecoder {
             writer.append(" <- ")
             if let f = plan.probeFunc, f.offset >= 0, f.offset + f.size <= size { writeSymbolName(number(data, f.offset, f.size)) }
             writer.append(") ")
-            writeFields(plan.fieldTable, data, size)
+            ev.fields = writeFields(plan.fieldTable, data, size)
         case .failed:
             break
         }
@@ -449,12 +456,20 @@ final class TepDecoder {
 
     // MARK: Printing
 
-    private func writeFields(_ fields: UnsafeMutableBufferPointer<FieldPlan>, _ data: UnsafeRawPointer, _ size: Int) {
-        for f in fields {
+    /// Prints `label=value ` for each field and returns them as numbers too (`RawField`).
+    private func writeFields(_ fields: UnsafeMutableBufferPointer<FieldPlan>, _ data: UnsafeRawPointer, _ size: Int) -> UnsafeBufferPointer<RawField> {
+        if fields.count > rawFields.count {
+            rawFields.deallocate()
+            rawFields = .allocate(capacity: fields.count)
+        }
+        for (k, f) in fields.enumerated() {
             writer.append(f.label.baseAddress!, f.label.count)
-            writeValue(f, data, size)
+            let n = writeValue(f, data, size)
+            rawFields[k] = RawField(label: UnsafeRawBufferPointer(start: f.label.baseAddress, count: f.label.count - 1),
+                                    value: n ?? 0, isNumber: n != nil, isHex: f.style == .hex)
             writer.byte(0x20)
         }
+        return UnsafeBufferPointer(start: rawFields.baseAddress, count: fields.count)
     }
 
     /// The (offset, length) of a field's bytes in the record; dynamic fields are `__data_loc`
@@ -475,17 +490,25 @@ final class TepDecoder {
         return (f.offset, f.size)
     }
 
-    private func writeValue(_ f: FieldPlan, _ data: UnsafeRawPointer, _ size: Int) {
-        guard let (off, len) = span(f, data, size) else { return }
+    /// Prints the value; returns it when it is printed as a number (hex, signed or unsigned decimal).
+    @discardableResult
+    private func writeValue(_ f: FieldPlan, _ data: UnsafeRawPointer, _ size: Int) -> UInt64? {
+        guard let (off, len) = span(f, data, size) else { return nil }
         switch f.style {
         case .string:
             writer.appendCString(data + off, limit: len)
         case .hex:
-            writer.hex(number(data, off, len))
+            let v = number(data, off, len)
+            writer.hex(v)
+            return v
         case .signed:
-            writer.signed(signExtend(number(data, off, len), len))
+            let v = signExtend(number(data, off, len), len)
+            writer.signed(v)
+            return UInt64(bitPattern: v)
         case .unsigned:
-            writer.unsigned(number(data, off, len))
+            let v = number(data, off, len)
+            writer.unsigned(v)
+            return v
         case .array:
             // Not read by any model: kept short and free of blanks and commas.
             writer.append("[")
@@ -506,6 +529,7 @@ final class TepDecoder {
                 writer.hex(a)
             }
         }
+        return nil
     }
 
     /// `+0xOFF/0xSIZE`
