@@ -500,8 +500,8 @@ public final class EventNormalizer: RawEventSink {
 }
 
 /// The arguments of one event: its payload text and, from the binary readers, the numbers of its fields
-/// (`RawField`). A number is taken from `numbers` when the field is there and printed as a number;
-/// anything else is read from the text, as for text input.
+/// (`RawField`). With `numbers`, a field that is not among them is absent (the text is made of them);
+/// a field printed as a number is taken from them; anything else is read from the text, as for text input.
 struct FieldSource {
     var text: UnsafeRawBufferPointer
     var numbers: UnsafeBufferPointer<RawField>
@@ -510,7 +510,10 @@ struct FieldSource {
     /// when its value is not a number.
     @inline(__always)
     func value(_ label: UnsafeRawBufferPointer) -> UInt64?? {
-        if !numbers.isEmpty, let f = RawField.first(label, in: numbers), f.isNumber { return .some(f.value) }
+        if !numbers.isEmpty {
+            guard let f = RawField.first(label, in: numbers) else { return nil }
+            if f.isNumber { return .some(f.value) }
+        }
         guard let v = Fields.value(label, in: text) else { return nil }
         return .some(Fields.parseInteger(v))
     }
@@ -518,7 +521,10 @@ struct FieldSource {
     /// `page=` of mm_page_alloc: `%p` prints bare hex (`page=ffffea000014bc80`) when hash-ptr is off.
     func pageAddress() -> UInt64? {
         let label = UnsafeRawBufferPointer(start: ("page" as StaticString).utf8Start, count: 4)
-        if !numbers.isEmpty, let f = RawField.first(label, in: numbers), f.isNumber, f.isHex { return f.value }
+        if !numbers.isEmpty {
+            guard let f = RawField.first(label, in: numbers) else { return nil }
+            if f.isNumber && f.isHex { return f.value }
+        }
         guard let v = Fields.value("page", in: text) else { return nil }
         return Fields.parseBareHex(v) ?? Fields.parseInteger(v)
     }
