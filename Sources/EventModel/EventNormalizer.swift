@@ -204,10 +204,50 @@ public final class EventNormalizer: RawEventSink {
                 } else {
                     stats.malformedEvents += 1
                     sink.tick(cpu: raw.cpu, pid: raw.pid, timestamp: raw.timestamp, flags: raw.flags, line: raw.line)
-                    recordMalformed(line: raw.line, offset: raw.offset,
-                                    reason: "\(names.string(raw.name)): missing or unreadable field for \(b.description)",
-                                    text: raw.payload)
+                    let reason = "\(names.string(raw.name)): missing or unreadable field for \(b.description)"
+                    if raw.payload.isEmpty && !raw.fields.isEmpty {
+                        EventNormalizer.printed(raw.fields).withUnsafeBytes { recordMalformed(line: raw.line, offset: raw.offset, reason: reason, text: $0) }
+                    } else {
+                        recordMalformed(line: raw.line, offset: raw.offset, reason: reason, text: raw.payload)
+                    }
                 }
+            }
+        }
+    }
+
+    /// The text a binary reader did not print (`readsPayloadText` false), for a message:
+    /// `pfn=0x1a2b order=0`, with `?` for a value that is not a number.
+    static func printed(_ fields: UnsafeBufferPointer<RawField>) -> [UInt8] {
+        var out: [UInt8] = []
+        for f in fields {
+            if !out.isEmpty { out.append(0x20) }
+            out += f.label
+            out.append(UInt8(ascii: "="))
+            switch f.form {
+            case .hex: out += Array("0x\(String(f.value, radix: 16))".utf8)
+            case .decimal: out += Array(String(f.value).utf8)
+            case .negativeDecimal: out += Array(String(Int64(bitPattern: f.value)).utf8)
+            case .other: out.append(UInt8(ascii: "?"))
+            }
+        }
+        return out
+    }
+
+    /// Whether the payload text of the events called `name` is read: not for events that are only
+    /// counted (unmapped, ignored, of a kind no model uses), nor for those whose fields are all read as
+    /// numbers (`FieldSource`). Kprobes (their location), sched_switch and fork (comm strings), markers
+    /// (their text) and layout-carrying probes need it. Nil before the first event of that name.
+    public func readsPayloadText(of name: StringTable.ID) -> Bool? {
+        let id = Int(name)
+        guard id < bindings.count, let b = bindings[id] else { return nil }
+        switch b.target {
+        case .unmapped, .ignored: return false
+        case let .tag(tag):
+            guard b.wanted else { return false }
+            if b.isKprobe || b.carriesLayout { return true }
+            switch tag {
+            case .contextSwitch, .taskFork, .marker: return true
+            default: return false
             }
         }
     }
@@ -500,8 +540,8 @@ public final class EventNormalizer: RawEventSink {
 }
 
 /// The arguments of one event: its payload text and, from the binary readers, the numbers of its fields
-/// (`RawField`). With `numbers`, a field that is not among them is absent (the text is made of them);
-/// a field printed as a number is taken from them; anything else is read from the text, as for text input.
+/// (`RawField`). With `numbers`, the fields are read from them alone (they say what the text would);
+/// without, from the text.
 struct FieldSource {
     var text: UnsafeRawBufferPointer
     var numbers: UnsafeBufferPointer<RawField>
@@ -512,7 +552,7 @@ struct FieldSource {
     func value(_ label: UnsafeRawBufferPointer) -> UInt64?? {
         if !numbers.isEmpty {
             guard let f = RawField.first(label, in: numbers) else { return nil }
-            if f.isNumber { return .some(f.value) }
+            return .some(f.isNumber ? f.value : nil)
         }
         guard let v = Fields.value(label, in: text) else { return nil }
         return .some(Fields.parseInteger(v))
@@ -523,7 +563,11 @@ struct FieldSource {
         let label = UnsafeRawBufferPointer(start: ("page" as StaticString).utf8Start, count: 4)
         if !numbers.isEmpty {
             guard let f = RawField.first(label, in: numbers) else { return nil }
-            if f.isNumber && f.isHex { return f.value }
+            switch f.form {
+            case .hex, .negativeDecimal: return f.value
+            case .decimal: return Array(String(f.value).utf8).withUnsafeBytes { Fields.parseBareHex($0) } ?? f.value
+            case .other: return nil
+            }
         }
         guard let v = Fields.value("page", in: text) else { return nil }
         return Fields.parseBareHex(v) ?? Fields.parseInteger(v)
@@ -597,8 +641,9 @@ final class Binding {
             v = source.value(UnsafeRawBufferPointer(start: role.utf8Start, count: role.utf8CodeUnitCount))
         }
         if let v { return v }
-        let args = source.text
         guard positional, !renamed else { return nil }
+        if let first = source.numbers.first { return first.isNumber ? first.value : nil }
+        let args = source.text
         // First `x=value` of the arguments.
         guard let eq = args.firstIndex(of: UInt8(ascii: "=")) else { return nil }
         var end = eq + 1

@@ -44,21 +44,39 @@ public enum RawRecordKind: UInt8, Sendable {
 }
 
 /// A field of a binary record as its payload text prints it (`pfn=0x1a2b`), given by the readers that
-/// decode records from their format (trace.dat, perf.data): the number the text holds, so that it need
-/// not be parsed back. Labels and values are the decoder's and valid only during the sink call.
+/// decode records from their format (trace.dat, perf.data): the number the printed value reads as
+/// (`Fields.parseInteger`), so that the text need not be parsed back, nor even printed. Labels are
+/// the decoder's and valid only during the sink call.
 public struct RawField {
+    /// How the value is printed.
+    public enum Form: UInt8 {
+        /// `0x1a2b`
+        case hex
+        /// `6699`
+        case decimal
+        /// `-12`: `value` is its two's complement.
+        case negativeDecimal
+        /// Not a number (`Fields.parseInteger` of the text is nil): a string, an array, a symbol, a field
+        /// the record is too short for.
+        case other
+    }
     /// What the payload prints before `=` (`pfn`; the print format's label, not always the field's name).
     public var label: UnsafeRawBufferPointer
-    /// The number the printed value reads as (`Fields.parseInteger`; negative decimals as two's
-    /// complement). Meaningful only when `isNumber`.
+    /// `Fields.parseInteger` of the printed value (0 for `.other`).
     public var value: UInt64
-    /// False for strings, arrays, symbols and fields the record is too short for: read those from the text.
-    public var isNumber: Bool
-    /// Printed as `0x` hex, not decimal.
-    public var isHex: Bool
+    public var form: Form
 
-    public init(label: UnsafeRawBufferPointer, value: UInt64, isNumber: Bool, isHex: Bool) {
-        self.label = label; self.value = value; self.isNumber = isNumber; self.isHex = isHex
+    public init(label: UnsafeRawBufferPointer, value: UInt64, form: Form) {
+        self.label = label; self.value = value; self.form = form
+    }
+
+    public var isNumber: Bool { form != .other }
+
+    /// The form and value of a printed number (`Fields.parseInteger`), `.other` when it is none.
+    public static func reading(_ text: UnsafeRawBufferPointer) -> (form: Form, value: UInt64) {
+        guard let v = Fields.parseInteger(text) else { return (.other, 0) }
+        if text.first == UInt8(ascii: "-") { return (.negativeDecimal, v) }
+        return (text.count > 1 && text[1] | 0x20 == UInt8(ascii: "x") ? .hex : .decimal, v)
     }
 
     /// The first field printed under `label`, from the start of `fields` (print order).
@@ -91,7 +109,8 @@ public struct RawEvent {
     public var comm = UnsafeRawBufferPointer(start: nil, count: 0)
     public var payload = UnsafeRawBufferPointer(start: nil, count: 0)
     /// The payload's fields in print order (`RawField`), from the binary readers; empty for text and for
-    /// payloads that are not `label=value` fields (sched_switch, markers, stack frames).
+    /// payloads that are not `label=value` fields (sched_switch, markers, stack frames). A binary reader
+    /// leaves `payload` empty when the sink does not read the text of the event (`readsPayloadText`).
     public var fields = UnsafeBufferPointer<RawField>(start: nil, count: 0)
     /// For `.lostEvents`: the number printed, 0 if the kernel did not say.
     public var lostCount: UInt64 = 0
@@ -104,6 +123,14 @@ public struct RawEvent {
 /// Receives raw records from a reader, in file order.
 public protocol RawEventSink: AnyObject {
     func consume(_ event: inout RawEvent)
+    /// Whether the sink reads the payload text of the events called `name`, beyond their `fields`:
+    /// when false, binary readers need not print it. Nil: not known yet (asked again at the next
+    /// event of that name). Every sink but the normalizer reads it.
+    func readsPayloadText(of name: StringTable.ID) -> Bool?
     /// A line that could not be parsed. `text` borrows the reader's buffer.
     func malformed(line: Int, offset: Int, reason: StaticString, text: UnsafeRawBufferPointer)
+}
+
+extension RawEventSink {
+    public func readsPayloadText(of name: StringTable.ID) -> Bool? { true }
 }

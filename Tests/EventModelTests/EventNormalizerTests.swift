@@ -168,3 +168,66 @@ final class LostEventCountTests: XCTestCase {
         XCTAssertEqual(total.lostEvents, UInt64.max)
     }
 }
+
+/// What the normalizer tells the binary readers about an event's payload text (`readsPayloadText`),
+/// and how it reads an event whose text was not printed.
+final class PayloadTextTests: XCTestCase {
+    /// A binary-reader event: `fields` as `RawField`s, and the text only when given.
+    func consume(_ n: EventNormalizer, _ name: String, text: String?, fields: [(String, UInt64, RawField.Form)]) {
+        var payload = Array((text ?? "").utf8)
+        let labels = fields.map { f -> UnsafeMutableRawBufferPointer in
+            let b = UnsafeMutableRawBufferPointer.allocate(byteCount: f.0.utf8.count, alignment: 1)
+            b.copyBytes(from: f.0.utf8)
+            return b
+        }
+        defer { labels.forEach { $0.deallocate() } }
+        let raw = zip(labels, fields).map { RawField(label: UnsafeRawBufferPointer($0.0), value: $0.1.1, form: $0.1.2) }
+        raw.withUnsafeBufferPointer { rf in
+            payload.withUnsafeMutableBytes { p in
+                var e = RawEvent()
+                e.name = n.names.intern(name)
+                e.flags = TraceFlags(bits: 0)
+                e.payload = UnsafeRawBufferPointer(p)
+                e.fields = rf
+                n.consume(&e)
+            }
+        }
+    }
+
+    func testWhichEventsNeedTheirText() {
+        let names = StringTable()
+        let n = EventNormalizer(probeMap: ProbeMap(), names: names, comms: StringTable(), symbols: StringTable(), into: ProtEventRecorder())
+        n.wantedTags = [.pageAlloc, .contextSwitch, .kmap]
+        let alloc = names.intern("mm_page_alloc")
+        XCTAssertNil(n.readsPayloadText(of: alloc), "no binding before the first event")
+        consume(n, "mm_page_alloc", text: "pfn=0x10 order=0", fields: [("pfn", 0x10, .hex), ("order", 0, .decimal)])
+        XCTAssertEqual(n.readsPayloadText(of: alloc), false, "a wanted kind whose fields are all numbers")
+        consume(n, "mm_page_free", text: "pfn=0x10 order=0", fields: [("pfn", 0x10, .hex), ("order", 0, .decimal)])
+        XCTAssertEqual(n.readsPayloadText(of: names.intern("mm_page_free")), false, "PAGE_FREE: not wanted")
+        consume(n, "tlb_flush", text: "pages=1 reason=0", fields: [("pages", 1, .decimal), ("reason", 0, .decimal)])
+        XCTAssertEqual(n.readsPayloadText(of: names.intern("tlb_flush")), false, "unmapped")
+        consume(n, "sched_switch", text: "prev_comm=a prev_pid=1 prev_prio=120 prev_state=S ==> next_comm=b next_pid=2 next_prio=120", fields: [])
+        XCTAssertEqual(n.readsPayloadText(of: names.intern("sched_switch")), true, "comm strings")
+        consume(n, "kmap_high", text: "(kmap_high+0x0/0x60) page=0xf6dfd788", fields: [("page", 0xf6df_d788, .hex)])
+        XCTAssertEqual(n.readsPayloadText(of: names.intern("kmap_high")), true, "a kprobe: its location")
+        // Without text, the event is read from its numbers alone, as with it.
+        consume(n, "mm_page_alloc", text: nil, fields: [("pfn", 0x20, .hex), ("order", 1, .decimal)])
+        n.finish()
+        XCTAssertEqual(n.stats.malformed, 0)
+        XCTAssertEqual(n.stats.events, 6)
+    }
+
+    /// A rule reading a field the event lacks (`pfn` renamed to `frame`): the malformed line shows the
+    /// text the reader did not print, made from the numbers (`?` for what is not a number).
+    func testMalformedEventWithoutTextShowsItsNumbers() throws {
+        var map = ProbeMap()
+        try map.load(data: Data(#"[{"event": "mm_page_alloc", "maps_to": "PAGE_ALLOC", "fields": {"pfn": "frame"}}]"#.utf8), path: "map.json")
+        let n = EventNormalizer(probeMap: map, names: StringTable(), comms: StringTable(), symbols: StringTable(), into: ProtEventRecorder())
+        consume(n, "mm_page_alloc", text: "pfn=0x10 order=0 gfp_flags=GFP_KERNEL", fields: [("pfn", 0x10, .hex), ("order", 0, .decimal), ("gfp_flags", 0, .other)])
+        consume(n, "mm_page_alloc", text: nil, fields: [("pfn", 0x10, .hex), ("order", 0, .decimal), ("gfp_flags", 0, .other)])
+        consume(n, "mm_page_alloc", text: nil, fields: [("pfn", 0x20, .hex), ("order", 3, .decimal), ("nid", UInt64(bitPattern: -1), .negativeDecimal)])
+        n.finish()
+        XCTAssertEqual(n.stats.malformed, 3)
+        XCTAssertEqual(n.stats.malformedExamples.map(\.text), ["pfn=0x10 order=0 gfp_flags=GFP_KERNEL", "pfn=0x10 order=0 gfp_flags=?", "pfn=0x20 order=3 nid=-1"])
+    }
+}

@@ -641,7 +641,7 @@ public final class PerfChunkDecoder {
             let rawSize = Int(u32(p))
             p += 4
             try need(rawSize, "raw tracepoint data")
-            guard try decodeRaw(base + p, rawSize, ref.reportOffset) != nil else {
+            guard try decodeRaw(base + p, rawSize, ref.reportOffset, for: sink) != nil else {
                 sink.malformed(line: emitted, offset: ref.reportOffset, reason: "raw tracepoint data shorter than its common fields",
                                text: UnsafeRawBufferPointer(start: base + p, count: rawSize))
                 return
@@ -670,9 +670,9 @@ public final class PerfChunkDecoder {
         }
     }
 
-    private func decodeRaw(_ p: UnsafeRawPointer, _ n: Int, _ off: Int) throws -> TepDecoder.Kind? {
+    private func decodeRaw(_ p: UnsafeRawPointer, _ n: Int, _ off: Int, for sink: RawEventSink) throws -> TepDecoder.Kind? {
         do {
-            return try decoder.decode(p, n, into: &event, offset: off)
+            return try decoder.decode(p, n, into: &event, offset: off, for: sink)
         } catch let e as InputError {
             if case .corrupt = e, let type = decoder.typeID(p, n), let name = records.reader.failedFormats[type] {
                 throw InputError.unusable(path: decoder.path, format: .perfData, what: "the format of event \(name) (id \(type)) could not be parsed by libtraceevent")

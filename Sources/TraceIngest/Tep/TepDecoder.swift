@@ -93,6 +93,8 @@ final class TepDecoder {
         var probeFunc: FieldPlan?
         var probeRetIP: FieldPlan?
         var named: [String: FieldPlan] = [:]
+        /// Whether the sink reads this event's payload text (`RawEventSink.readsPayloadText`), once it knows.
+        var text: Bool?
         /// `fields`, copied once the plan is made (`seal`): read per record without reference counting.
         private(set) var fieldTable = UnsafeMutableBufferPointer<FieldPlan>(start: nil, count: 0)
 
@@ -176,7 +178,7 @@ final class TepDecoder {
     /// Fills `ev` (name, pid, flags, payload) from the record. Returns the plan's kind, or nil when
     /// the record is too short for its common fields. Throws when the record's event type is
     /// unknown or its format could not be parsed.
-    func decode(_ data: UnsafeRawPointer, _ size: Int, into ev: inout RawEvent, offset: Int) throws -> Kind? {
+    func decode(_ data: UnsafeRawPointer, _ size: Int, into ev: inout RawEvent, offset: Int, for sink: RawEventSink) throws -> Kind? {
         guard let type = typeID(data, size),
               commonPid.offset + commonPid.size <= size, commonFlags.offset < size, commonPreempt.offset < size else { return nil }
         unowned(unsafe) let plan: EventPlan
@@ -196,7 +198,10 @@ final class TepDecoder {
         writer.reset()
         ev.fields = UnsafeBufferPointer(start: nil, count: 0)
         switch plan.kind {
-        case .normal: ev.fields = writeFields(plan.fieldTable, data, size)
+        case .normal:
+            var text = true
+            if let t = plan.text { text = t } else if let t = sink.readsPayloadText(of: plan.name) { plan.text = t; text = t }
+            ev.fields = writeFields(plan.fieldTable, data, size, text: text)
         case .schedSwitch: writeSchedSwitch(plan, data, size)
         case .print:
             if let buf = plan.named["buf"] {
@@ -456,18 +461,19 @@ final class TepDecoder {
 
     // MARK: Printing
 
-    /// Prints `label=value ` for each field and returns them as numbers too (`RawField`).
-    private func writeFields(_ fields: UnsafeMutableBufferPointer<FieldPlan>, _ data: UnsafeRawPointer, _ size: Int) -> UnsafeBufferPointer<RawField> {
+    /// Prints `label=value ` for each field (with `text`) and returns them as numbers (`RawField`).
+    private func writeFields(_ fields: UnsafeMutableBufferPointer<FieldPlan>, _ data: UnsafeRawPointer, _ size: Int,
+                             text: Bool = true) -> UnsafeBufferPointer<RawField> {
         if fields.count > rawFields.count {
             rawFields.deallocate()
             rawFields = .allocate(capacity: fields.count)
         }
         for (k, f) in fields.enumerated() {
-            writer.append(f.label.baseAddress!, f.label.count)
-            let n = writeValue(f, data, size)
-            rawFields[k] = RawField(label: UnsafeRawBufferPointer(start: f.label.baseAddress, count: f.label.count - 1),
-                                    value: n ?? 0, isNumber: n != nil, isHex: f.style == .hex)
-            writer.byte(0x20)
+            let mark = writer.count
+            if text { writer.append(f.label.baseAddress!, f.label.count) }
+            let (form, value) = writeValue(f, data, size, text: text)
+            rawFields[k] = RawField(label: UnsafeRawBufferPointer(start: f.label.baseAddress, count: f.label.count - 1), value: value, form: form)
+            if text { writer.byte(0x20) } else { writer.count = mark }
         }
         return UnsafeBufferPointer(start: rawFields.baseAddress, count: fields.count)
     }
@@ -490,25 +496,27 @@ final class TepDecoder {
         return (f.offset, f.size)
     }
 
-    /// Prints the value; returns it when it is printed as a number (hex, signed or unsigned decimal).
+    /// Prints the value and returns what it reads as (`RawField.reading` of the text). Numbers are not
+    /// printed without `text`; the rest is, and read back (the caller drops it).
     @discardableResult
-    private func writeValue(_ f: FieldPlan, _ data: UnsafeRawPointer, _ size: Int) -> UInt64? {
-        guard let (off, len) = span(f, data, size) else { return nil }
+    private func writeValue(_ f: FieldPlan, _ data: UnsafeRawPointer, _ size: Int, text: Bool = true) -> (RawField.Form, UInt64) {
+        guard let (off, len) = span(f, data, size) else { return (.other, 0) }
+        let start = writer.count
         switch f.style {
         case .string:
             writer.appendCString(data + off, limit: len)
         case .hex:
             let v = number(data, off, len)
-            writer.hex(v)
-            return v
+            if text { writer.hex(v) }
+            return (.hex, v)
         case .signed:
             let v = signExtend(number(data, off, len), len)
-            writer.signed(v)
-            return UInt64(bitPattern: v)
+            if text { writer.signed(v) }
+            return (v < 0 ? .negativeDecimal : .decimal, UInt64(bitPattern: v))
         case .unsigned:
             let v = number(data, off, len)
-            writer.unsigned(v)
-            return v
+            if text { writer.unsigned(v) }
+            return (.decimal, v)
         case .array:
             // Not read by any model: kept short and free of blanks and commas.
             writer.append("[")
@@ -529,7 +537,8 @@ final class TepDecoder {
                 writer.hex(a)
             }
         }
-        return nil
+        let r = RawField.reading(UnsafeRawBufferPointer(start: writer.base + start, count: writer.count - start))
+        return (r.form, r.value)
     }
 
     /// `+0xOFF/0xSIZE`

@@ -401,7 +401,7 @@ public final class TraceDatReader {
             event.lostCount = 0
             event.userStack = false
             do {
-                guard let kind = try decoder.decode(data, size, into: &event, offset: event.offset) else {
+                guard let kind = try decoder.decode(data, size, into: &event, offset: event.offset, for: sink) else {
                     sink.malformed(line: index, offset: event.offset, reason: "record shorter than its common fields",
                                    text: UnsafeRawBufferPointer(start: data, count: size))
                     return 0
