@@ -1,4 +1,5 @@
 import CTraceCmd
+import EventModel
 import Foundation
 import TraceIngest
 
@@ -15,9 +16,12 @@ public enum TraceDatIteration {
         return root + "/SampleTraces/real/6.12.107+deb12-amd64-x86_64-compare/trace.dat"
     }
 
-    /// Records handed out by the direct reader (copied into pieces, the pieces given back at once).
+    /// Records handed out by the direct reader (copied into pieces, the pieces given back at once),
+    /// opened as `protreplay report` opens it: only the formats the default probe map reads parsed.
     public static func protreplay(_ path: String) throws -> Int {
         let reader = TraceDatReader(names: StringTable())
+        let reads = ProbeMap().tracepointFieldReader(wantedTags: nil)
+        reader.eventsWanted = { _, name in reads(name) }
         var records = 0
         _ = try reader.readInPieces(try TraceInput(path: path)) { pieces in
             try pieces.forEachPiece { piece in

@@ -79,8 +79,8 @@ public final class ProtEventSource {
     /// normalizer reads (the others count by name: unmapped, ignored, or of a kind no model uses).
     private func traceDatDirectReader() -> TraceDatReader {
         let reader = TraceDatReader(names: names, kind: .direct)
-        let map = probeMap, tags = wantedTags
-        reader.eventsWanted = { _, name in map.readsFields(ofTracepoint: name, wantedTags: tags) }
+        let reads = probeMap.tracepointFieldReader(wantedTags: wantedTags)
+        reader.eventsWanted = { _, name in reads(name) }
         return reader
     }
 

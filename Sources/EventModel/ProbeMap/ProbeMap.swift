@@ -93,6 +93,18 @@ public struct ProbeMap: Sendable {
         return wantedTags?.contains(tag) ?? true
     }
 
+    /// `readsFields(ofTracepoint:wantedTags:)` for many names (a trace.dat's ~2,000 formats): the
+    /// rules' event names and prefixes are gathered once, and only a name one of them matches is looked up.
+    public func tracepointFieldReader(wantedTags: Set<ProtEventTag>?) -> (String) -> Bool {
+        let entries = userEntries + defaultEntries
+        let names = Set(entries.compactMap(\.event))
+        let prefixes = entries.compactMap(\.eventPrefix)
+        return { name in
+            guard names.contains(name) || prefixes.contains(where: { name.hasPrefix($0) }) else { return false }
+            return self.readsFields(ofTracepoint: name, wantedTags: wantedTags)
+        }
+    }
+
     /// The rule for an event called `name`, which is a kprobe on `function` when `function` is non-nil.
     public func rule(event name: String, function: String?, isReturn: Bool) -> ProbeMapEntry? {
         for entries in [userEntries, defaultEntries] {

@@ -66,7 +66,7 @@ final class TepDecoder {
     let path: String
     let format: TraceFormat
 
-    /// `nameOnly`: an event whose format was not given to libtraceevent (`EventFormats`): its records
+    /// `nameOnly`: an event whose format was not given to libtraceevent (`EventFormatSelection`): its records
     /// carry the name and the common fields, with an empty payload.
     enum Kind { case normal, schedSwitch, print, kernelStack, userStack, kprobe, kretprobe, nameOnly, failed }
 
@@ -109,12 +109,17 @@ final class TepDecoder {
 
     /// Taken around the libtraceevent lookups when decoders on several threads share `tep`.
     private let lock: TepLock?
-    /// Event id -> name of the events whose formats libtraceevent was not given (`EventFormats.nameOnly`).
+    /// Event id -> name of the events whose formats libtraceevent was not given (`EventFormatSelection.nameOnly`).
     private let nameOnly: [Int: String]
 
-    init(tep: OpaquePointer, names: StringTable, path: String, format: TraceFormat, lock: TepLock? = nil, nameOnly: [Int: String] = [:]) {
+    /// Given to `tep` before the first symbol lookup (under `lock`).
+    private let kallsyms: DeferredKallsyms?
+
+    init(tep: OpaquePointer, names: StringTable, path: String, format: TraceFormat, lock: TepLock? = nil,
+         kallsyms: DeferredKallsyms? = nil, nameOnly: [Int: String] = [:]) {
         self.tep = tep
         self.lock = lock
+        self.kallsyms = kallsyms
         self.nameOnly = nameOnly
         self.names = names
         self.path = path
@@ -582,7 +587,7 @@ final class TepDecoder {
         var name: UnsafePointer<CChar>?
         var start: UInt64 = 0
         var size: UInt = 0
-        if addr != 0, locked({ tep_find_function_info(tep, addr, &name, &start, &size) }) != 0, let n = name {
+        if addr != 0, locked({ kallsyms?.load(); return tep_find_function_info(tep, addr, &name, &start, &size) }) != 0, let n = name {
             // libtraceevent keeps its symbol strings for the handle's lifetime.
             entry.name = UnsafeRawBufferPointer(start: n, count: strlen(n))
             entry.start = start
@@ -668,5 +673,25 @@ final class TepLock: @unchecked Sendable {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         return body()
+    }
+}
+
+/// A trace.dat's kallsyms, given to libtraceevent at the first symbol lookup rather than when the file
+/// is opened: `tep_parse_kallsyms` reads a kernel's ~120,000 lines with `sscanf` (about 30 ms here),
+/// and many traces never print a kernel symbol (user-half addresses are not looked up).
+final class DeferredKallsyms: @unchecked Sendable {
+    private let tep: OpaquePointer
+    private var text: [CChar]?
+
+    init(tep: OpaquePointer, text: UnsafePointer<CChar>) {
+        self.tep = tep
+        self.text = Array(UnsafeBufferPointer(start: text, count: strlen(text) + 1))
+    }
+
+    /// Parses the symbols into the handle, once. Decoders that share the handle call it under their `TepLock`.
+    func load() {
+        guard let t = text else { return }
+        text = nil
+        t.withUnsafeBufferPointer { _ = tep_parse_kallsyms(tep, $0.baseAddress) }
     }
 }

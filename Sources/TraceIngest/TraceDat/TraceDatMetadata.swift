@@ -14,10 +14,11 @@ import CTraceCmd
 /// zlib` files (`SampleTraces/tools/same-buffer.v7-zlib.dat`) cannot be opened by it at all.
 enum TraceDatMetadata {
     /// A libtraceevent handle holding the file's metadata with `formats` (by default all the file's);
-    /// the caller frees it with `tep_free`.
+    /// the caller frees it with `tep_free`. The kallsyms are not parsed yet: `kallsyms` gives them to
+    /// the handle at the first symbol lookup (nil when the file has none).
     /// - Throws: `InputError` when a section is missing, damaged or does not decompress.
     static func tep(_ layout: TraceDatSummary, _ file: UnsafeRawBufferPointer, path: String,
-                    formats: [(system: String, text: [UInt8])]? = nil) throws -> OpaquePointer {
+                    formats: [(system: String, text: [UInt8])]? = nil) throws -> (tep: OpaquePointer, kallsyms: DeferredKallsyms?) {
         var c = BinaryCursor(file, path: path, format: .traceDat)
         c.bigEndian = layout.bigEndian
         // Option id 16...21 (`TRACECMD_OPTION_HEADER_INFO` ... `TRACECMD_OPTION_CMDLINES`): its
@@ -58,18 +59,19 @@ enum TraceDatMetadata {
                 }
             }
             // kallsyms and printk formats: `size u32, text`; saved cmdlines: `size u64, text`.
+            var kallsyms: DeferredKallsyms?
             for (id, sizeBytes, what) in [(UInt16(19), 4, "the kallsyms section"), (20, 4, "the printk formats section"), (21, 8, "the saved cmdlines section")] {
                 guard let (text, at) = try content(id, what) else { continue }
                 try withSizedText(text, sizeBytes: sizeBytes, what, at: at, layout, path) { t in
                     switch id {
-                    case 19: _ = tep_parse_kallsyms(tep, t)
+                    case 19: kallsyms = DeferredKallsyms(tep: tep, text: t)
                     case 20: _ = tep_parse_printk_formats(tep, t)
                     default: _ = tep_parse_saved_cmdlines(tep, t)
                     }
                 }
             }
             tep_set_cpus(tep, Int32(layout.cpus))
-            return tep
+            return (tep, kallsyms)
         } catch {
             tep_free(tep)
             throw error

@@ -72,6 +72,8 @@ public final class RecordPiece: InputPiece, @unchecked Sendable {
 public final class TraceDatPieces {
     private let merge: RingBufferMerge
     private let tep: OpaquePointer
+    /// The kallsyms, given to `tep` at the first symbol lookup (nil: already there, or none).
+    private let kallsyms: DeferredKallsyms?
     /// Events whose formats were left out (`EventFormatSelection.nameOnly`).
     private let nameOnly: [Int: String]
     private let path: String
@@ -92,7 +94,7 @@ public final class TraceDatPieces {
     /// File bytes that are not ring-buffer data (headers, formats, options): read before any piece.
     private let metadataBytes: Int
 
-    init(merge: RingBufferMerge, tep: OpaquePointer, nameOnly: [Int: String], path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int, fileSize: Int) {
+    init(merge: RingBufferMerge, tep: OpaquePointer, kallsyms: DeferredKallsyms?, nameOnly: [Int: String], path: String, maxRecord: Int, compressedNote: String, recordsPerPiece: Int, fileSize: Int) {
         metadataBytes = max(0, fileSize - merge.bytesTotal)
         self.recordsPerPiece = recordsPerPiece
         types = TepDecoder(tep: tep, names: StringTable(), path: path, format: .traceDat)
@@ -101,6 +103,7 @@ public final class TraceDatPieces {
         self.merge = merge
         self.tep = tep
         self.nameOnly = nameOnly
+        self.kallsyms = kallsyms
         self.path = path
         self.maxRecord = maxRecord
         self.compressedNote = compressedNote
@@ -109,7 +112,7 @@ public final class TraceDatPieces {
     /// A decoder for one worker; the event names it reads are interned in `names`. Make every
     /// decoder before the first piece is read.
     public func makeDecoder(names: StringTable) -> RecordPieceDecoder {
-        let decoder = TepDecoder(tep: tep, names: names, path: path, format: .traceDat, lock: tepLock, nameOnly: nameOnly)
+        let decoder = TepDecoder(tep: tep, names: names, path: path, format: .traceDat, lock: tepLock, kallsyms: kallsyms, nameOnly: nameOnly)
         decoder.preparePlans()
         return RecordPieceDecoder(decoder: decoder, maxRecord: maxRecord, compressedNote: compressedNote)
     }

@@ -156,9 +156,12 @@ public final class TraceDatReader {
     /// for zlib files, with `parseMetadataHere` and when some formats are left out (`eventsWanted`),
     /// by `TraceDatMetadata` (`head` nil: `tep_free` the tep).
     private func openMetadata(_ layout: TraceDatSummary, _ formats: EventFormatSelection, _ file: UnsafeRawBufferPointer,
-                              fd: Int32, path: String) throws -> (tep: OpaquePointer, head: OpaquePointer?) {
+                              fd: Int32, path: String) throws -> (tep: OpaquePointer, head: OpaquePointer?, kallsyms: DeferredKallsyms?) {
         metadataParsedHere = parseMetadataHere || layout.compression == "zlib" || !formats.nameOnly.isEmpty
-        if metadataParsedHere { return (try TraceDatMetadata.tep(layout, file, path: path, formats: formats.parsed), nil) }
+        if metadataParsedHere {
+            let (tep, kallsyms) = try TraceDatMetadata.tep(layout, file, path: path, formats: formats.parsed)
+            return (tep, nil, kallsyms)
+        }
         guard let head = tracecmd_open_head("/proc/self/fd/\(fd)", Int32(TRACECMD_FL_LOAD_NO_PLUGINS.rawValue)) else {
             throw InputError.unusable(path: path, format: .traceDat,
                                       what: "libtracecmd could not read the headers of this version \(layout.version) file " +
@@ -168,7 +171,7 @@ public final class TraceDatReader {
             tracecmd_close(head)
             throw InputError.unusable(path: path, format: .traceDat, what: "libtracecmd returned no event formats")
         }
-        return (tep, head)
+        return (tep, head, nil)
     }
 
     // MARK: Pieces
@@ -216,11 +219,11 @@ public final class TraceDatReader {
     /// `openMetadata`. No decompressed CPU data is kept beyond a chunk per CPU.
     private func readPieces(_ layout: TraceDatSummary, _ formats: EventFormatSelection, _ file: UnsafeRawBufferPointer, fd: Int32, path: String,
                             recordsPerPiece: Int, _ body: (TraceDatPieces) throws -> Void) throws {
-        let (tep, head) = try openMetadata(layout, formats, file, fd: fd, path: path)
+        let (tep, head, kallsyms) = try openMetadata(layout, formats, file, fd: fd, path: path)
         defer { if let head { tracecmd_close(head) } else { tep_free(tep) } }
         instances = layout.buffers.map(\.name).filter { !$0.isEmpty }
         let pieces = TraceDatPieces(merge: try RingBufferMerge(layout: layout, file: file, path: path, mapped: true),
-                                    tep: tep, nameOnly: formats.nameOnly, path: path, maxRecord: layout.maxPageSize,
+                                    tep: tep, kallsyms: kallsyms, nameOnly: formats.nameOnly, path: path, maxRecord: layout.maxPageSize,
                                     compressedNote: layout.compression == "none" ? "file" : "decompressed CPU",
                                     recordsPerPiece: recordsPerPiece, fileSize: file.count)
         defer { records = pieces.recordsRead }
