@@ -61,9 +61,10 @@ public final class ReplayEngine: ProtEventSink {
     private var irqSeq: UInt64 = 0
     /// Per tag ordinal: is the event used (by the engine or a model), and which models want it.
     private var wanted: [Bool]
-    /// Per tag ordinal, the models that want it. Constant (`let`), like `models` and `sink`: the per-event
-    /// path can then read them without reference counting.
-    private let modelsFor: [[ProtectionModel]]
+    /// The models that want each kind: `wantingModels[modelsFor[tag ordinal]]`, one flat constant
+    /// array (`let`, like `models` and `sink`) that the per-event path reads without reference counting.
+    private let wantingModels: [ProtectionModel]
+    private let modelsFor: [Range<Int>]
 
     /// The kinds the engine or a model consumes: everything else need not be decoded.
     public var wantedTags: Set<ProtEventTag> {
@@ -77,7 +78,13 @@ public final class ReplayEngine: ProtEventSink {
         for m in models { m.attach(limit) }
         let engineTags: Set<ProtEventTag> = [.contextSwitch, .irqEnter, .irqExit, .taskMigrate, .taskFork, .taskExit]
         wanted = ProtEventTag.allCases.map { tag in engineTags.contains(tag) || models.contains { $0.wants(tag) } }
-        modelsFor = ProtEventTag.allCases.map { tag in models.filter { $0.wants(tag) } }
+        var flat: [ProtectionModel] = []
+        modelsFor = ProtEventTag.allCases.map { tag in
+            let start = flat.count
+            flat += models.filter { $0.wants(tag) }
+            return start..<flat.count
+        }
+        wantingModels = flat
     }
 
     public func consume(_ event: ProtEvent) {
@@ -101,7 +108,7 @@ public final class ReplayEngine: ProtEventSink {
         }
         let ctx = context(cpu: cpu, event: event)
         if used {
-            for i in modelsFor[ordinal].indices { modelsFor[ordinal][i].apply(event, in: ctx, emit: sink) }
+            for i in modelsFor[ordinal] { wantingModels[i].apply(event, in: ctx, emit: sink) }
         }
         switch event.kind {
         case let .irqExit(kind, _):
