@@ -198,7 +198,9 @@ public final class TraceInput {
 
     func forEachStreamChunk(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         guard let producer else { return }
-        var capacity = 4 << 20
+        // Read while there is room for what the producer fills best (a whole LZ4 block), then cut.
+        let readSize = max(1, producer.preferredReadSize)
+        var capacity = max(4 << 20, 2 * readSize)
         var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }
         var filled = 0
@@ -215,7 +217,7 @@ public final class TraceInput {
             if !eof && filled < capacity {
                 let n = try producer.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
                 if n == 0 { eof = true } else { filled += n }
-                if !eof && filled < capacity { continue }
+                if !eof && capacity - filled >= readSize { continue }
             }
             if filled == 0 { break }
             if discarding {
@@ -238,6 +240,12 @@ public final class TraceInput {
                 var i = filled
                 while i > 0 && buffer[i - 1] != 0x0A { i -= 1 }
                 cut = i
+            }
+            if cut == 0 && !eof && filled < capacity {
+                // No newline yet, and room left: fill it before judging the line.
+                let n = try producer.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+                if n == 0 { eof = true } else { filled += n }
+                continue
             }
             if cut == 0 {
                 // No newline in a full buffer: grow, or give up on this line.
