@@ -15,6 +15,8 @@ public final class EventNormalizer: RawEventSink {
     public let comms: StringTable
     public let symbols: StringTable
     public let probeMap: ProbeMap
+    /// `probeMap.kernelSymbols`, kept apart: reading it per event copies no probe map.
+    private let kernelSymbols: KernelSymbols?
     public private(set) var stats = IngestStats()
     /// In `--strict` mode the first malformed line stops the read with this error.
     public let strict: Bool
@@ -38,6 +40,7 @@ public final class EventNormalizer: RawEventSink {
                 symbols: StringTable, strict: Bool = false, sourceName: String = "", into sink: ProtEventSink) {
         self.sink = sink
         self.probeMap = probeMap
+        self.kernelSymbols = probeMap.kernelSymbols
         self.names = names
         self.comms = comms
         self.symbols = symbols
@@ -283,7 +286,7 @@ public final class EventNormalizer: RawEventSink {
 
     /// A symbol, or a bare address named through `--kallsyms` when one was given.
     private func internSymbol(_ text: UnsafeRawBufferPointer) -> StringTable.ID {
-        if let ks = probeMap.kernelSymbols, let a = KernelSymbols.address(text), let s = ks.symbol(at: a) { return symbols.intern(s.name) }
+        if let ks = kernelSymbols, let a = KernelSymbols.address(text), let s = ks.symbol(at: a) { return symbols.intern(s.name) }
         return symbols.intern(text)
     }
 
@@ -291,7 +294,7 @@ public final class EventNormalizer: RawEventSink {
         guard var e = pending, !stackState.locked else { return }
         let name = Fields.symbolName(frame)
         // A bare address (`=> ffffffff811f55d5` of trace-cmd report -R) named through --kallsyms.
-        if let ks = probeMap.kernelSymbols, let a = KernelSymbols.address(name), let s = ks.symbol(at: a) {
+        if let ks = kernelSymbols, let a = KernelSymbols.address(name), let s = ks.symbol(at: a) {
             Array(s.name.utf8).withUnsafeBytes { attachFrame(named: $0, &e) }
         } else {
             attachFrame(named: name, &e)
@@ -386,7 +389,7 @@ public final class EventNormalizer: RawEventSink {
             guard let pid = b.field("pid", in: args) else { return nil }
             return .taskExit(pid: Int32(truncatingIfNeeded: pid))
         case .irqEnter, .irqExit:
-            let kind: IRQKind = b.rule?.api == "softirq" ? .softirq : (b.rule?.api == "nmi" ? .nmi : .hardirq)
+            let kind: IRQKind = b.api == "softirq" ? .softirq : (b.api == "nmi" ? .nmi : .hardirq)
             let vector = b.field(kind == .softirq ? "vec" : "irq", in: args) ?? 0
             return tag == .irqEnter ? .irqEnter(kind, vector: Int32(truncatingIfNeeded: vector))
                                     : .irqExit(kind, vector: Int32(truncatingIfNeeded: vector))
@@ -394,7 +397,7 @@ public final class EventNormalizer: RawEventSink {
             guard let code = b.field("error_code", in: args) else { return nil }
             let address = b.field("address", in: args) ?? 0
             let ip = b.field("ip", in: args) ?? 0
-            let user = b.rule?.api == "user" || (b.rule?.api == nil && code & 0x4 != 0)
+            let user = b.api == "user" || (b.api == nil && code & 0x4 != 0)
             return .fault(address: address, ip: ip, errorCode: code, user: user)
         case .kmap:
             let api = b.kmapAPI ?? .kmapLocalPage
@@ -441,7 +444,7 @@ public final class EventNormalizer: RawEventSink {
                             flags: b.field("flags", in: args) ?? 0)
         case .gupRelease:
             let dirty = (b.field("make_dirty", in: args) ?? 0) != 0
-            switch b.rule?.api {
+            switch b.api {
             case "pages":
                 guard let array = b.field("pages", in: args, positional: true) else { return nil }
                 let n = b.field("npages", in: args) ?? 0
@@ -467,10 +470,10 @@ public final class EventNormalizer: RawEventSink {
             return tag == .writebackStart ? .writebackStart(folio: folio) : .writebackEnd(folio: folio)
         case .directMap:
             guard let page = b.field("page", in: args, positional: true) else { return nil }
-            return .directMap(page: page, valid: b.rule?.api == "default" || b.rule?.api == "valid")
+            return .directMap(page: page, valid: b.api == "default" || b.api == "valid")
         case .directMapReturn:
             guard let r = b.field("ret", in: args, positional: true) else { return nil }
-            return .directMapReturn(valid: b.rule?.api == "default" || b.rule?.api == "valid", result: Int64(bitPattern: r))
+            return .directMapReturn(valid: b.api == "default" || b.api == "valid", result: Int64(bitPattern: r))
         case .tlbFlushKernelRange:
             guard let start = b.field("start", in: args), let end = b.field("end", in: args) else { return nil }
             return .tlbFlushKernelRange(start: start, end: end)
@@ -506,7 +509,7 @@ public final class EventNormalizer: RawEventSink {
             let rw = (b.field("prot", in: args) ?? 0) == 0
             return tag == .pksSet ? .pksSet(key: key, readWrite: rw) : .pksExceptionUpdate(key: key, readWrite: rw)
         case .syscall:
-            return .syscall(enter: b.rule?.api != "exit")
+            return .syscall(enter: b.api != "exit")
         }
     }
 
@@ -579,6 +582,8 @@ final class Binding {
     enum Target { case unmapped, ignored, tag(ProtEventTag) }
     var target: Target
     var rule: ProbeMapEntry?
+    /// `rule?.api`, kept apart: reading it per event copies no rule.
+    let api: String?
     var function: String?
     var functionBytes: [UInt8]?
     var isKprobe: Bool
@@ -599,6 +604,7 @@ final class Binding {
     init(target: Target, rule: ProbeMapEntry?, function: String?, isKprobe: Bool) {
         self.target = target
         self.rule = rule
+        self.api = rule?.api
         self.function = function
         self.functionBytes = function.map { Array($0.utf8) }
         self.isKprobe = isKprobe
