@@ -7,12 +7,6 @@ import Musl
 /// Something that fills a buffer with the next bytes of an input; 0 means the end.
 protocol ByteProducer: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
-    /// The least room worth offering `read` (0: any): below it the producer works through a buffer of its own.
-    var preferredReadSize: Int { get }
-}
-
-extension ByteProducer {
-    var preferredReadSize: Int { 0 }
 }
 
 /// Reads a file descriptor (stdin or a pipe) with large `read(2)` calls.

@@ -34,10 +34,6 @@ final class LZ4FrameDecoder: ByteProducer {
         input.deallocate()
     }
 
-    /// LZ4 frame blocks hold at most 4 MiB: given that much room, `LZ4F_decompress` decodes a block
-    /// straight into the caller's buffer instead of into its own and copying it out.
-    var preferredReadSize: Int { 4 << 20 }
-
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var produced = 0
         while produced < buffer.count {

@@ -198,9 +198,7 @@ public final class TraceInput {
 
     func forEachStreamChunk(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         guard let producer else { return }
-        // Read while there is room for what the producer fills best (a whole LZ4 block), then cut.
-        let readSize = max(1, producer.preferredReadSize)
-        var capacity = max(4 << 20, 2 * readSize)
+        var capacity = 4 << 20
         var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }
         var filled = 0
@@ -217,7 +215,7 @@ public final class TraceInput {
             if !eof && filled < capacity {
                 let n = try producer.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
                 if n == 0 { eof = true } else { filled += n }
-                if !eof && capacity - filled >= readSize { continue }
+                if !eof && filled < capacity { continue }
             }
             if filled == 0 { break }
             if discarding {
@@ -240,12 +238,6 @@ public final class TraceInput {
                 var i = filled
                 while i > 0 && buffer[i - 1] != 0x0A { i -= 1 }
                 cut = i
-            }
-            if cut == 0 && !eof && filled < capacity {
-                // No newline yet, and room left: fill it before judging the line.
-                let n = try producer.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
-                if n == 0 { eof = true } else { filled += n }
-                continue
             }
             if cut == 0 {
                 // No newline in a full buffer: grow, or give up on this line.
