@@ -48,7 +48,6 @@ public final class EventNormalizer: RawEventSink {
         self.sourceName = sourceName
     }
 
-
     /// Kinds the replay will use; mapped events of other kinds are not decoded at all (they count as
     /// ignored). Nil decodes everything. Set before the first event.
     public var wantedTags: Set<ProtEventTag>?

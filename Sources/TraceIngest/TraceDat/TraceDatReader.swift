@@ -19,7 +19,8 @@ public enum TraceDatReaderKind: String, Sendable, CaseIterable {
 /// Reads trace-cmd's `trace.dat` (versions 6 and 7; uncompressed, zstd or zlib sections) through
 /// libtracecmd and libtraceevent (only the compressions the installed libtracecmd supports: Debian's
 /// has no zlib), or (the default, `TraceDatReaderKind.direct`) with the ring-buffer pages decoded here
-/// and only the headers and formats parsed by libtracecmd (by `TraceDatMetadata` for zlib files).
+/// and only the headers and formats parsed by libtracecmd (by `TraceDatMetadata` for zlib files, and
+/// when only the formats of the events the caller reads are parsed: `eventsWanted`).
 ///
 /// The file's structure is checked first (`TraceDatLayout`), then `tracecmd_open_fd` parses the
 /// headers, event formats, kallsyms and saved cmdlines, and `tracecmd_iterate_events` hands every
