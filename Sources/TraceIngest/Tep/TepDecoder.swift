@@ -539,7 +539,9 @@ final class TepDecoder {
                 writer.append(sym.name.baseAddress!, sym.name.count)
                 if f.style == .symbolOffset { writeOffset(a &- sym.start, sym.size) }
             } else {
-                writer.hex(a)
+                // An address kallsyms does not know (every user address) prints as hex.
+                if text { writer.hex(a) }
+                return (.hex, a)
             }
         }
         let r = RawField.reading(UnsafeRawBufferPointer(start: writer.base + start, count: writer.count - start))
