@@ -217,6 +217,10 @@ public final class EventNormalizer: RawEventSink {
         }
     }
 
+    /// Kinds whose events are made from the rule alone, no field read (`decode`): `sys_enter_*`,
+    /// `sys_exit_*` (about 700 formats in a trace.dat), `pkmap_flush`, the pgmap grant and revoke.
+    static let kindsWithoutFields: Set<ProtEventTag> = [.syscall, .pkmapFlush, .pgmapGrant, .pgmapRevoke]
+
     /// The text a binary reader did not print (`readsPayloadText` false), for a message:
     /// `pfn=0x1a2b order=0`, with `?` for a value that is not a number.
     static func printed(_ fields: UnsafeBufferPointer<RawField>) -> [UInt8] {

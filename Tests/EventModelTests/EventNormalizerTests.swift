@@ -217,6 +217,22 @@ final class PayloadTextTests: XCTestCase {
         XCTAssertEqual(n.stats.events, 6)
     }
 
+    /// Which tracepoints' formats a trace.dat reader parses (`ProbeMap.tracepointFieldReader`): those
+    /// mapped to a wanted kind made from fields; not syscalls (made from the name), not unmapped ones.
+    func testWhichFormatsAreParsed() {
+        let all = ProbeMap().tracepointFieldReader(wantedTags: nil)
+        XCTAssertTrue(all("mm_page_alloc"))
+        XCTAssertTrue(all("sched_switch"))
+        XCTAssertFalse(all("sys_enter_write"), "SYSCALL is made from the event's name alone")
+        XCTAssertFalse(all("tlb_flush"), "unmapped")
+        let highmem = ProbeMap().tracepointFieldReader(wantedTags: [.contextSwitch, .irqEnter, .irqExit])
+        XCTAssertTrue(highmem("sched_switch"))
+        XCTAssertFalse(highmem("mm_page_alloc"), "PAGE_ALLOC not wanted")
+        for name in ["mm_page_alloc", "sched_switch", "sys_enter_write", "tlb_flush", "softirq_entry"] {
+            XCTAssertEqual(all(name), ProbeMap().readsFields(ofTracepoint: name, wantedTags: nil), name)
+        }
+    }
+
     /// A rule reading a field the event lacks (`pfn` renamed to `frame`): the malformed line shows the
     /// text the reader did not print, made from the numbers (`?` for what is not a number).
     func testMalformedEventWithoutTextShowsItsNumbers() throws {

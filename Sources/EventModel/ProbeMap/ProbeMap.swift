@@ -86,10 +86,12 @@ public struct ProbeMap: Sendable {
     }
 
     /// Whether the normalizer reads the fields of the tracepoint `name` (not a kprobe, whose rule
-    /// depends on the function it probes): it maps to a kind in `wantedTags` (to any kind when nil).
+    /// depends on the function it probes): it maps to a kind in `wantedTags` (to any kind when nil)
+    /// that is made from fields (`EventNormalizer.kindsWithoutFields` are not: a syscall is its name).
     /// The same decision as `EventNormalizer`'s binding of the name.
     public func readsFields(ofTracepoint name: String, wantedTags: Set<ProtEventTag>?) -> Bool {
-        guard let r = rule(event: name, function: nil, isReturn: false), let tag = ProtEventTag(rawValue: r.mapsTo) else { return false }
+        guard let r = rule(event: name, function: nil, isReturn: false), let tag = ProtEventTag(rawValue: r.mapsTo),
+              !EventNormalizer.kindsWithoutFields.contains(tag) else { return false }
         return wantedTags?.contains(tag) ?? true
     }
 
