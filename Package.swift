@@ -16,8 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        // System library: LZ4 frames (Debian liblz4-dev).
+        // System libraries: LZ4 blocks (Debian liblz4-dev), XXH32 for LZ4 frame checksums (libxxhash-dev).
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // System library: trace.dat through libtracecmd, event formats through libtraceevent
         // (Debian libtracecmd-dev libtraceevent-dev libtracefs-dev; libtracecmd.pc requires libtracefs).
         .systemLibrary(name: "CTraceCmd", pkgConfig: "libtracecmd",
@@ -32,7 +33,7 @@ let package = Package(
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
 
         // bytes -> RawEvent: byte sources, format sniffing, one reader per format.
-        .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd", "CZstd", "CZlib", "CLZMA"], swiftSettings: fast),
+        .target(name: "TraceIngest", dependencies: ["CLZ4", "CXXHash", "CTraceCmd", "CZstd", "CZlib", "CLZMA"], swiftSettings: fast),
         // RawEvent -> ProtEvent: probe map, kernel profile, address -> pfn.
         .target(name: "EventModel", dependencies: ["TraceIngest"], swiftSettings: fast),
         // ProtEvent -> contexts: per-CPU task, IRQ stack, lost spans, the model protocol.

@@ -14,11 +14,12 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4"),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash"),
         .systemLibrary(name: "CTraceCmd", pkgConfig: "libtracecmd"),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma"),
-        .target(name: "TraceIngest", dependencies: ["CLZ4", "CTraceCmd", "CZstd", "CZlib", "CLZMA"]),
+        .target(name: "TraceIngest", dependencies: ["CLZ4", "CXXHash", "CTraceCmd", "CZstd", "CZlib", "CLZMA"]),
         .target(name: "EventModel", dependencies: ["TraceIngest"]),
         .target(name: "Replay", dependencies: ["EventModel"]),
         .target(name: "Models", dependencies: ["Replay"]),

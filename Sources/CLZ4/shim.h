@@ -1,2 +1,2 @@
-// LZ4 frame API (liblz4-dev). protreplay reads `.lz4` traces with LZ4F_decompress, streamed.
-#include <lz4frame.h>
+// LZ4 block API (liblz4-dev). protreplay parses LZ4 frames itself and decodes their blocks with LZ4_decompress_safe.
+#include <lz4.h>

@@ -21,7 +21,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
     public var options: [String: String] { [:] }
     let resolver: AddressResolver
 
-    private var tasks: [Int32: KmapLocalStack] = [:]
+    private var tasks: [PidKey: KmapLocalStack] = [:]
     private var pendingLocal: [ContextInstance: PendingLocalCall] = [:]
     /// Switches of a task while its `kmap_local_page` call is still pending (only such tasks have an entry).
     private var pendingSwitches: [ContextInstance: [PendingSwitch]] = [:]
@@ -132,16 +132,16 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         case let .contextSwitch(prevPid, _, _, nextPid, _):
             switchTasks(prev: prevPid, next: nextPid, cpu: e.cpu, at: e.timestamp, line: e.line, emit)
         case let .taskMigrate(pid, from, to):
-            if var t = tasks[pid], !t.entries.isEmpty, !t.migrationReported {
+            if var t = tasks[PidKey(pid)], !t.entries.isEmpty, !t.migrationReported {
                 t.migrationReported = true
-                tasks[pid] = t
+                tasks[PidKey(pid)] = t
                 emit.anomaly(anomaly(e, "migrate_with_local_kmap", "task \(pid) migrated from CPU \(from) to \(to) holding \(t.entries.count) kmap_local slot(s)"))
             }
         case let .taskFork(parent, child, _):
-            if let t = tasks[parent], !t.entries.isEmpty {
+            if let t = tasks[PidKey(parent)], !t.entries.isEmpty {
                 emit.anomaly(anomaly(e, "fork_with_local_kmap", "task \(parent) forked \(child) holding \(t.entries.count) kmap_local slot(s); kmap_local_fork resets the child"))
             }
-            if let old = tasks[child] {
+            if let old = tasks[PidKey(child)] {
                 localSlots -= old.entries.count
                 lowmemMappings -= old.lowmemOutstanding.count
             } else if !admitTask() {
@@ -149,7 +149,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             }
             var c = KmapLocalStack()
             c.exact = true
-            tasks[child] = c
+            tasks[PidKey(child)] = c
         case let .taskExit(pid):
             taskExit(pid: pid, e, emit)
         case let .fault(address, _, errorCode, user):
@@ -178,7 +178,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         // Only whether there was one is kept: a second reference to its arrays would make `append` copy them.
         var t: KmapLocalStack
         let existed: Bool
-        if let existing = tasks.removeValue(forKey: ctx.pid) {
+        if let existing = tasks.removeValue(forKey: PidKey(ctx.pid)) {
             t = existing
             existed = true
         } else {
@@ -188,11 +188,11 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         }
         guard t.entries.count < KmapLocalStack.trackedDepth else {
             limit.refuse(name, "kmap_local_depth", fixedLimit: KmapLocalStack.trackedDepth, noun: "kmap_local slots on one task's stack")
-            if existed { tasks[ctx.pid] = t }
+            if existed { tasks[PidKey(ctx.pid)] = t }
             return
         }
         guard admit(localSlots, "kmap_local_slots") else {
-            if existed { tasks[ctx.pid] = t }
+            if existed { tasks[PidKey(ctx.pid)] = t }
             return
         }
         if t.onCPU == nil { t.onCPU = ctx.cpu }
@@ -219,7 +219,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         if t.entries.count > KmapLocalStack.maximumDepth {
             emit.anomaly(anomaly(e, "kmap_local_overflow", "task \(ctx.pid) holds \(t.entries.count) kmap_local slots; KM_MAX_IDX allows \(KmapLocalStack.maximumDepth) (the kernel BUGs)"))
         }
-        tasks[ctx.pid] = t
+        tasks[PidKey(ctx.pid)] = t
     }
 
     private func kmapReturn(_ api: KmapAPI, vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
@@ -227,14 +227,14 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         case .kmapLocalPfn:
             // Changed in place (`values[index]`): no copy of the task's arrays.
             // (A mutating method: reading `values[ti]` would copy the stack and retain its arrays.)
-            guard let ti = tasks.index(forKey: ctx.pid),
+            guard let ti = tasks.index(forKey: PidKey(ctx.pid)),
                   tasks.values[ti].returnedPfn(holder: ctx.instance, vaddr: vaddr & ~0xfff, site: e.site) else { return }
             fixmapLow = min(fixmapLow, vaddr & ~0xfff)
             fixmapHigh = max(fixmapHigh, vaddr & ~0xfff)
         case .kmapLocalPage:
             pendingSwitches[ctx.instance] = nil
             guard let p = pendingLocal.removeValue(forKey: ctx.instance) else { return }
-            guard let ti = tasks.index(forKey: ctx.pid) else {
+            guard let ti = tasks.index(forKey: PidKey(ctx.pid)) else {
                 if !p.pushed { noteLowmem(ctx.pid, vaddr) }
                 return
             }
@@ -261,7 +261,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         guard admitTask(), admit(lowmemMappings, "lowmem_mappings") else { return }
         var t = KmapLocalStack()
         lowmemMappings += t.noteLowmem(vaddr)
-        tasks[pid] = t
+        tasks[PidKey(pid)] = t
     }
 
     private func kunmapLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
@@ -270,13 +270,13 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         // Only whether there was one is kept: a second reference to its arrays would make `popLast` copy them.
         var t: KmapLocalStack
         let existed: Bool
-        if let existing = tasks.removeValue(forKey: ctx.pid) { t = existing; existed = true } else { t = KmapLocalStack(); existed = false }
+        if let existing = tasks.removeValue(forKey: PidKey(ctx.pid)) { t = existing; existed = true } else { t = KmapLocalStack(); existed = false }
         // A lowmem mapping: kunmap_local_indexed returns early, nothing is popped.
         let tookLowmem = t.takeLowmem(address)
         if tookLowmem { lowmemMappings -= 1 }
         if tookLowmem || (!t.entries.contains { $0.vaddr == address } && isLowmem(address)) {
             kunmapLocalLowmem += 1
-            if existed || admitTask() { tasks[ctx.pid] = t }
+            if existed || admitTask() { tasks[PidKey(ctx.pid)] = t }
             return
         }
         guard let top = t.entries.popLast() else {
@@ -291,7 +291,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                 w.uncertain = t.crossedGap || (!existed && tasksRefused)
                 emit.window(w)
             }
-            if existed || admitTask() { tasks[ctx.pid] = t }
+            if existed || admitTask() { tasks[PidKey(ctx.pid)] = t }
             return
         }
         localSlots -= 1
@@ -305,7 +305,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         }
         closeLocal(top, at: e.timestamp, cause: cause, emit)
         if t.entries.isEmpty { t.migrationReported = false }
-        tasks[ctx.pid] = t
+        tasks[PidKey(ctx.pid)] = t
     }
 
     /// Emits the GRANTED window of a slot and its last EFFECTIVE segment.
@@ -490,7 +490,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
            pendingSwitches.values[i][last].back == nil {
             pendingSwitches.values[i][last].back = ts
         }
-        if var t = tasks.removeValue(forKey: prev) {     // out of the map while it changes: no copy-on-write
+        if var t = tasks.removeValue(forKey: PidKey(prev)) {     // out of the map while it changes: no copy-on-write
             for i in t.entries.indices {
                 if let s = t.entries[i].segmentStart {
                     let en = t.entries[i]
@@ -506,9 +506,9 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             }
             t.onCPU = nil
             t.lastCPU = cpu
-            tasks[prev] = t
+            tasks[PidKey(prev)] = t
         }
-        if var t = tasks.removeValue(forKey: next) {
+        if var t = tasks.removeValue(forKey: PidKey(next)) {
             if !t.entries.isEmpty, let last = t.lastCPU, last != cpu, !t.migrationReported {
                 t.migrationReported = true
                 emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: cpu, pid: next, kind: "migrate_with_local_kmap",
@@ -517,12 +517,12 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             for i in t.entries.indices { t.entries[i].segmentStart = ts; t.entries[i].segmentLine = StoredLine(line: line) }
             t.onCPU = cpu
             t.lastCPU = cpu
-            tasks[next] = t
+            tasks[PidKey(next)] = t
         }
     }
 
     private func taskExit(pid: Int32, _ e: ProtEvent, _ emit: ObservationSink) {
-        guard let t = tasks.removeValue(forKey: pid) else { return }
+        guard let t = tasks.removeValue(forKey: PidKey(pid)) else { return }
         localSlots -= t.entries.count
         lowmemMappings -= t.lowmemOutstanding.count
         if !t.entries.isEmpty {
@@ -534,14 +534,14 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
     private func fault(address: UInt64, errorCode: UInt64, user: Bool, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         if user {
             // In user mode the task holds no kmap_local slot: its stack is now known exactly.
-            if ctx.kind == .task, var t = tasks[ctx.pid], t.entries.isEmpty {
+            if ctx.kind == .task, var t = tasks[PidKey(ctx.pid)], t.entries.isEmpty {
                 t.exact = true
                 t.crossedGap = false
-                tasks[ctx.pid] = t
-            } else if ctx.kind == .task, tasks[ctx.pid] == nil, admitTask() {
+                tasks[PidKey(ctx.pid)] = t
+            } else if ctx.kind == .task, tasks[PidKey(ctx.pid)] == nil, admitTask() {
                 var t = KmapLocalStack()
                 t.exact = true
-                tasks[ctx.pid] = t
+                tasks[PidKey(ctx.pid)] = t
             }
             return
         }
@@ -553,7 +553,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         guard inFixmap || inPkmap else { return }
         let pkmapPage = pkmap.pageAtVaddr[page]
         if let p = pkmapPage, let s = pkmap.slots[p], s.count >= 1 { return }
-        let t = tasks[ctx.pid]
+        let t = tasks[PidKey(ctx.pid)]
         if inFixmap, let t, t.entries.contains(where: { $0.vaddr == page }) { return }
         // E5: "no live mapping" rests on the slot table (global: any gap) or on the task's stack (a gap on its CPU
         // since it was last known exactly; a task first seen after a gap may hold slots pushed in it).
@@ -569,7 +569,7 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         pendingLocal[ctx.instance] = nil
         pendingSwitches[ctx.instance] = nil
         pendingHigh[ctx.instance] = nil
-        guard let t = tasks[ctx.pid], t.entries.contains(where: { $0.holder == ctx.instance }) else { return }
+        guard let t = tasks[PidKey(ctx.pid)], t.entries.contains(where: { $0.holder == ctx.instance }) else { return }
         emit.anomaly(Anomaly(model: name, timestamp: ts, line: line, cpu: ctx.cpu, pid: ctx.pid, kind: "leaked_across_irq_exit",
                              detail: "\(ctx.kind.rawValue) context ended with kmap_local slot(s) it pushed still on task \(ctx.pid)'s stack"))
     }

@@ -138,8 +138,8 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     }
 
     private var contexts: [ContextInstance: ContextState] = [:]
-    private var count: [Int32: UInt32] = [:]
-    private var localGrants: [Int32: [LocalGrant]] = [:]
+    private var count: [PidKey: UInt32] = [:]
+    private var localGrants: [PidKey: [LocalGrant]] = [:]
     private var pendingLocal: [ContextInstance: (ts: UInt64, page: UInt64, decided: Bool, line: StoredLine)] = [:]
     private var pendingHigh: [ContextInstance: UInt64] = [:]
     private var kmaps: [UInt64: [GlobalKmap]] = [:]   // by struct page *
@@ -234,7 +234,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
                     if !p.decided { grantLocal(frame: resolver.pfn(forPage: p.page), open: p.ts, openLine: p.line, e, ctx, emit) }
                     touchAfterReturn(ctx, at: e.timestamp, e, emit)
                     // Changed in place (`values[index]`): no copy of the list.
-                    if let li = localGrants.index(forKey: ctx.pid),
+                    if let li = localGrants.index(forKey: PidKey(ctx.pid)),
                        let i = localGrants.values[li].lastIndex(where: { $0.holder == ctx.instance && $0.vaddr == nil }) {
                         localGrants.values[li][i].vaddr = vaddr & ~0xfff
                     }
@@ -278,14 +278,14 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         case let .contextSwitch(prev, _, _, next, nextComm):
             switchTasks(prev: prev, next: next, nextComm: nextComm, cpu: e.cpu, at: e.timestamp, emit)
         case let .taskFork(parent, child, childComm):
-            if (count[parent] ?? 0) > 0 {
-                emit.anomaly(anomaly(e, "fork_with_grant", "task \(parent) forked \(child) with pgmap_prot_count \(count[parent]!); whether the child inherits it is open (spec §10.4)"))
+            if (count[PidKey(parent)] ?? 0) > 0 {
+                emit.anomaly(anomaly(e, "fork_with_grant", "task \(parent) forked \(child) with pgmap_prot_count \(count[PidKey(parent)]!); whether the child inherits it is open (spec §10.4)"))
             }
             if let old = contexts[.task(child)], old.ownGrants > 0 { holdersWithGrants -= 1 }
             if contexts[.task(child)] != nil || admit(contexts.count, "contexts") {
                 var c = ContextState(kind: .task, pid: child, comm: childComm, cpu: e.cpu)
                 // The child's count is a copy of the parent's or 0 (open, §10.4): 0 either way when the parent's is.
-                c.exact = (contexts[.task(parent)]?.exact ?? false) && count[parent] == nil
+                c.exact = (contexts[.task(parent)]?.exact ?? false) && count[PidKey(parent)] == nil
                 c.startNs = e.timestamp
                 contexts[.task(child)] = c
             }
@@ -295,8 +295,8 @@ public final class PKSModel: ProtectionModel, ModelSupport {
                 if c.ownGrants > 0 { closeGrant(&c, .task(pid), at: e.timestamp, cause: .exit, emit) }
                 contexts[.task(pid)] = nil
             }
-            count[pid] = nil
-            if let list = localGrants.removeValue(forKey: pid) { localGrantEntries -= list.count }
+            count[PidKey(pid)] = nil
+            if let list = localGrants.removeValue(forKey: PidKey(pid)) { localGrantEntries -= list.count }
         default:
             break
         }
@@ -306,20 +306,23 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     private func note(_ ctx: ExecutionContext, at ts: UInt64) {
         if firstTimestamp == nil { firstTimestamp = ts }
         lastTimestamp = max(lastTimestamp, ts)
-        // A flag per CPU in front of the set: a set insertion hashes on every event.
-        let cpuIndex = Int(ctx.cpu)
-        if cpuIndex >= 0 {
-            if cpuIndex >= cpuNoted.count { cpuNoted.append(contentsOf: repeatElement(false, count: cpuIndex + 1 - cpuNoted.count)) }
-            if !cpuNoted[cpuIndex] { cpuNoted[cpuIndex] = true; cpusSeen.insert(ctx.cpu) }
-        } else {
-            cpusSeen.insert(ctx.cpu)
-        }
         let task = ContextInstance.task(ctx.pid)
         let taskKnown = contexts[task] != nil
         if !taskKnown, admit(contexts.count, "contexts") {
             contexts[task] = ContextState(kind: .task, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu)
         }
-        if cpuStacks[ctx.cpu] == nil {
+        // A flag per CPU in front of the set and the stacks: hashing the CPU on every event costs. A CPU's
+        // stack is made here, at its first event (every caller notes before it touches `cpuStacks`).
+        let cpuIndex = Int(ctx.cpu)
+        var firstOnCPU = false
+        if cpuIndex >= 0 {
+            if cpuIndex >= cpuNoted.count { cpuNoted.append(contentsOf: repeatElement(false, count: cpuIndex + 1 - cpuNoted.count)) }
+            if !cpuNoted[cpuIndex] { cpuNoted[cpuIndex] = true; cpusSeen.insert(ctx.cpu); firstOnCPU = true }
+        } else {
+            cpusSeen.insert(ctx.cpu)
+            firstOnCPU = cpuStacks[ctx.cpu] == nil
+        }
+        if firstOnCPU {
             cpuStacks[ctx.cpu] = [task]
             contexts[task]?.running = true
         }
@@ -332,7 +335,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
 
     /// A grant by this context can be modelled: the context is tracked and its task's count has room.
     private func canGrant(_ ctx: ExecutionContext) -> Bool {
-        contexts[ctx.instance] != nil && (count[ctx.pid] != nil || admit(count.count, "grant_counts"))
+        contexts[ctx.instance] != nil && (count[PidKey(ctx.pid)] != nil || admit(count.count, "grant_counts"))
     }
 
     // MARK: Grants
@@ -347,7 +350,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
 
     private func grantLocal(frame: UInt64?, open: UInt64, openLine: StoredLine, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         let isProtected = protected.contains(pfn: frame)
-        let depth = localGrants[ctx.pid]?.count
+        let depth = localGrants[PidKey(ctx.pid)]?.count
         guard depth != nil || admit(localGrants.count, "local_grants") else { return }
         guard (depth ?? 0) < PKSModel.trackedLocalDepth else {
             limit.refuse(name, "local_grant_depth", fixedLimit: PKSModel.trackedLocalDepth, noun: "kmap_local grants of one task")
@@ -355,7 +358,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         }
         guard admit(localGrantEntries, "local_grant_entries") else { return }
         if isProtected && mode != .off && !canGrant(ctx) { return }
-        localGrants[ctx.pid, default: []].append(LocalGrant(holder: ctx.instance, vaddr: nil, frame: frame, protected: isProtected))
+        localGrants[PidKey(ctx.pid), default: []].append(LocalGrant(holder: ctx.instance, vaddr: nil, frame: frame, protected: isProtected))
         localGrantEntries += 1
         guard isProtected else { return }
         grant(frameProtected: true, open: open, openLine: openLine, e, ctx, emit)
@@ -375,8 +378,8 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     private func grant(frameProtected: Bool, open: UInt64, openLine: StoredLine, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
         guard mode != .off, canGrant(ctx), var c = contexts[ctx.instance] else { return }
         grants += 1
-        let old = count[ctx.pid] ?? 0
-        count[ctx.pid] = old &+ 1 == 0 ? nil : old &+ 1
+        let old = count[PidKey(ctx.pid)] ?? 0
+        count[PidKey(ctx.pid)] = old &+ 1 == 0 ? nil : old &+ 1
         if c.ownGrants == 0 { c.grantOpen = open; c.grantLine = openLine; c.grantSite = e.site; holdersWithGrants += 1 }
         c.ownGrants += 1
         contexts[ctx.instance] = c
@@ -398,7 +401,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         // A context not tracked (refused at the cap) had its grants refused too: nothing to revoke.
         guard mode != .off, var c = contexts[ctx.instance] else { return }
         revokes += 1
-        let old = count[ctx.pid] ?? 0
+        let old = count[PidKey(ctx.pid)] ?? 0
         let exact = ctx.kind == .task ? c.exact : (contexts[.task(ctx.pid)]?.exact ?? false)
         let own = grantHolder == ctx.instance || (grantHolder == nil && c.ownGrants > 0)
         let otherGranter = !own && (grantHolder != nil || old > 0)
@@ -414,10 +417,10 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         var reachesZero = false
         if old > 0 {
             let new = old - 1
-            count[ctx.pid] = new == 0 ? nil : new
+            count[PidKey(ctx.pid)] = new == 0 ? nil : new
             reachesZero = new == 0
         } else if exact {
-            if admit(count.count, "grant_counts") { count[ctx.pid] = 0xffff_ffff }
+            if admit(count.count, "grant_counts") { count[PidKey(ctx.pid)] = 0xffff_ffff }
             emit.anomaly(anomaly(e, "counter_underflow", "pgmap_prot_count of task \(ctx.pid) wrapped to 0xffffffff (its count was known exactly to be 0)"))
             // E2 as the spec tells it: the revoker underflows while the maker's count stays > 0. A pgmap-level
             // revoke names no page, so the maker is any context holding a grant (grants are key-wide).
@@ -443,7 +446,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
 
     /// `kunmap_local(vaddr)`: count-based (E3), so the order of unmaps does not matter; the grant is found by address.
     private func revokeLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
-        if let li = localGrants.index(forKey: ctx.pid),
+        if let li = localGrants.index(forKey: PidKey(ctx.pid)),
            let i = localGrants.values[li].lastIndex(where: { $0.vaddr == vaddr }) ?? localGrants.values[li].lastIndex(where: { $0.vaddr == nil }) {
             let g = localGrants.values[li].remove(at: i)     // in place: no copy of the list
             localGrantEntries -= 1
@@ -455,7 +458,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         // task: another task's grant of that address is a hand-off released here (E2); its entry stays, as
         // the kernel leaves the maker's count alone. (On i386 fixmap addresses are per-CPU slots every task reuses.)
         if resolver.profile.arch != .i386 {
-            for (pid, list) in localGrants where pid != ctx.pid {
+            for (key, list) in localGrants where key.pid != ctx.pid {
                 if let g = list.last(where: { $0.vaddr == vaddr }) {
                     if g.protected { revoke(e, ctx, emit, grantHolder: g.holder) }
                     return
@@ -637,7 +640,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
 
     /// Most specific first: IRQ shadow (E-A3), then the kmap() page cases, hand-off, after-revoke, stray.
     private func classify(ctx: ExecutionContext, frame: UInt64?, page: UInt64?, at ts: UInt64) -> AccessClass {
-        if ctx.kind != .task, (count[ctx.pid] ?? 0) > 0 { return .irqShadow }
+        if ctx.kind != .task, (count[PidKey(ctx.pid)] ?? 0) > 0 { return .irqShadow }
         let pageKmaps: [GlobalKmap]? = page.flatMap { kmaps[$0] } ?? frame.flatMap { f in
             kmaps.first { resolver.pfn(forPage: $0.key) == f }?.value
         }
@@ -762,7 +765,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
 
     /// The task ran in user mode: a task in user mode holds no grant (INT), so a count of 0 is now known exactly.
     private func inUserMode(pid: Int32) {
-        guard count[pid] == nil, var c = contexts[.task(pid)], !c.exact else { return }
+        guard count[PidKey(pid)] == nil, var c = contexts[.task(pid)], !c.exact else { return }
         c.exact = true
         contexts[.task(pid)] = c
     }

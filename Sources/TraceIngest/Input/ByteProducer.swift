@@ -7,6 +7,12 @@ import Musl
 /// Something that fills a buffer with the next bytes of an input; 0 means the end.
 protocol ByteProducer: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// A buffer with at least this much room is filled without a copy (a decoder's block size); 1 when it does not matter.
+    var readGranule: Int { get }
+}
+
+extension ByteProducer {
+    var readGranule: Int { 1 }
 }
 
 /// Reads a file descriptor (stdin or a pipe) with large `read(2)` calls.
@@ -41,7 +47,7 @@ final class DescriptorReader: ByteProducer {
 /// Hands out an mmap'd region piece by piece (used as the compressed side of an LZ4 file).
 final class MappedReader: ByteProducer {
     let file: MappedFile
-    private var offset = 0
+    private(set) var offset = 0
 
     init(file: MappedFile) { self.file = file }
 

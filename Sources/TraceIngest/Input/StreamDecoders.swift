@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CZstd
 import CZlib
 import CLZMA
@@ -30,10 +35,13 @@ enum CompressionMagic {
     }
 }
 
-/// Compressed bytes read ahead from a source, for the stream decoders.
+/// Compressed bytes read ahead from a source, for the stream decoders: a window on the mapping when
+/// the source is a mapped file (no copy; the pages behind it are given back as it moves on), a buffer
+/// refilled from the source otherwise.
 final class CompressedInput {
     let source: ByteProducer
-    let buffer: UnsafeMutableRawBufferPointer
+    private let mapped: MappedFile?
+    private var buffer: UnsafeMutableRawBufferPointer
     var start = 0, end = 0
     /// Compressed bytes consumed so far (for messages).
     var consumed = 0
@@ -41,14 +49,21 @@ final class CompressedInput {
 
     init(_ source: ByteProducer) {
         self.source = source
-        buffer = .allocate(byteCount: 1 << 20, alignment: 16)
+        if let reader = source as? MappedReader, let base = reader.file.bytes.baseAddress {
+            mapped = reader.file
+            buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(mutating: base), count: reader.file.count)
+            (start, end, consumed) = (reader.offset, reader.file.count, reader.offset)
+        } else {
+            mapped = nil
+            buffer = .allocate(byteCount: 1 << 20, alignment: 16)
+        }
     }
-    deinit { buffer.deallocate() }
+    deinit { if mapped == nil { buffer.deallocate() } }
 
     /// Refills when empty; false at the end of the source.
     func fill() throws -> Bool {
         if start < end { return true }
-        if done { return false }
+        if done || mapped != nil { done = true; return false }
         start = 0
         end = try source.read(into: buffer)
         if end == 0 { done = true; return false }
@@ -56,7 +71,51 @@ final class CompressedInput {
     }
     var available: Int { end - start }
     var pointer: UnsafeMutableRawPointer { buffer.baseAddress! + start }
-    func advance(_ n: Int) { start += n; consumed += n }
+    func advance(_ n: Int) {
+        start += n; consumed += n
+        mapped?.release(upTo: consumed)
+    }
+
+    /// The next `n` bytes in one run, consumed (valid until the next call); nil when the source ends
+    /// first, with everything consumed (`consumed` is then where the input ends).
+    func take(_ n: Int) throws -> UnsafeRawPointer? {
+        if available < n && mapped == nil {
+            if buffer.count < n {
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, 2 * buffer.count), alignment: 16)
+                bigger.baseAddress!.copyMemory(from: pointer, byteCount: available)
+                buffer.deallocate()
+                buffer = bigger
+            } else if available > 0 {
+                memmove(buffer.baseAddress!, pointer, available)
+            }
+            (start, end) = (0, available)
+            while available < n && !done {
+                let got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+                if got == 0 { done = true } else { end += got }
+            }
+        }
+        guard available >= n else {
+            consumed += available
+            start = end
+            return nil
+        }
+        let p = UnsafeRawPointer(pointer)
+        start += n; consumed += n
+        mapped?.release(upTo: consumed - n)
+        return p
+    }
+
+    /// Consumes `n` bytes without looking at them; false when the source ends first.
+    func skip(_ n: Int) throws -> Bool {
+        var left = n
+        while left > 0 {
+            guard try fill() else { return false }
+            let k = min(left, available)
+            advance(k)
+            left -= k
+        }
+        return true
+    }
 }
 
 /// Streams gzip (RFC 1952) members with zlib's `inflate`; a file of several members (`cat a.gz b.gz`,

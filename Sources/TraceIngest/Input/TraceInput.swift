@@ -198,7 +198,9 @@ public final class TraceInput {
 
     func forEachStreamChunk(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         guard let producer else { return }
-        var capacity = 4 << 20
+        // Fill while a whole granule fits, so that an LZ4 block is decoded into the buffer without a copy.
+        let granule = max(1, producer.readGranule)
+        var capacity = max(4 << 20, 2 * granule)
         var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }
         var filled = 0
@@ -215,7 +217,7 @@ public final class TraceInput {
             if !eof && filled < capacity {
                 let n = try producer.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
                 if n == 0 { eof = true } else { filled += n }
-                if !eof && filled < capacity { continue }
+                if !eof && capacity - filled >= granule { continue }
             }
             if filled == 0 { break }
             if discarding {
