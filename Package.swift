@@ -63,7 +63,7 @@ let package = Package(
         // What every test target shares: one process runner (both pipes drained), the repository's
         // paths, the golden JSON comparison.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "TraceIngestTests", dependencies: ["TraceIngest", "TestSupport"]),
+        .testTarget(name: "TraceIngestTests", dependencies: ["TraceIngest", "CLZ4", "CXXHash", "TestSupport"]),
         .testTarget(name: "EventModelTests", dependencies: ["EventModel", "TestSupport"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Analysis", "TestSupport"]),
