@@ -307,8 +307,10 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         if firstTimestamp == nil { firstTimestamp = ts }
         lastTimestamp = max(lastTimestamp, ts)
         let task = ContextInstance.task(ctx.pid)
-        let taskKnown = contexts[task] != nil
-        if !taskKnown, admit(contexts.count, "contexts") {
+        // One lookup for the task, most events' context (prctl(PR_SET_NAME) renames tasks mid-trace).
+        if let i = contexts.index(forKey: task) {
+            if ctx.instance == task && contexts.values[i].comm != ctx.comm { contexts.values[i].comm = ctx.comm }
+        } else if admit(contexts.count, "contexts") {
             contexts[task] = ContextState(kind: .task, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu)
         }
         // A flag per CPU in front of the set and the stacks: hashing the CPU on every event costs. A CPU's
@@ -326,9 +328,10 @@ public final class PKSModel: ProtectionModel, ModelSupport {
             cpuStacks[ctx.cpu] = [task]
             contexts[task]?.running = true
         }
-        if let c = contexts[ctx.instance] {
-            if c.comm != ctx.comm { contexts[ctx.instance]!.comm = ctx.comm }   // prctl(PR_SET_NAME) renames tasks mid-trace
-        } else if ctx.instance != task, admit(contexts.count, "contexts") {
+        guard ctx.instance != task else { return }
+        if let i = contexts.index(forKey: ctx.instance) {
+            if contexts.values[i].comm != ctx.comm { contexts.values[i].comm = ctx.comm }
+        } else if admit(contexts.count, "contexts") {
             contexts[ctx.instance] = ContextState(kind: ctx.kind, pid: ctx.pid, comm: ctx.comm, cpu: ctx.cpu, running: true, startNs: ts)
         }
     }
