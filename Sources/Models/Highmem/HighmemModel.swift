@@ -174,29 +174,15 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
             openLine = p.openLine
             api = .kmapLocalPage
         }
-        // Taken out of the map while it changes, so that its arrays are not copied (copy-on-write).
-        // Only whether there was one is kept: a second reference to its arrays would make `append` copy them.
-        var t: KmapLocalStack
-        let existed: Bool
-        if let existing = tasks.removeValue(forKey: PidKey(ctx.pid)) {
-            t = existing
-            existed = true
-        } else {
-            guard admitTask() else { return }
-            t = KmapLocalStack()
-            existed = false
-        }
-        guard t.entries.count < KmapLocalStack.trackedDepth else {
+        // Checked before the task gets a stack: a refused push leaves no empty stack behind.
+        let key = PidKey(ctx.pid)
+        let existing = tasks.index(forKey: key)
+        if existing == nil { guard admitTask() else { return } }
+        guard (existing.map { tasks.values[$0].entries.count } ?? 0) < KmapLocalStack.trackedDepth else {
             limit.refuse(name, "kmap_local_depth", fixedLimit: KmapLocalStack.trackedDepth, noun: "kmap_local slots on one task's stack")
-            if existed { tasks[PidKey(ctx.pid)] = t }
             return
         }
-        guard admit(localSlots, "kmap_local_slots") else {
-            if existed { tasks[PidKey(ctx.pid)] = t }
-            return
-        }
-        if t.onCPU == nil { t.onCPU = ctx.cpu }
-        t.lastCPU = ctx.cpu
+        guard admit(localSlots, "kmap_local_slots") else { return }
         // On-CPU pieces that ended before the push (switched away between the call's entry and here).
         var segmentStart = openNs
         for off in offCPU {
@@ -213,13 +199,14 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                                    segmentStart: segmentStart, openLine: openLine,
                                    // The current piece's opening line is known when it is the entry's.
                                    segmentLine: segmentStart == openNs ? openLine : 0)
-        t.entries.append(entry)
+        if existing == nil { tasks[key] = KmapLocalStack() }
+        // Pushed in place (`values[index]`, one access): no copy of the stack, no retain of its arrays.
+        let depth = tasks.values[existing ?? tasks.index(forKey: key)!].push(entry, cpu: ctx.cpu)
         localSlots += 1
         kmapLocalPushes += 1
-        if t.entries.count > KmapLocalStack.maximumDepth {
-            emit.anomaly(anomaly(e, "kmap_local_overflow", "task \(ctx.pid) holds \(t.entries.count) kmap_local slots; KM_MAX_IDX allows \(KmapLocalStack.maximumDepth) (the kernel BUGs)"))
+        if depth > KmapLocalStack.maximumDepth {
+            emit.anomaly(anomaly(e, "kmap_local_overflow", "task \(ctx.pid) holds \(depth) kmap_local slots; KM_MAX_IDX allows \(KmapLocalStack.maximumDepth) (the kernel BUGs)"))
         }
-        tasks[PidKey(ctx.pid)] = t
     }
 
     private func kmapReturn(_ api: KmapAPI, vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
@@ -265,18 +252,28 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
     }
 
     private func kunmapLocal(vaddr: UInt64, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
+        let key = PidKey(ctx.pid)
+        if let ti = tasks.index(forKey: key) {
+            // Changed in place (`values[index]`, one access): no copy of the stack, no retain of its arrays.
+            // (`unmapLocal` must not touch `tasks` while it holds the entry.)
+            unmapLocal(vaddr: vaddr, from: &tasks.values[ti], existed: true, e, ctx, emit)
+        } else {
+            // What an empty stack answers; the task is kept (the unmap taught something about it) if the cap admits it.
+            var t = KmapLocalStack()
+            unmapLocal(vaddr: vaddr, from: &t, existed: false, e, ctx, emit)
+            if admitTask() { tasks[key] = t }
+        }
+    }
+
+    /// `kunmap_local(vaddr)` on the task's stack `t` (an empty one when the task has none, `existed` false).
+    private func unmapLocal(vaddr: UInt64, from t: inout KmapLocalStack, existed: Bool, _ e: ProtEvent, _ ctx: ExecutionContext,
+                            _ emit: ObservationSink) {
         let address = vaddr & ~0xfff
-        // Taken out of the map while it changes (no copy-on-write); every path below puts it back.
-        // Only whether there was one is kept: a second reference to its arrays would make `popLast` copy them.
-        var t: KmapLocalStack
-        let existed: Bool
-        if let existing = tasks.removeValue(forKey: PidKey(ctx.pid)) { t = existing; existed = true } else { t = KmapLocalStack(); existed = false }
         // A lowmem mapping: kunmap_local_indexed returns early, nothing is popped.
         let tookLowmem = t.takeLowmem(address)
         if tookLowmem { lowmemMappings -= 1 }
         if tookLowmem || (!t.entries.contains { $0.vaddr == address } && isLowmem(address)) {
             kunmapLocalLowmem += 1
-            if existed || admitTask() { tasks[PidKey(ctx.pid)] = t }
             return
         }
         guard let top = t.entries.popLast() else {
@@ -291,7 +288,6 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
                 w.uncertain = t.crossedGap || (!existed && tasksRefused)
                 emit.window(w)
             }
-            if existed || admitTask() { tasks[PidKey(ctx.pid)] = t }
             return
         }
         localSlots -= 1
@@ -305,7 +301,6 @@ public final class HighmemModel: ProtectionModel, ModelSupport {
         }
         closeLocal(top, at: e.timestamp, cause: cause, emit)
         if t.entries.isEmpty { t.migrationReported = false }
-        tasks[PidKey(ctx.pid)] = t
     }
 
     /// Emits the GRANTED window of a slot and its last EFFECTIVE segment.

@@ -45,6 +45,14 @@ struct KmapLocalStack {
     /// refused (`LiveStateLimit`), not modelled.
     static let trackedDepth = 64
 
+    /// Pushes a slot the task mapped on `cpu`; returns the stack's new depth.
+    mutating func push(_ entry: KmapLocalEntry, cpu: Int32) -> Int {
+        if onCPU == nil { onCPU = cpu }
+        lastCPU = cpu
+        entries.append(entry)
+        return entries.count
+    }
+
     /// Remembers a lowmem mapping; returns how many entries the list grew by (0 when it forgot the oldest).
     @discardableResult
     mutating func noteLowmem(_ vaddr: UInt64) -> Int {

@@ -112,6 +112,25 @@ public final class PKSModel: ProtectionModel, ModelSupport {
         var startNs: UInt64 = 0
         var rw: Bool { !reasons.isEmpty }
 
+        /// One more grant of its own; true for the first, which opens the GRANTED window.
+        mutating func takeGrant(open: UInt64, line: StoredLine, site: StringTable.ID) -> Bool {
+            let first = ownGrants == 0
+            if first { grantOpen = open; grantLine = line; grantSite = site }
+            ownGrants += 1
+            return first
+        }
+
+        /// A reason for the key to be RW; the first one opens a segment if the context is running.
+        /// - Parameter line: the trace line of the event that made it RW.
+        mutating func add(_ reason: RWCause, at ts: UInt64, line: StoredLine) {
+            guard !reasons.contains(reason) else { return }
+            if reasons.isEmpty {
+                openedBy = reason
+                if running { segmentStart = ts; segmentReason = reason; segmentLine = line }
+            }
+            reasons.insert(reason)
+        }
+
         init(kind: ContextKind, pid: Int32, comm: StringTable.ID, cpu: Int32, running: Bool = false, startNs: UInt64 = 0) {
             self.kind = kind; self.pid = pid; self.comm = comm; self.cpu = cpu; self.running = running; self.startNs = startNs
         }
@@ -379,14 +398,17 @@ public final class PKSModel: ProtectionModel, ModelSupport {
 
     /// `PGMAP_GRANT` (V10 §4.3): `old = cnt[T]++`; on 0 -> 1 the key becomes RW for this context.
     private func grant(frameProtected: Bool, open: UInt64, openLine: StoredLine, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
-        guard mode != .off, canGrant(ctx), var c = contexts[ctx.instance] else { return }
+        // What `canGrant` checks (the context is tracked, its task's count has room), each map looked up once.
+        guard mode != .off, let ci = contexts.index(forKey: ctx.instance) else { return }
+        let key = PidKey(ctx.pid)
+        let counted = count[key]
+        guard counted != nil || admit(count.count, "grant_counts") else { return }
         grants += 1
-        let old = count[PidKey(ctx.pid)] ?? 0
-        count[PidKey(ctx.pid)] = old &+ 1 == 0 ? nil : old &+ 1
-        if c.ownGrants == 0 { c.grantOpen = open; c.grantLine = openLine; c.grantSite = e.site; holdersWithGrants += 1 }
-        c.ownGrants += 1
-        contexts[ctx.instance] = c
-        if old == 0 && !sawPksSet { addReason(ctx.instance, .grant, at: open, line: openLine) }
+        let old = counted ?? 0
+        count[key] = old &+ 1 == 0 ? nil : old &+ 1
+        // In place (`values[index]`): `count` changed, `contexts` did not, so the index holds.
+        if contexts.values[ci].takeGrant(open: open, line: openLine, site: e.site) { holdersWithGrants += 1 }
+        if old == 0 && !sawPksSet { contexts.values[ci].add(.grant, at: open, line: openLine) }
     }
 
     /// `PGMAP_REVOKE`: `cnt[T]--` (u32); on reaching 0 the key becomes AD for this context.
@@ -663,26 +685,21 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     /// Adds a reason for the context's key to be RW; the EFFECTIVE layer is the time it is RW and running on top of its CPU.
     /// - Parameter line: the trace line of the event that made it RW (default: the event being replayed).
     private func addReason(_ instance: ContextInstance, _ reason: RWCause, at ts: UInt64, line: StoredLine? = nil) {
-        guard var c = contexts[instance], !c.reasons.contains(reason) else { return }
-        if c.reasons.isEmpty {
-            c.openedBy = reason
-            if c.running { c.segmentStart = ts; c.segmentReason = reason; c.segmentLine = line ?? StoredLine(line: limit.line) }
-        }
-        c.reasons.insert(reason)
-        contexts[instance] = c
+        guard let i = contexts.index(forKey: instance) else { return }
+        contexts.values[i].add(reason, at: ts, line: line ?? StoredLine(line: limit.line))
     }
 
     /// Changes the context's reasons with `change`; when none is left the key is AD and the open segment closes.
     private func dropReasons(_ instance: ContextInstance, at ts: UInt64, cause: CloseCause, _ emit: ObservationSink,
                              _ change: (inout RWReasons) -> Void) {
-        guard var c = contexts[instance], c.rw else { return }
-        change(&c.reasons)
-        if c.reasons.isEmpty {
-            closeSegment(&c, at: ts, cause: cause, emit)
-        } else if !c.reasons.contains(c.openedBy), let next = c.reasons.first {
-            c.openedBy = next
+        guard let i = contexts.index(forKey: instance), contexts.values[i].rw else { return }
+        // In place (`values[index]`); `closeSegment` does not touch `contexts`.
+        change(&contexts.values[i].reasons)
+        if contexts.values[i].reasons.isEmpty {
+            closeSegment(&contexts.values[i], at: ts, cause: cause, emit)
+        } else if !contexts.values[i].reasons.contains(contexts.values[i].openedBy), let next = contexts.values[i].reasons.first {
+            contexts.values[i].openedBy = next
         }
-        contexts[instance] = c
     }
 
     /// The context sets K to AD (`pks_set_noaccess`, or the revoke that brings `cnt` to 0 when no PKS_SET probe exists).
