@@ -89,6 +89,7 @@ final class LZ4FrameDecoder: ByteProducer {
             }
             let room = buffer.count - produced
             if room >= open.blockSize {
+                if pending.count > 0 { pending.deallocate(); pending = UnsafeMutableRawBufferPointer(start: nil, count: 0) }   // the caller has room now
                 guard let n = try decodeBlock(into: buffer.baseAddress! + produced) else { continue }
                 produced += n
             } else {

@@ -198,9 +198,10 @@ public final class TraceInput {
 
     func forEachStreamChunk(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         guard let producer else { return }
-        // Fill while a whole granule fits, so that an LZ4 block is decoded into the buffer without a copy.
+        // Fill while a whole granule fits, so that an LZ4 block is decoded into the buffer without a copy:
+        // room for one block and the partial line left over from the chunk before.
         let granule = max(1, producer.readGranule)
-        var capacity = max(4 << 20, 2 * granule)
+        var capacity = granule > 1 ? granule + (64 << 10) : 4 << 20
         var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }
         var filled = 0
