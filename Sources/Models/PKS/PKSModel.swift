@@ -356,8 +356,12 @@ public final class PKSModel: ProtectionModel, ModelSupport {
     }
 
     /// A grant by this context can be modelled: the context is tracked and its task's count has room.
-    private func canGrant(_ ctx: ExecutionContext) -> Bool {
-        contexts[ctx.instance] != nil && (count[PidKey(ctx.pid)] != nil || admit(count.count, "grant_counts"))
+    /// Returns where the context is and the task's count (nil while 0), each map looked up once.
+    private func grantRoom(_ ctx: ExecutionContext) -> (context: Dictionary<ContextInstance, ContextState>.Index, count: UInt32?)? {
+        guard let ci = contexts.index(forKey: ctx.instance) else { return nil }
+        let counted = count[PidKey(ctx.pid)]
+        guard counted != nil || admit(count.count, "grant_counts") else { return nil }
+        return (ci, counted)
     }
 
     // MARK: Grants
@@ -379,7 +383,7 @@ public final class PKSModel: ProtectionModel, ModelSupport {
             return
         }
         guard admit(localGrantEntries, "local_grant_entries") else { return }
-        if isProtected && mode != .off && !canGrant(ctx) { return }
+        if isProtected && mode != .off && grantRoom(ctx) == nil { return }
         localGrants[PidKey(ctx.pid), default: []].append(LocalGrant(holder: ctx.instance, vaddr: nil, frame: frame, protected: isProtected))
         localGrantEntries += 1
         guard isProtected else { return }
@@ -398,14 +402,10 @@ public final class PKSModel: ProtectionModel, ModelSupport {
 
     /// `PGMAP_GRANT` (V10 §4.3): `old = cnt[T]++`; on 0 -> 1 the key becomes RW for this context.
     private func grant(frameProtected: Bool, open: UInt64, openLine: StoredLine, _ e: ProtEvent, _ ctx: ExecutionContext, _ emit: ObservationSink) {
-        // What `canGrant` checks (the context is tracked, its task's count has room), each map looked up once.
-        guard mode != .off, let ci = contexts.index(forKey: ctx.instance) else { return }
-        let key = PidKey(ctx.pid)
-        let counted = count[key]
-        guard counted != nil || admit(count.count, "grant_counts") else { return }
+        guard mode != .off, let (ci, counted) = grantRoom(ctx) else { return }
         grants += 1
         let old = counted ?? 0
-        count[key] = old &+ 1 == 0 ? nil : old &+ 1
+        count[PidKey(ctx.pid)] = old &+ 1 == 0 ? nil : old &+ 1
         // In place (`values[index]`): `count` changed, `contexts` did not, so the index holds.
         if contexts.values[ci].takeGrant(open: open, line: openLine, site: e.site) { holdersWithGrants += 1 }
         if old == 0 && !sawPksSet { contexts.values[ci].add(.grant, at: open, line: openLine) }
