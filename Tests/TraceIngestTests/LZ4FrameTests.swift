@@ -52,7 +52,7 @@ final class LZ4FrameTests: XCTestCase {
         try Data(frames).write(to: URL(fileURLWithPath: path))
         let file = try XCTUnwrap(try MappedFile(path: path))
         var results: [[UInt8]] = []
-        for source in [MappedReader(file: file) as ByteProducer, TrickleProducer(frames)] {
+        for source in [CompressedSource.mapped(file), .stream(TrickleProducer(frames))] {
             let decoder = try LZ4FrameDecoder(source: source, path: path)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
             defer { buffer.deallocate() }

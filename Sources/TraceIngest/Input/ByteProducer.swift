@@ -43,21 +43,3 @@ final class DescriptorReader: ByteProducer {
         }
     }
 }
-
-/// Hands out an mmap'd region piece by piece (used as the compressed side of an LZ4 file).
-final class MappedReader: ByteProducer {
-    let file: MappedFile
-    private(set) var offset = 0
-
-    init(file: MappedFile) { self.file = file }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let n = min(buffer.count, file.count - offset)
-        if n <= 0 { return 0 }
-        buffer.baseAddress!.copyMemory(from: file.bytes.baseAddress! + offset, byteCount: n)
-        let old = offset
-        offset += n
-        file.release(upTo: old)
-        return n
-    }
-}

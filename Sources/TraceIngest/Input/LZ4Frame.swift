@@ -9,7 +9,7 @@ import Musl
 /// The LZ4 frame magic number `04 22 4D 18`, checked on content, never on the file name.
 public enum LZ4Frame {
     public static func hasMagic(_ head: UnsafeRawBufferPointer) -> Bool {
-        head.count >= 4 && head[0] == 0x04 && head[1] == 0x22 && head[2] == 0x4D && head[3] == 0x18
+        head.count >= 4 && head.loadUnaligned(as: UInt32.self).littleEndian == magic
     }
     static let magic: UInt32 = 0x184D_2204
     /// Skippable frames: `0x184D2A50` to `0x184D2A5F`, then a 4-byte length and that many bytes.
@@ -57,7 +57,7 @@ final class LZ4FrameDecoder: ByteProducer {
         var produced: UInt64 = 0
     }
 
-    init(source: ByteProducer, path: String) throws {
+    init(source: CompressedSource, path: String) throws {
         input = CompressedInput(source)
         self.path = path
         guard let state = XXH32_createState() else { throw InputError.corruptLZ4(path: path, offset: 0, reason: "cannot create an XXH32 state") }

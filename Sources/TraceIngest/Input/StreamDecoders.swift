@@ -23,10 +23,10 @@ enum CompressionMagic {
         return .none
     }
 
-    /// A producer of the decompressed bytes of `source`, or `source` itself for `.none`.
-    static func decoder(_ c: TraceInput.Compression, source: ByteProducer, path: String) throws -> ByteProducer {
+    /// A producer of the decompressed bytes of `source`; nil for `.none` (the source is read as it is).
+    static func decoder(_ c: TraceInput.Compression, source: CompressedSource, path: String) throws -> ByteProducer? {
         switch c {
-        case .none: return source
+        case .none: return nil
         case .lz4: return try LZ4FrameDecoder(source: source, path: path)
         case .gzip: return try GzipDecoder(source: source, path: path)
         case .xz: return try XZDecoder(source: source, path: path)
@@ -35,11 +35,20 @@ enum CompressionMagic {
     }
 }
 
-/// Compressed bytes read ahead from a source, for the stream decoders: a window on the mapping when
-/// the source is a mapped file (no copy; the pages behind it are given back as it moves on), a buffer
-/// refilled from the source otherwise.
+/// Where a stream decoder's compressed bytes come from.
+enum CompressedSource {
+    /// A regular file, mapped: read in place.
+    case mapped(MappedFile)
+    /// stdin or a pipe: read into a buffer.
+    case stream(ByteProducer)
+}
+
+/// Compressed bytes read ahead from a source, for the stream decoders: a window on the mapping for a
+/// mapped file (no copy; the pages behind it are given back as it moves on), a buffer refilled from
+/// the producer for a stream.
 final class CompressedInput {
-    let source: ByteProducer
+    /// Nil for a mapped file: `buffer` is the whole mapping.
+    private let stream: ByteProducer?
     private let mapped: MappedFile?
     private var buffer: UnsafeMutableRawBufferPointer
     var start = 0, end = 0
@@ -47,25 +56,25 @@ final class CompressedInput {
     var consumed = 0
     var done = false
 
-    init(_ source: ByteProducer) {
-        self.source = source
-        if let reader = source as? MappedReader, let base = reader.file.bytes.baseAddress {
-            mapped = reader.file
-            buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(mutating: base), count: reader.file.count)
-            (start, end, consumed) = (reader.offset, reader.file.count, reader.offset)
-        } else {
-            mapped = nil
+    init(_ source: CompressedSource) {
+        switch source {
+        case let .mapped(file):
+            (stream, mapped) = (nil, file)
+            buffer = UnsafeMutableRawBufferPointer(mutating: file.bytes)
+            end = file.count
+        case let .stream(producer):
+            (stream, mapped) = (producer, nil)
             buffer = .allocate(byteCount: 1 << 20, alignment: 16)
         }
     }
-    deinit { if mapped == nil { buffer.deallocate() } }
+    deinit { if stream != nil { buffer.deallocate() } }
 
     /// Refills when empty; false at the end of the source.
     func fill() throws -> Bool {
         if start < end { return true }
-        if done || mapped != nil { done = true; return false }
+        guard !done, let stream else { done = true; return false }
         start = 0
-        end = try source.read(into: buffer)
+        end = try stream.read(into: buffer)
         if end == 0 { done = true; return false }
         return true
     }
@@ -79,7 +88,7 @@ final class CompressedInput {
     /// The next `n` bytes in one run, consumed (valid until the next call); nil when the source ends
     /// first, with everything consumed (`consumed` is then where the input ends).
     func take(_ n: Int) throws -> UnsafeRawPointer? {
-        if available < n && mapped == nil {
+        if available < n, let stream {
             if buffer.count < n {
                 let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, 2 * buffer.count), alignment: 16)
                 bigger.baseAddress!.copyMemory(from: pointer, byteCount: available)
@@ -90,7 +99,7 @@ final class CompressedInput {
             }
             (start, end) = (0, available)
             while available < n && !done {
-                let got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+                let got = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
                 if got == 0 { done = true } else { end += got }
             }
         }
@@ -126,7 +135,7 @@ final class GzipDecoder: ByteProducer {
     private let path: String
     private var memberOpen = false
 
-    init(source: ByteProducer, path: String) throws {
+    init(source: CompressedSource, path: String) throws {
         input = CompressedInput(source)
         self.path = path
         // 15 + 16: a gzip header and trailer, the largest window.
@@ -173,7 +182,7 @@ final class XZDecoder: ByteProducer {
     private let path: String
     private var finished = false
 
-    init(source: ByteProducer, path: String) throws {
+    init(source: CompressedSource, path: String) throws {
         input = CompressedInput(source)
         self.path = path
         let rc = lzma_stream_decoder(&stream, UInt64.max, 0x08 /* LZMA_CONCATENATED (a macro Swift does not import) */)
@@ -226,7 +235,7 @@ final class ZstdStreamDecoder: ByteProducer {
     /// `ZSTD_decompressStream`'s hint: 0 once a frame is complete.
     private var frameOpen = false
 
-    init(source: ByteProducer, path: String) throws {
+    init(source: CompressedSource, path: String) throws {
         guard let ctx = ZSTD_createDStream() else { throw InputError.corruptCompressed(path: path, compression: "zstd", offset: 0, reason: "cannot create a zstd context") }
         context = ctx
         input = CompressedInput(source)

@@ -49,7 +49,7 @@ public final class TraceInput {
             if head.isEmpty { throw InputError.empty(path: "<stdin>") }
             let raw = DescriptorReader(fd: 0, path: "<stdin>", pending: head)
             compression = head.withUnsafeBytes(CompressionMagic.detect)
-            producer = try CompressionMagic.decoder(compression, source: raw, path: "<stdin>")
+            producer = try CompressionMagic.decoder(compression, source: .stream(raw), path: "<stdin>") ?? raw
         } else {
             if let file = try MappedFile(path: path) {
                 if file.count == 0 { throw InputError.empty(path: path) }
@@ -58,7 +58,7 @@ public final class TraceInput {
                 if c != .none {
                     compression = c
                     mapped = nil
-                    producer = try CompressionMagic.decoder(c, source: MappedReader(file: file), path: path)
+                    producer = try CompressionMagic.decoder(c, source: .mapped(file), path: path)
                 } else {
                     compression = .none
                     mapped = file
@@ -82,7 +82,7 @@ public final class TraceInput {
                 first.removeSubrange(got...)
                 let raw = DescriptorReader(fd: fd, path: path, pending: first)
                 compression = first.withUnsafeBytes(CompressionMagic.detect)
-                producer = try CompressionMagic.decoder(compression, source: raw, path: path)
+                producer = try CompressionMagic.decoder(compression, source: .stream(raw), path: path) ?? raw
             }
         }
         // Sniff the decompressed head for the format.
